@@ -1,0 +1,88 @@
+"""The one exception hierarchy of xenlite.
+
+::
+
+    XenliteError            .what .cause .fix; str() = "what: cause"
+    ├── ConfigError         .path .line .col .key -> "web01.cfg:12:8: vif: ..."
+    ├── HostError
+    │   ├── CommandFailed   .argv .returncode .stderr_tail
+    │   └── Unsupported     the host cannot do this; said honestly
+    └── GuestKitError       building or booting the test/demo guest failed
+
+Every message a user sees names the thing, the cause and the fix. Bugs are not
+XenliteErrors: they propagate with a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class XenliteError(Exception):
+    """Root of every error a user can cause or the host can refuse."""
+
+    def __init__(self, what: str, cause: str, fix: str | None = None) -> None:
+        self.what = what
+        self.cause = cause
+        self.fix = fix
+        super().__init__(f"{what}: {cause}")
+
+
+class ConfigError(XenliteError):
+    """A configuration file or spec that cannot be read, located precisely.
+
+    ``str()`` is ``path:line:col: key: cause`` (parts that are unknown are left out).
+    """
+
+    def __init__(
+        self,
+        cause: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        key: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.col = col
+        self.key = key
+        location = ""
+        if path is not None:
+            location = path
+            if line is not None:
+                location += f":{line}"
+                if col is not None:
+                    location += f":{col}"
+        what = ": ".join(p for p in (location, key) if p) or "configuration"
+        super().__init__(what, cause, fix)
+
+
+class HostError(XenliteError):
+    """The host refused or failed an operation."""
+
+
+class CommandFailed(HostError):
+    """A child process exited non-zero or was killed."""
+
+    def __init__(
+        self, argv: Sequence[str], returncode: int, stderr_tail: str, fix: str | None = None
+    ) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        if returncode < 0:
+            how = f"killed by signal {-returncode}"
+        else:
+            how = f"exited with status {returncode}"
+        cause = how + (f": {stderr_tail.strip()}" if stderr_tail.strip() else "")
+        super().__init__(f"command '{argv[0]}'", cause, fix)
+
+
+class Unsupported(HostError):
+    """Something xenlite cannot honour on this host (said, never silently ignored)."""
+
+
+class GuestKitError(XenliteError):
+    """Building or booting the guest kit failed."""

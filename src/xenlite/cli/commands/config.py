@@ -1,0 +1,48 @@
+"""``xenlite config``: read and translate host configuration files."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from xenlite.cli.getopt import UsageError
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+
+_FIX = "see 'xenlite help config'"
+
+
+def main_config(opts: GlobalOptions, args: list[str]) -> int:
+    if not args:
+        raise UsageError("xenlite config", "no action given", _FIX)
+    action, rest = args[0], args[1:]
+    if action == "import-xend":
+        from xenlite.config.xend import load_xend_config, xend_to_xlconf_text
+
+        if len(rest) != 1:
+            raise UsageError("xenlite config import-xend", "expects one file", _FIX)
+        print(xend_to_xlconf_text(load_xend_config(rest[0])), end="")
+        return EXIT_SUCCESS
+    if action == "xlconf":
+        from xenlite.config.xlconf import load_xlconf_with_warnings
+
+        if len(rest) > 1:
+            raise UsageError("xenlite config xlconf", "expects at most one file", _FIX)
+        conf, warnings = load_xlconf_with_warnings(rest[0] if rest else None)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(json.dumps(conf.to_json(), indent=2))
+        return EXIT_SUCCESS
+    if action == "bootopts":
+        from xenlite.config.bootopts import parse_xen_cmdline, read_grub_default
+
+        if len(rest) == 2 and rest[0] == "--grub":
+            cmdline, source = read_grub_default(rest[1]), rest[1]
+        elif len(rest) == 1 and rest[0] != "--grub":
+            cmdline, source = rest[0], "<command line>"
+        else:
+            raise UsageError(
+                "xenlite config bootopts", "expects a command line or --grub FILE", _FIX
+            )
+        print(json.dumps(parse_xen_cmdline(cmdline, source=source).to_json(), indent=2))
+        return EXIT_SUCCESS
+    raise UsageError("xenlite config", f"unknown action '{action}'", _FIX)

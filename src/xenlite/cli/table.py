@@ -1,0 +1,110 @@
+"""The command table, in the shape of xl's xl_cmdtable.c: one entry per verb.
+
+Handlers are ``module:function`` strings so that ``xl --version`` and ``xl help`` import
+nothing beyond this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    handler: str  # "xenlite.cli.commands.module:function"
+    summary: str
+    usage: str
+    options: str = ""
+    modifies: bool = False  # accepts the global -f
+    can_dryrun: bool = False  # accepts the global -N
+    xenlite_only: bool = False  # a xenlite addition, not an xl verb
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "create",
+        "xenlite.cli.commands.create:main_create",
+        "Create a domain from config file <filename>",
+        "<ConfigFile> [options] [vars]",
+        "-h                      Print this help.\n"
+        "-p                      Leave the domain paused after it is created.\n"
+        "-c                      Connect to the console after the domain is created.\n"
+        "-f FILE, --defconfig=FILE\n"
+        "                        Use the given configuration file.\n"
+        "-q, --quiet             Quiet.\n"
+        "-n, --dryrun            Dry run - prints the resulting configuration\n"
+        "                         (deprecated in favour of global -N option).\n"
+        "-d                      Enable debug messages.\n"
+        "-F                      Run in foreground until death of the domain.\n"
+        "-e                      Do not wait in the background for the death of the domain.\n"
+        "-V, --vncviewer         Connect to the VNC display after the domain is created.\n"
+        "-A, --vncviewer-autopass\n"
+        "                        Pass VNC password to viewer via stdin.",
+        modifies=True,
+        can_dryrun=True,
+    ),
+    Command(
+        "help",
+        "xenlite.cli.main:main_help",
+        "Print help about commands",
+        "[--long] [<subcommand>]",
+        "--long                  Print the usage of every subcommand.",
+    ),
+    Command(
+        "guest-kit",
+        "xenlite.cli.commands.guestkit:main_guest_kit",
+        "Build the test/demo guest (Debian cloud kernel + busybox initramfs)",
+        "build [--out DIR] [--force] | boot [--timeout S] [--append ARGS]",
+        "build                   Build (or reuse from the cache) the kernel and initramfs;\n"
+        "                        prints their paths.\n"
+        "  --out DIR             Also place copies of the kernel and initramfs in DIR.\n"
+        "  --force               Rebuild even when the cache is current.\n"
+        "boot                    Boot the kit under QEMU to its ready marker, then power\n"
+        "                        it off through the ACPI power button.\n"
+        "  --timeout S           Give up after S seconds (default 60).\n"
+        "  --append ARGS         Extra kernel command line (e.g. xenlite.cpuburn=1).",
+        xenlite_only=True,
+    ),
+    Command(
+        "config",
+        "xenlite.cli.commands.config:main_config",
+        "Read and translate host configuration files",
+        "import-xend <xend-config.sxp> | xlconf [<xl.conf>] | bootopts <cmdline>|--grub <file>",
+        "import-xend FILE        Print the xl.conf equivalent of a legacy xend-config.sxp.\n"
+        "xlconf [FILE]           Print the toolstack settings read from xl.conf as JSON\n"
+        "                        (default /etc/xen/xl.conf; xl's defaults when absent).\n"
+        "bootopts CMDLINE        Print the Xen command line options as JSON.\n"
+        "bootopts --grub FILE    Read GRUB_CMDLINE_XEN(_DEFAULT) from a grub defaults file.",
+        xenlite_only=True,
+    ),
+    Command(
+        "demo",
+        "xenlite.cli.commands.demo:main_demo",
+        "Show xenlite working: dry-run the built-in demo domain and boot its guest",
+        "[--print-config] [--no-boot]",
+        "--print-config          Print the built-in demo domain config and exit.\n"
+        "--no-boot               Only dry-run the demo config; do not boot the guest.",
+        xenlite_only=True,
+    ),
+)
+
+BY_NAME = {c.name: c for c in COMMANDS}
+
+# xl verbs that a later xenlite release provides; named so that a user gets an honest answer.
+_NOT_YET_TEXT = """
+    config-update list destroy shutdown reboot pci-attach pci-detach pci-list
+    pci-assignable-add pci-assignable-remove pci-assignable-list pause unpause console
+    vncviewer save migrate restore migrate-receive dump-core cd-insert cd-eject mem-max
+    mem-set button-press vcpu-list vcpu-pin vcpu-set vm-list info sharing sched-credit
+    sched-credit2 sched-rtds domid domname rename trigger sysrq debug-keys set-parameters
+    dmesg top network-attach network-list network-detach channel-list block-attach
+    block-list block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list
+    vdispl-detach vsnd-attach vsnd-list vsnd-detach uptime claims cpupool-create
+    cpupool-list cpupool-destroy cpupool-rename cpupool-cpu-add cpupool-cpu-remove
+    cpupool-migrate cpupool-numa-split getenforce setenforce loadpolicy remus devd
+    psr-hwinfo psr-cmt-attach psr-cmt-detach psr-cmt-show psr-cat-set psr-cat-show
+    psr-mba-set psr-mba-show usbctrl-attach usbctrl-detach usbdev-attach usbdev-detach
+    usb-list qemu-monitor-command suspend resume
+"""
+XL_VERBS_NOT_YET = frozenset(_NOT_YET_TEXT.split())
