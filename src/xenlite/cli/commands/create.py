@@ -11,10 +11,6 @@ from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
 
 
 def main_create(opts: GlobalOptions, args: list[str]) -> int:
-    from xenlite.config.domain import HostFacts, load_domain_config
-    from xenlite.config.libxl_json import dumps_domain_config
-    from xenlite.config.xlconf import load_xlconf_with_warnings
-
     pairs, operands = parse_options(
         "create",
         args,
@@ -52,6 +48,11 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
         )
     if not quiet:
         print(f"Parsing config from {config_file}", file=sys.stderr)
+
+    from xenlite.config.domain import HostFacts, load_domain_config
+    from xenlite.config.libxl_json import dumps_domain_config
+    from xenlite.config.xlconf import load_xlconf_with_warnings
+
     xlconf, xlconf_warnings = load_xlconf_with_warnings(None)
     loaded = load_domain_config(
         config_file, overrides, xlconf=xlconf, host=HostFacts(nr_cpus=os.cpu_count() or 1)
