@@ -4,6 +4,7 @@
 
     XenliteError            .what .cause .fix; str() = "what: cause"
     ├── ConfigError         .path .line .col .key -> "web01.cfg:12:8: vif: ..."
+    ├── XenStoreError       .wire_name (ENOENT EACCES EEXIST EINVAL EAGAIN E2BIG ENOSPC ...)
     ├── HostError
     │   ├── CommandFailed   .argv .returncode .stderr_tail
     │   └── Unsupported     the host cannot do this; said honestly
@@ -57,6 +58,14 @@ class ConfigError(XenliteError):
                     location += f":{col}"
         what = ": ".join(p for p in (location, key) if p) or "configuration"
         super().__init__(what, cause, fix)
+
+
+class XenStoreError(XenliteError):
+    """A XenStore request failed; ``wire_name`` is the xs_wire.h error name (e.g. ENOENT)."""
+
+    def __init__(self, what: str, wire_name: str, fix: str | None = None) -> None:
+        self.wire_name = wire_name
+        super().__init__(what, wire_name, fix)
 
 
 class HostError(XenliteError):
