@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from xenlite.base.errors import Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+
+if TYPE_CHECKING:
+    from xenlite.config.domain import HostFacts
+
+
+def host_facts() -> HostFacts:
+    """This host as the domain builder sees it. ``XENLITE_NR_CPUS`` overrides the CPU count
+    (for conformance runs against a reference host of another size)."""
+    from xenlite.config.domain import HostFacts
+
+    override = os.environ.get("XENLITE_NR_CPUS")
+    if override:
+        try:
+            return HostFacts(nr_cpus=int(override))
+        except ValueError as exc:
+            raise UsageError("XENLITE_NR_CPUS", f"not a number: {override!r}", "unset it") from exc
+    return HostFacts(nr_cpus=os.cpu_count() or 1)
 
 
 def main_create(opts: GlobalOptions, args: list[str]) -> int:
@@ -49,18 +67,16 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     if not quiet:
         print(f"Parsing config from {config_file}", file=sys.stderr)
 
-    from xenlite.config.domain import HostFacts, load_domain_config
+    from xenlite.config.domain import load_domain_config
     from xenlite.config.libxl_json import dumps_domain_config
     from xenlite.config.xlconf import load_xlconf_with_warnings
 
     xlconf, xlconf_warnings = load_xlconf_with_warnings(None)
-    loaded = load_domain_config(
-        config_file, overrides, xlconf=xlconf, host=HostFacts(nr_cpus=os.cpu_count() or 1)
-    )
+    loaded = load_domain_config(config_file, overrides, xlconf=xlconf, host=host_facts())
     for warning in (*xlconf_warnings, *loaded.warnings):
         print(f"warning: {warning}", file=sys.stderr)
     if dryrun:
-        print(dumps_domain_config(loaded.config))
+        sys.stdout.write(dumps_domain_config(loaded.config))
         return EXIT_SUCCESS
     raise Unsupported(
         f"xl create {config_file}",

@@ -19,9 +19,8 @@ def demo_config_text() -> str:
 
 
 def main_demo(opts: GlobalOptions, args: list[str]) -> int:
-    import os
-
-    from xenlite.config.domain import HostFacts, load_domain_config
+    from xenlite.cli.commands.create import host_facts
+    from xenlite.config.domain import load_domain_config
     from xenlite.config.libxl_json import domain_config_to_json, dumps_domain_config
 
     pairs, rest = parse_options("demo", args, "", ["print-config", "no-boot"])
@@ -42,12 +41,10 @@ def main_demo(opts: GlobalOptions, args: list[str]) -> int:
     cfg_path = resources.files("xenlite.config") / "demo.cfg"
     overrides = [f'kernel="{kit.kernel}"', f'ramdisk="{kit.initrd}"']
     print(f"\n== 2. xl create -n demo.cfg {' '.join(overrides)}")
-    loaded = load_domain_config(
-        os.fspath(str(cfg_path)), overrides, host=HostFacts(nr_cpus=os.cpu_count() or 1)
-    )
+    loaded = load_domain_config(str(cfg_path), overrides, host=host_facts())
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(dumps_domain_config(loaded.config))
+    sys.stdout.write(dumps_domain_config(loaded.config))
     if "--no-boot" in flags:
         return EXIT_SUCCESS
 
