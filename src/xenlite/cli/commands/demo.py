@@ -49,12 +49,15 @@ def main_demo(opts: GlobalOptions, args: list[str]) -> int:
         return EXIT_SUCCESS
 
     from xenlite.guestkit.boot import boot_to_ready
+    from xenlite.qemu.accel import probe_accel
 
     b_info = domain_config_to_json(loaded.config)["b_info"]
     assert isinstance(b_info, dict)
     memory_mb = int(b_info.get("target_memkb", 262144)) // 1024
     cmdline = str(b_info.get("cmdline", ""))
     print(f"\n== 3. boot the demo guest under QEMU ({memory_mb} MiB, cmdline '{cmdline}')")
+    probe = probe_accel()
+    print(f"   accelerator: {probe.accel} ({probe.reason})")
     result = boot_to_ready(kit, memory_mb=memory_mb, cmdline_extra=cmdline, timeout=120)
     print(f"   'xenlite-guest: ready' after {result.seconds_to_ready:.2f} s ({result.accel})")
     print("   powered off through the ACPI power button; QEMU exited cleanly")
