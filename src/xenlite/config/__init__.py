@@ -4,7 +4,12 @@
 - ``grammar``   the xl.cfg lexer and parser (libxlu's language), overrides, rendering
 - ``disk``, ``vif``, ``pci``, ``cpus``   one spec grammar per man page
 - ``model``     the typed domain model (libxl_domain_config)
-- ``domain``    xl.cfg keys -> DomainConfig, as xl's parser does
+- ``domain``    xl.cfg keys -> DomainConfig, as xl's parser does (the public entry points)
+- ``domain_reader``   typed, located key reads and C string helpers shared by domain_*
+- ``domain_core``     type, name, uuid, memory, vcpus, boot, device-model and on_* keys
+- ``domain_hvm``      HVM-only keys: firmware, platform features, display, USB
+- ``domain_devices``  the device lists (disk, vif, pci, vfb, vkb, vsnd, channel, usb, ...)
+- ``domain_render``   DomainConfig -> xl.cfg text
 - ``libxl_json``  DomainConfig -> the JSON `xl create -n` prints
 - ``xlconf``    /etc/xen/xl.conf
 - ``bootopts``  the Xen command line (dom0_mem=, sched=, ...)
