@@ -8,6 +8,11 @@
     ├── HostError
     │   ├── CommandFailed   .argv .returncode .stderr_tail
     │   └── Unsupported     the host cannot do this; said honestly
+    ├── QemuError
+    │   ├── QemuLaunchError .argv .exitcode .log_tail (QEMU's own message)
+    │   └── QemuCommandError .error_class (a QMP error reply)
+    ├── RpcError            .code; the CLI <-> xenlited contract
+    │   └── DaemonNotRunning
     └── GuestKitError       building or booting the test/demo guest failed
 
 Every message a user sees names the thing, the cause and the fix. Bugs are not
@@ -95,3 +100,50 @@ class Unsupported(HostError):
 
 class GuestKitError(XenliteError):
     """Building or booting the guest kit failed."""
+
+
+class QemuError(XenliteError):
+    """QEMU could not do what was asked (launch, monitor connection, a QMP command)."""
+
+
+class QemuLaunchError(QemuError):
+    """QEMU exited or failed before its monitor came up; carries QEMU's own words."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        exitcode: int | None,
+        log_tail: str,
+        fix: str | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.exitcode = exitcode
+        self.log_tail = log_tail
+        status = "did not start" if exitcode is None else f"exited with status {exitcode}"
+        message = log_tail.strip().splitlines()[-1] if log_tail.strip() else "no output"
+        super().__init__("qemu", f"{status}: {message}", fix)
+
+
+class QemuCommandError(QemuError):
+    """A QMP command answered with an error; ``error_class`` is QMP's class name."""
+
+    def __init__(self, command: str, error_class: str, desc: str, fix: str | None = None) -> None:
+        self.command = command
+        self.error_class = error_class
+        self.desc = desc
+        super().__init__(f"QMP {command}", f"{error_class}: {desc}", fix)
+
+
+class RpcError(XenliteError):
+    """The CLI <-> xenlited conversation failed; ``code`` names the failure."""
+
+    def __init__(self, what: str, cause: str, fix: str | None = None, code: str = "rpc") -> None:
+        self.code = code
+        super().__init__(what, cause, fix)
+
+
+class DaemonNotRunning(RpcError):
+    """xenlited is not listening on its socket."""
+
+    def __init__(self, what: str, cause: str, fix: str | None = None) -> None:
+        super().__init__(what, cause, fix, code="not-running")
