@@ -1,0 +1,7 @@
+"""L1: the CLI <-> xenlited contract (DESIGN.md "Processes"): JSON frames on a unix socket.
+
+- ``protocol``  framing, messages, the rpc.hello handshake, the XenliteError <-> wire mapping,
+                the socket path
+- ``client``    the blocking client ``xl`` uses (no asyncio: the CLI starts fast)
+- ``server``    the asyncio server xenlited mounts its operations on
+"""
