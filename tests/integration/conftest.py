@@ -1,0 +1,184 @@
+"""Fixtures for the XenStore integration tests: xenlite's daemon and Xen's reference daemon.
+
+``xenlite_xenstored`` runs ``xenlite xenstored --no-fork --socket <tmp>``; ``reference_xenstored``
+runs Debian's real C xenstored through ../shared/tools/xenstore-reference. Each skips with the
+reason when its part is missing. ``xenstored`` is parametrised over both, so a test written once
+checks xenlite and, on the same machine, what Xen itself does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+XENLITE = Path(sys.executable).with_name("xenlite")
+START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Daemon:
+    """A running XenStore daemon: what it is, its socket and its pid."""
+
+    kind: str  # "xenlite" or "reference"
+    socket: Path
+    pid: int
+
+    def env(self) -> dict[str, str]:
+        """The environment under which libxenstore clients and xenlite's tools find it."""
+        env = dict(os.environ)
+        env["XENSTORED_PATH"] = str(self.socket)
+        env.pop("XENSTORED_RUNDIR", None)
+        return env
+
+
+def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes] | None, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"xenlite xenstored exited with {proc.returncode}: {out[-2000:]}")
+        if path.exists():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(path))
+                return
+            except OSError:
+                pass
+            finally:
+                probe.close()
+        time.sleep(0.02)
+    raise RuntimeError(f"no daemon listening on {path} after {START_TIMEOUT} s")
+
+
+def xenlite_daemon_missing() -> str | None:
+    """Why xenlite's daemon cannot run here, or None."""
+    if importlib.util.find_spec("xenlite.xenstore.main") is None:
+        return "xenlite.xenstore.main (the daemon) is not there yet"
+    if not XENLITE.exists():
+        return f"the xenlite console script is not installed at {XENLITE}"
+    return None
+
+
+def start_xenlite(sock: Path, *extra: str) -> tuple[Daemon, subprocess.Popen[bytes]]:
+    """Start ``xenlite xenstored`` in the foreground on ``sock``."""
+    proc = subprocess.Popen(
+        [str(XENLITE), "xenstored", "--no-fork", "--socket", str(sock), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_socket(sock, proc, time.monotonic() + START_TIMEOUT)
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return Daemon("xenlite", sock, proc.pid), proc
+
+
+def stop_xenlite(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def reference_script(shared: Path) -> Path:
+    return shared / "tools" / "xenstore-reference" / "start-reference-xenstored.sh"
+
+
+def reference_missing(shared: Path) -> str | None:
+    script = reference_script(shared)
+    if not script.exists():
+        return f"the reference daemon tool is not at {script}"
+    for tool in ("apt-get", "dpkg-deb", "cc"):
+        if shutil.which(tool) is None:
+            return f"the reference daemon needs '{tool}', which is not installed"
+    return None
+
+
+def start_reference(shared: Path, sock: Path, *extra: str) -> Daemon:
+    """Start Debian's C xenstored on ``sock`` (the script returns once it listens)."""
+    script = reference_script(shared)
+    argv = [str(script), "--socket", str(sock)]
+    if extra:
+        argv += ["--", *extra]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        pytest.skip(f"the reference xenstored did not start: {result.stderr.strip()[-500:]}")
+    pid = 0
+    for line in result.stdout.splitlines():
+        if line.startswith("pid="):
+            pid = int(line[4:])
+    _wait_for_socket(sock, None, time.monotonic() + START_TIMEOUT)
+    return Daemon("reference", sock, pid)
+
+
+def stop_reference(shared: Path, sock: Path) -> None:
+    subprocess.run(
+        [str(reference_script(shared)), "--socket", str(sock), "--stop"],
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def xenlite_xenstored(tmp_path: Path) -> Iterator[Daemon]:
+    """A fresh xenlite daemon on a temporary socket."""
+    reason = xenlite_daemon_missing()
+    if reason:
+        pytest.skip(reason)
+    daemon, proc = start_xenlite(tmp_path / "xenlite.sock")
+    try:
+        yield daemon
+    finally:
+        stop_xenlite(proc)
+
+
+@pytest.fixture
+def reference_xenstored(shared_dir: Path, tmp_path: Path) -> Iterator[Daemon]:
+    """A fresh C xenstored (Debian's, Xen 4.17) on a temporary socket."""
+    reason = reference_missing(shared_dir)
+    if reason:
+        pytest.skip(reason)
+    sock = tmp_path / "reference.sock"
+    daemon = start_reference(shared_dir, sock)
+    try:
+        yield daemon
+    finally:
+        stop_reference(shared_dir, sock)
+
+
+@pytest.fixture(params=["xenlite", "reference"])
+def xenstored(request: pytest.FixtureRequest) -> Daemon:
+    """Each test runs against xenlite's daemon and against the reference C xenstored."""
+    name = "xenlite_xenstored" if request.param == "xenlite" else "reference_xenstored"
+    daemon: Daemon = request.getfixturevalue(name)
+    return daemon
+
+
+@pytest.fixture(scope="session")
+def xenstore_utils() -> dict[str, str]:
+    """Paths of Debian's xenstore-utils tools, by short name (read, write, ls, ...)."""
+    tools = {}
+    for name in ("read", "write", "rm", "list", "ls", "exists", "chmod", "watch"):
+        path = shutil.which(f"xenstore-{name}")
+        if path is None:
+            pytest.skip(f"'xenstore-{name}' is not installed (Debian package xenstore-utils)")
+        tools[name] = path
+    return tools
