@@ -98,19 +98,22 @@ class Unsupported(HostError):
     """Something xenlite cannot honour on this host (said, never silently ignored)."""
 
 
-class GuestKitError(XenliteError):
-    """Building or booting the guest kit failed."""
-
-
 class QemuError(XenliteError):
-    """QEMU could not do what was asked (launch, monitor connection, a QMP command)."""
+    """A domain's QEMU failed, refused or went away (its monitor disconnected)."""
 
 
 class QemuLaunchError(QemuError):
-    """QEMU exited or failed before its monitor came up; carries QEMU's own words."""
+    """QEMU exited (or never answered on QMP) while starting; carries its own last words.
+
+    ``exitcode`` is None when QEMU was still running but did not answer in time (it is then
+    killed); negative when a signal ended it, as in :mod:`subprocess`.
+    """
 
     def __init__(
         self,
+        what: str,
+        cause: str,
+        *,
         argv: Sequence[str],
         exitcode: int | None,
         log_tail: str,
@@ -119,19 +122,20 @@ class QemuLaunchError(QemuError):
         self.argv = list(argv)
         self.exitcode = exitcode
         self.log_tail = log_tail
-        status = "did not start" if exitcode is None else f"exited with status {exitcode}"
-        message = log_tail.strip().splitlines()[-1] if log_tail.strip() else "no output"
-        super().__init__("qemu", f"{status}: {message}", fix)
+        super().__init__(what, cause, fix)
 
 
 class QemuCommandError(QemuError):
-    """A QMP command answered with an error; ``error_class`` is QMP's class name."""
+    """QEMU answered a QMP command with an error; ``error_class`` is QMP's (e.g. GenericError)."""
 
-    def __init__(self, command: str, error_class: str, desc: str, fix: str | None = None) -> None:
-        self.command = command
+    def __init__(self, what: str, error_class: str, desc: str, fix: str | None = None) -> None:
         self.error_class = error_class
         self.desc = desc
-        super().__init__(f"QMP {command}", f"{error_class}: {desc}", fix)
+        super().__init__(what, f"{error_class}: {desc}", fix)
+
+
+class GuestKitError(XenliteError):
+    """Building or booting the guest kit failed."""
 
 
 class RpcError(XenliteError):

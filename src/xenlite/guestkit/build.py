@@ -51,6 +51,8 @@ GUEST_MODULES: tuple[str, ...] = (
     "virtio_console",
     "button",
     "evdev",
+    # QEMU's pvpanic device reports a guest panic as QMP GUEST_PANICKED (on_crash).
+    "pvpanic_mmio",
 )
 
 KERNEL_FILE = "vmlinuz"

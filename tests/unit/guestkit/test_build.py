@@ -78,6 +78,7 @@ DEPENDS = {
     "virtio_balloon": "virtio,virtio_ring",
     "virtio_console": "virtio,virtio_ring",
     "button": "",
+    "pvpanic_mmio": "",
     "unrelated": "",
 }
 
