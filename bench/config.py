@@ -78,7 +78,7 @@ def main() -> None:
         cfg.write_text(demo, encoding="utf-8")
         version_ms = _median_ms([os.fspath(XL), "--version"])
         dryrun_ms = _median_ms(
-            [os.fspath(XL), "create", "-q", "-n", os.fspath(cfg), "kernel=/boot/vmlinuz"]
+            [os.fspath(XL), "create", "-q", "-n", os.fspath(cfg), 'kernel="/boot/vmlinuz"']
         )
     result = {
         "benchmark": "config",
