@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,20 @@ def start(
     return launch(argv, paths, timeout=30), cfg.config
 
 
+def drive_to_exit(
+    process: QemuProcess, drive: Callable[[], Coroutine[object, object, None]]
+) -> None:
+    """Run ``drive()``, which ends by quitting QEMU: it must exit 0. Cleaned up in any case."""
+    try:
+        asyncio.run(drive())
+        assert process.wait_exit(20) == 0
+    finally:
+        process.kill()
+        process.wait_exit(10)
+        process.remove_run_files()
+        process.close()
+
+
 async def read_until(reader: asyncio.StreamReader, marker: str, timeout: float) -> str:
     seen = b""
     async with asyncio.timeout(timeout):
@@ -122,14 +137,7 @@ def test_paused_start_cont_ready_and_acpi_poweroff(tmp_path: Path, kit: GuestKit
             finally:
                 writer.close()
 
-    try:
-        asyncio.run(drive())
-        assert process.wait_exit(20) == 0
-    finally:
-        process.kill()
-        process.wait_exit(10)
-        process.remove_run_files()
-        process.close()
+    drive_to_exit(process, drive)
     assert paths.console_log is not None
     assert READY_MARKER in paths.console_log.read_text(errors="replace")
 
@@ -156,14 +164,7 @@ def test_guest_panic_is_seen_and_the_crashed_guest_dumped(
             await monitor.dump_guest_memory(core, timeout=60)
             await monitor.quit()
 
-    try:
-        asyncio.run(drive())
-        assert process.wait_exit(20) == 0
-    finally:
-        process.kill()
-        process.wait_exit(10)
-        process.remove_run_files()
-        process.close()
+    drive_to_exit(process, drive)
     with core.open("rb") as stream:
         header = stream.read(20)
     assert header[:4] == b"\x7fELF"

@@ -94,35 +94,41 @@ WATCHES: list[Step] = [
     s(0, Op.WRITE, "/w/x\0 5"),
 ]
 
+
+def transaction(symbol: str, *inside: Step, end: str = "T") -> list[Step]:
+    """TRANSACTION_START on connection 0 (its id is ``symbol``), ``inside``, TRANSACTION_END."""
+    return [
+        s(0, Op.TRANSACTION_START, "\0"),
+        *inside,
+        s(0, Op.TRANSACTION_END, end + "\0", symbol),
+    ]
+
+
 TRANSACTIONS: list[Step] = [
     s(0, Op.WRITE, "/t/n\0 0"),
-    s(0, Op.TRANSACTION_START, "\0"),
-    s(0, Op.READ, "/t/n\0", "T1"),
-    s(0, Op.WRITE, "/t/n\0 1", "T1"),
-    s(0, Op.WRITE, "/t/new\0 x", "T1"),
+    *transaction(
+        "T1",
+        s(0, Op.READ, "/t/n\0", "T1"),
+        s(0, Op.WRITE, "/t/n\0 1", "T1"),
+        s(0, Op.WRITE, "/t/new\0 x", "T1"),
+        s(1, Op.READ, "/t/n\0"),
+        s(1, Op.READ, "/t/new\0"),
+    ),
     s(1, Op.READ, "/t/n\0"),
-    s(1, Op.READ, "/t/new\0"),
-    s(0, Op.TRANSACTION_END, "T\0", "T1"),
-    s(1, Op.READ, "/t/n\0"),
-    s(0, Op.TRANSACTION_START, "\0"),
-    s(0, Op.READ, "/t/n\0", "T2"),
-    s(1, Op.WRITE, "/t/n\0 other"),
-    s(0, Op.WRITE, "/t/n\0 mine", "T2"),
-    s(0, Op.TRANSACTION_END, "T\0", "T2"),
+    *transaction(
+        "T2",
+        s(0, Op.READ, "/t/n\0", "T2"),
+        s(1, Op.WRITE, "/t/n\0 other"),
+        s(0, Op.WRITE, "/t/n\0 mine", "T2"),
+    ),
     s(0, Op.READ, "/t/n\0"),
-    s(0, Op.TRANSACTION_START, "\0"),
-    s(0, Op.WRITE, "/t/n\0 aborted", "T3"),
-    s(0, Op.TRANSACTION_END, "F\0", "T3"),
+    *transaction("T3", s(0, Op.WRITE, "/t/n\0 aborted", "T3"), end="F"),
     s(0, Op.READ, "/t/n\0"),
     s(0, Op.TRANSACTION_END, "T\0", "T3"),
     s(0, Op.READ, "/t/n\0", "T3"),
-    s(0, Op.TRANSACTION_START, "\0"),
-    s(0, Op.TRANSACTION_END, "X\0", "T4"),
-    s(0, Op.TRANSACTION_END, "F\0", "T4"),
+    *transaction("T4", s(0, Op.TRANSACTION_END, "X\0", "T4"), end="F"),
     s(1, Op.WATCH, "/t\0tw\0"),
-    s(0, Op.TRANSACTION_START, "\0"),
-    s(0, Op.WRITE, "/t/w\0 1", "T5"),
-    s(0, Op.TRANSACTION_END, "T\0", "T5"),
+    *transaction("T5", s(0, Op.WRITE, "/t/w\0 1", "T5")),
 ]
 
 

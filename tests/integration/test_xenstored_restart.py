@@ -4,91 +4,28 @@ from __future__ import annotations
 
 import random
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from xenlite.xenstore.wire import Decoder, Op, Packet
+from xenlite.xenstore.wire import Op
 
-OPEN: list[socket.socket] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> object:
-    yield
-    while OPEN:
-        OPEN.pop().close()
-
-
-RUN = "import sys; from xenlite.xenstore.main import run; raise SystemExit(run(sys.argv[1:]))"
-
-
-def start_daemon(sock: Path, *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
-    log = log or sock.with_suffix(".log")
-    stderr = sock.with_suffix(".stderr")
-    with open(stderr, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", RUN, "--no-fork", "--socket", str(sock), "--log-file",
-             str(log), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(stderr.read_text())
-        try:
-            Client(sock).close()
-            return proc
-        except OSError:
-            time.sleep(0.02)
-    proc.kill()
-    raise AssertionError("daemon did not start")
-
-
-class Client:
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        OPEN.append(self.sock)
-        self.sock.connect(str(path))
-        self.decoder = Decoder()
-        self.queue: list[Packet] = []
-        self.req = 0
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send(self, op: int, payload: bytes, tx: int = 0) -> int:
-        self.req += 1
-        self.sock.sendall(Packet(op, self.req, tx, payload).encode())
-        return self.req
-
-    def recv(self) -> Packet:
-        while not self.queue:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed by the daemon")
-            self.queue += self.decoder.feed(data)
-        return self.queue.pop(0)
-
-    def reply(self, op: int, payload: bytes, tx: int = 0) -> tuple[int, bytes]:
-        req = self.send(op, payload, tx)
-        while True:
-            p = self.recv()
-            if p.op != Op.WATCH_EVENT:
-                assert p.req_id == req
-                return p.op, p.payload
+# The fixtures of tests/conftest.py: a daemon in a child process and raw wire clients.
+StartXenstored = Callable[..., subprocess.Popen[bytes]]
+XsClient = Callable[[Path], Any]
 
 
 def writer(
-    sock: Path, acked: list[tuple[bytes, bytes]], inflight: set[bytes], stop: threading.Event
+    xs_client: XsClient,
+    sock: Path,
+    acked: list[tuple[bytes, bytes]],
+    inflight: set[bytes],
+    stop: threading.Event,
 ) -> None:
     """Write, remove and commit until the daemon dies; remember what was acknowledged.
 
@@ -96,7 +33,7 @@ def writer(
     arriving before the kill: their state is read back, not predicted.
     """
     try:
-        c = Client(sock)
+        c = xs_client(sock)
         i = len(acked) * 100
         while not stop.is_set():
             path = b"/persist/d%d/n%d" % (i % 7, i)
@@ -133,15 +70,17 @@ def expected_state(acked: list[tuple[bytes, bytes]]) -> dict[bytes, bytes | None
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_moments_keeps_every_acknowledged_change(tmp_path: Path) -> None:
+def test_kill_9_at_random_moments_keeps_every_acknowledged_change(
+    tmp_path: Path, start_xenstored: StartXenstored, xs_client: XsClient
+) -> None:
     sock = tmp_path / "xs.sock"
     db = tmp_path / "xs.db"
     rng = random.Random(1234)
     acked: list[tuple[bytes, bytes]] = []
     inflight: set[bytes] = set()
     for _round in range(4):
-        proc = start_daemon(sock, "--persist", str(db))
-        c = Client(sock)
+        proc = start_xenstored(sock, "--persist", str(db))
+        c = xs_client(sock)
         for path in inflight:  # applied or not: both are right, so learn which
             op, value = c.reply(Op.READ, path + b"\0")
             acked.append((path, value if op == Op.READ else b"<removed>"))
@@ -153,7 +92,7 @@ def test_kill_9_at_random_moments_keeps_every_acknowledged_change(tmp_path: Path
         c.reply(Op.SET_PERMS, b"/persist\0n0\0r5\0")
         acked_before = len(acked)
         stop = threading.Event()
-        t = threading.Thread(target=writer, args=(sock, acked, inflight, stop))
+        t = threading.Thread(target=writer, args=(xs_client, sock, acked, inflight, stop))
         t.start()
         time.sleep(rng.uniform(0.2, 0.8))
         proc.send_signal(signal.SIGKILL)
@@ -161,9 +100,9 @@ def test_kill_9_at_random_moments_keeps_every_acknowledged_change(tmp_path: Path
         stop.set()
         t.join(10)
         assert len(acked) > acked_before
-    proc = start_daemon(sock, "--persist", str(db))
+    proc = start_xenstored(sock, "--persist", str(db))
     try:
-        c = Client(sock)
+        c = xs_client(sock)
         for path in inflight:
             op, value = c.reply(Op.READ, path + b"\0")
             acked.append((path, value if op == Op.READ else b"<removed>"))

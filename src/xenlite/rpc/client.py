@@ -15,10 +15,10 @@ import socket
 from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import TracebackType
 
 from xenlite import __version__
 from xenlite.base.errors import DaemonNotRunning, RpcError, XenliteError
+from xenlite.base.sockets import Closing, connect_unix
 from xenlite.rpc.protocol import (
     HELLO_METHOD,
     MAX_FDS,
@@ -38,7 +38,6 @@ from xenlite.rpc.protocol import (
     protocol_error,
     request_to_wire,
     socket_path,
-    unix_address,
     version_mismatch,
 )
 
@@ -48,7 +47,7 @@ _RECV_SIZE = 256 * 1024
 _FD_SIZE = array.array("i").itemsize
 
 
-class RpcClient:
+class RpcClient(Closing):
     """A connection to xenlited (opened on first use, reopened after a failure).
 
     :param path: the socket; default ``protocol.socket_path()`` ($XENLITED_SOCKET or
@@ -74,17 +73,6 @@ class RpcClient:
         self._next_id = 1
         self._busy = False
         self._used = False  # a request went out on this connection (see _send_request)
-
-    def __enter__(self) -> RpcClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ----------------------------------------------------------------------- connection
 
@@ -115,26 +103,19 @@ class RpcClient:
 
     def _open(self) -> socket.socket:
         what = f"xenlited socket {self.path}"
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        sock.settimeout(self.timeout)
-        dirfd: int | None = None
         try:
-            address, dirfd = unix_address(self.path)
-            sock.connect(address)
+            return connect_unix(self.path, self.timeout)
         except (FileNotFoundError, NotADirectoryError):
-            sock.close()
             raise DaemonNotRunning(
                 what, "it does not exist: xenlited is not running", START_FIX
             ) from None
         except ConnectionRefusedError:
-            sock.close()
             raise DaemonNotRunning(
                 what,
                 "nothing listens on it (a stale socket: xenlited stopped or was killed)",
                 START_FIX,
             ) from None
         except PermissionError:
-            sock.close()
             raise RpcError(
                 what,
                 "permission denied: the socket is root-only",
@@ -142,20 +123,14 @@ class RpcClient:
                 code=RpcCode.PERMISSION_DENIED,
             ) from None
         except TimeoutError:
-            sock.close()
             raise self._timeout_error("connecting") from None
         except OSError as exc:
-            sock.close()
             raise RpcError(
                 what,
                 f"cannot connect: {exc.strerror or exc}",
                 f"check that xenlited runs ({START_FIX}) and that {self.path} is its socket",
                 code=RpcCode.CONNECT,
             ) from None
-        finally:
-            if dirfd is not None:
-                os.close(dirfd)
-        return sock
 
     def close(self) -> None:
         """Close the connection (and any descriptors received but not handed out)."""
@@ -353,7 +328,7 @@ class RpcClient:
         )
 
 
-class Stream(Iterator[Event]):
+class Stream(Iterator[Event], Closing):
     """The events of one streaming call, then its final ``result`` (and ``fds``).
 
     Leaving a stream before its end (``close()``, or the ``with`` block) closes the client's
@@ -396,17 +371,6 @@ class Stream(Iterator[Event]):
         if not self.done:
             self.done = True
             self._client.close()
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _close_all(fds: tuple[int, ...]) -> None:

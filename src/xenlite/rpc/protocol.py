@@ -469,23 +469,3 @@ def error_from_wire(obj: JsonObject) -> XenliteError:
         if name.isidentifier() and not name.startswith("_") and name not in _RESERVED_ATTRS:
             setattr(exc, name, _value_from_wire(value))
     return exc
-
-
-# --------------------------------------------------------------------------- addresses
-
-_SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes including the NUL (unix(7))
-
-
-def unix_address(path: Path) -> tuple[str, int | None]:
-    """An address ``bind``/``connect`` accept for ``path``, and a directory fd to close after.
-
-    Paths longer than sun_path (deep host roots under /tmp) are reached through the
-    directory's /proc/self/fd entry, which Linux resolves like the directory itself.
-
-    :raise OSError: when a long path's directory cannot be opened.
-    """
-    text = os.fspath(path)
-    if len(os.fsencode(text)) <= _SUN_PATH_MAX:
-        return text, None
-    dirfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    return f"/proc/self/fd/{dirfd}/{path.name}", dirfd

@@ -38,10 +38,10 @@ import struct
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TypeAlias
 
 from xenlite.base.errors import RpcError, XenliteError
+from xenlite.base.sockets import bind_unix, connect_unix
 from xenlite.rpc.protocol import (
     HELLO_METHOD,
     Event,
@@ -59,7 +59,6 @@ from xenlite.rpc.protocol import (
     protocol_error,
     reply_to_wire,
     request_from_wire,
-    unix_address,
 )
 
 log = logging.getLogger("xenlite.rpc")
@@ -111,12 +110,7 @@ class RpcServer:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     @property
@@ -526,12 +520,7 @@ def _bind_listener(path: Path, name: str) -> socket.socket:
     temp = tmpdir / "socket"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
-        address, dirfd = unix_address(temp)
-        try:
-            sock.bind(address)
-        finally:
-            if dirfd is not None:
-                os.close(dirfd)
+        bind_unix(sock, temp)
         os.chmod(temp, 0o600)
         sock.listen(128)
         os.rename(temp, path)
@@ -564,18 +553,12 @@ def _check_path_free(path: Path, what: str, name: str) -> None:
             f"remove {path}",
             code=RpcCode.ADDRESS_IN_USE,
         )
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    address, dirfd = unix_address(path)
     try:
-        probe.connect(address)
+        connect_unix(path, None).close()
     except OSError as exc:
         if exc.errno not in (errno.ECONNREFUSED, errno.ENOENT):
             raise
         return  # stale: the rename replaces it
-    finally:
-        probe.close()
-        if dirfd is not None:
-            os.close(dirfd)
     raise RpcError(
         what,
         f"another {name} is already listening there",

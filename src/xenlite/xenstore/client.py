@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 
 from xenlite.base.errors import XenliteError, XenStoreError
 from xenlite.base.paths import under_root
+from xenlite.base.sockets import AsyncClosing, Closing, address_for, connect_unix
 from xenlite.xenstore.wire import ERROR_NAMES, Decoder, Op, Packet, encode_packet, split_strings
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class _DirectoryParts:
 # --- the asyncio client --------------------------------------------------------------------------
 
 
-class Watch:
+class Watch(AsyncClosing):
     """A registered watch: an async iterator of ``(path, token)`` events.
 
     The daemon sends one event at registration, then one per change of the node or its
@@ -340,17 +341,6 @@ class Watch:
         self.client._forget_watch(self)
         if not self.client.closed:
             await self.client.unwatch(self.path, self.token)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 _CLOSED = ("", "")  # queue sentinel: the connection is gone
@@ -453,7 +443,7 @@ class Transaction:
         return False
 
 
-class XenStoreClient:
+class XenStoreClient(AsyncClosing):
     """An asyncio XenStore client: requests pipelined on one connection, routed by req_id.
 
     Create it with ``await XenStoreClient.connect(path)``; every request waits at most
@@ -501,10 +491,11 @@ class XenStoreClient:
         last: OSError | None = None
         for candidate in tried:
             try:
-                async with asyncio.timeout(timeout):
-                    reader, writer = await asyncio.open_unix_connection(
-                        candidate, limit=_READ_CHUNK
-                    )
+                with address_for(candidate) as address:
+                    async with asyncio.timeout(timeout):
+                        reader, writer = await asyncio.open_unix_connection(
+                            address, limit=_READ_CHUNK
+                        )
             except TimeoutError:
                 last = OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
                 continue
@@ -551,17 +542,6 @@ class XenStoreClient:
                 await self._writer.wait_closed()
         except (OSError, TimeoutError):
             pass  # the socket is closed either way; nothing more to release
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def _shut(self, reason: XenStoreConnectionError) -> None:
         if self._closed_reason is not None:
@@ -862,7 +842,7 @@ class XenStoreClient:
 # --- the blocking client -------------------------------------------------------------------------
 
 
-class XenStore:
+class XenStore(Closing):
     """A blocking XenStore client for the command-line tools (no asyncio, one request at a time).
 
     Watch events that arrive while a reply is awaited are kept for ``read_watch()``.
@@ -888,12 +868,9 @@ class XenStore:
         tried = [Path(path)] if path is not None else socket_candidates()
         last: OSError | None = None
         for candidate in tried:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
             try:
-                sock.connect(os.fspath(candidate))
+                sock = connect_unix(candidate, timeout)
             except OSError as exc:
-                sock.close()
                 last = exc if exc.errno else OSError(errno.ETIMEDOUT, "timed out")
                 continue
             return cls(sock, path=candidate, timeout=timeout)
@@ -901,17 +878,6 @@ class XenStore:
 
     def close(self) -> None:
         self._sock.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _lost(self, what: str, cause: str, name: str = "EIO") -> XenStoreConnectionError:
         return XenStoreConnectionError(

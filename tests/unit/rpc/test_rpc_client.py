@@ -159,25 +159,37 @@ def test_a_call_during_an_open_stream_is_a_bug(serve: Serve, sock_path: Path) ->
 # --------------------------------------------------------------------------- fake daemons
 
 
-def _fake_daemon(path: Path, answer: Callable[[JsonObject], JsonObject]) -> threading.Thread:
-    """A one-connection server that answers the hello with ``answer(hello)`` and hangs up."""
+def _listen(
+    path: Path, serve: Callable[[socket.socket], None], clients: int = 1
+) -> threading.Thread:
+    """A server thread: ``serve(conn)`` for each of ``clients`` connections, then it hangs up."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(os.fspath(path))
-    listener.listen(1)
+    listener.listen(clients)
 
     def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            decoder = FrameDecoder()
-            frames: list[JsonObject] = []
-            while not frames:
-                frames = decoder.feed(conn.recv(4096))
-            conn.sendall(encode_frame(answer(frames[0])))
-        listener.close()
+        with listener:
+            for _ in range(clients):
+                conn, _ = listener.accept()
+                with conn:
+                    serve(conn)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
+
+
+def _read_hello(conn: socket.socket) -> JsonObject:
+    decoder = FrameDecoder()
+    frames: list[JsonObject] = []
+    while not frames:
+        frames = decoder.feed(conn.recv(4096))
+    return frames[0]
+
+
+def _fake_daemon(path: Path, answer: Callable[[JsonObject], JsonObject]) -> threading.Thread:
+    """A one-connection server that answers the hello with ``answer(hello)`` and hangs up."""
+    return _listen(path, lambda conn: conn.sendall(encode_frame(answer(_read_hello(conn)))))
 
 
 def test_an_older_daemon_is_named_in_the_version_error(tmp_path: Path) -> None:
@@ -210,22 +222,14 @@ def test_the_daemons_refusal_of_our_version_reaches_the_user(tmp_path: Path) -> 
 
 def test_a_daemon_that_hangs_up_mid_call_is_a_lost_connection(tmp_path: Path) -> None:
     path = tmp_path / "crash.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(os.fspath(path))
-    listener.listen(1)
 
-    def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            decoder = FrameDecoder()
-            hello = decoder.feed(conn.recv(4096))[0]
-            answer = {"protocol": PROTOCOL_VERSION, "server": "xenlited"}
-            conn.sendall(encode_frame({"id": hello["id"], "result": answer}))
-            conn.recv(4096)  # the request; then "crash"
-        listener.close()
+    def serve(conn: socket.socket) -> None:
+        hello = _read_hello(conn)
+        answer = {"protocol": PROTOCOL_VERSION, "server": "xenlited"}
+        conn.sendall(encode_frame({"id": hello["id"], "result": answer}))
+        conn.recv(4096)  # the request; then "crash"
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread = _listen(path, serve)
     with pytest.raises(RpcError) as excinfo:
         RpcClient(path, timeout=5).call("domain.create")
     thread.join(5)
@@ -238,21 +242,11 @@ def test_a_daemon_that_hangs_up_mid_call_is_a_lost_connection(tmp_path: Path) ->
 def test_a_refusal_reaches_the_user_whatever_the_timing(tmp_path: Path) -> None:
     # The daemon may hang up before or after our hello leaves: either way its reason shows.
     path = tmp_path / "busy.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(os.fspath(path))
-    listener.listen(16)
     busy = RpcError("xenlited", "xenlited already serves 1 clients", "retry", code=RpcCode.BUSY)
     rounds = 20
-
-    def run() -> None:
-        for _ in range(rounds):
-            conn, _ = listener.accept()
-            conn.sendall(encode_frame(error_reply_to_wire(None, busy)))
-            conn.close()
-        listener.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    thread = _listen(
+        path, lambda conn: conn.sendall(encode_frame(error_reply_to_wire(None, busy))), rounds
+    )
     for _ in range(rounds):
         with pytest.raises(RpcError) as excinfo:
             RpcClient(path, timeout=5).connect()

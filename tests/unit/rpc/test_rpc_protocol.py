@@ -19,6 +19,7 @@ from xenlite.base.errors import (
     RpcError,
     XenliteError,
 )
+from xenlite.base.sockets import unix_address
 from xenlite.config.grammar import ConfigSyntaxError
 from xenlite.rpc import protocol
 from xenlite.rpc.protocol import (
@@ -39,7 +40,6 @@ from xenlite.rpc.protocol import (
     incoming_from_wire,
     request_from_wire,
     socket_path,
-    unix_address,
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import XenStoreError
+from xenlite.base.sockets import bind_unix
 from xenlite.xenstore.client import (
     Perm,
     PermKind,
@@ -40,7 +41,7 @@ def _reply(packet: Packet, op: int, payload: bytes) -> bytes:
 def serve(path: Path, answer: Reply) -> Iterator[None]:
     """A one-connection peer in a thread: ``answer(request)`` gives the frames to send back."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
+    bind_unix(server, path)  # as the daemons do: long paths too
     server.listen(1)
 
     def loop() -> None:
@@ -155,6 +156,23 @@ def test_sync_client_reads_writes_and_keeps_watch_events(sock_path: Path) -> Non
         assert xs.read_watch(5) == ("/a", "tok")
         assert xs.transaction_start() == 7
         xs.transaction_end(7)
+
+
+def test_both_clients_reach_a_socket_path_longer_than_sun_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 150)
+    deep.mkdir()
+    path = deep / "xs.sock"
+    with serve(path, store_peer()), XenStore.open(path, timeout=5) as xs:
+        xs.write("/long", b"yes")
+        assert xs.read("/long") == b"yes"
+
+    async def go() -> bytes:
+        async with await XenStoreClient.connect(deep / "async.sock", timeout=5) as client:
+            await client.write("/long", b"async")
+            return await client.read("/long")
+
+    with serve(deep / "async.sock", store_peer()):
+        assert asyncio.run(go()) == b"async"
 
 
 def test_async_replies_are_routed_by_req_id(sock_path: Path) -> None:
