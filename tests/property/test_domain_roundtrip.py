@@ -44,6 +44,10 @@ safe = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_./", min_size=1, max_size=
 defbool = st.none() | st.booleans()
 uuids = st.uuids().map(str).filter(lambda u: u != "00000000-0000-0000-0000-000000000000")
 actions = st.sampled_from(list(Action))
+# DomainConfig's on_poweroff= ... on_soft_reset= fields, each any action.
+on_actions = st.fixed_dictionaries(
+    {f"on_{event}": actions for event in ("poweroff", "reboot", "watchdog", "crash", "soft_reset")}
+)
 cpusets = st.frozensets(st.integers(0, NR_CPUS - 1), min_size=1, max_size=NR_CPUS)
 
 
@@ -116,11 +120,7 @@ def any_config(draw: st.DrawFn) -> DomainConfig:
         disks=tuple(disks),
         nics=tuple(nics),
         pcidevs=tuple(pcis[:2]),
-        on_poweroff=draw(actions),
-        on_reboot=draw(actions),
-        on_watchdog=draw(actions),
-        on_crash=draw(actions),
-        on_soft_reset=draw(actions),
+        **draw(on_actions),
     )
 
 
@@ -175,11 +175,7 @@ def xlcfg_config(draw: st.DrawFn) -> DomainConfig:
             cmdline=draw(st.none() | text),
             u=u,
         ),
-        on_poweroff=draw(actions),
-        on_reboot=draw(actions),
-        on_watchdog=draw(actions),
-        on_crash=draw(actions),
-        on_soft_reset=draw(actions),
+        **draw(on_actions),
     )
 
 

@@ -22,6 +22,7 @@ XenliteErrors: they propagate with a traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 
 class XenliteError(Exception):
@@ -63,6 +64,16 @@ class ConfigError(XenliteError):
                     location += f":{col}"
         what = ": ".join(p for p in (location, key) if p) or "configuration"
         super().__init__(what, cause, fix)
+
+
+class ConfigLocation(TypedDict, total=False):
+    """ConfigError's keyword arguments, for subclasses that pass them through unchanged."""
+
+    path: str | None
+    line: int | None
+    col: int | None
+    key: str | None
+    fix: str | None
 
 
 class XenStoreError(XenliteError):

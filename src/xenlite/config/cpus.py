@@ -10,48 +10,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.cnum import ULONG_MAX, strtoul
 from xenlite.config.values import Pos
 
 NodeCpus = Callable[[int], Iterable[int]]
 
-# strtoul's idea of white space (C locale isspace).
-_C_SPACE = " \t\n\v\f\r"
-_ULONG_MAX = (1 << 64) - 1
-
 _FORMS = 'write "all", CPU numbers and ranges ("0-3,5"), "^N" to remove, or "nodes:0-1"'
-
-
-def _strtoul10(text: str, start: int) -> tuple[int, int]:
-    """C strtoul(text + start, &end, 10): (value, end index); end == start when no digits."""
-    pos = start
-    while pos < len(text) and text[pos] in _C_SPACE:
-        pos += 1
-    negative = False
-    if pos < len(text) and text[pos] in "+-":
-        negative = text[pos] == "-"
-        pos += 1
-    digits_start = pos
-    while pos < len(text) and text[pos] in "0123456789":
-        pos += 1
-    if pos == digits_start:
-        return 0, start
-    value = int(text[digits_start:pos])
-    if value > _ULONG_MAX:
-        return _ULONG_MAX, pos
-    if negative and value:
-        value = (1 << 64) - value
-    return value, pos
 
 
 def _parse_range(text: str) -> tuple[int, int] | None:
     """xl_parse.c parse_range: "A" or "A-B" with A <= B, nothing after; None when invalid."""
-    first, end = _strtoul10(text, 0)
-    if end == 0 or first == _ULONG_MAX:
+    first, end = strtoul(text, 0, 10)
+    if end == 0 or first == ULONG_MAX:
         return None
     last = first
     if end < len(text) and text[end] == "-":
-        last, end2 = _strtoul10(text, end + 1)
-        if end2 == end + 1 or last == _ULONG_MAX or last < first:
+        last, end2 = strtoul(text, end + 1, 10)
+        if end2 == end + 1 or last == ULONG_MAX or last < first:
             return None
         end = end2
     if end != len(text):

@@ -14,39 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.cnum import c_atoi
+from xenlite.config.model import DiskBackend, DiskFormat, DiskSpecification
 from xenlite.config.values import Pos
-
-
-class DiskFormat(StrEnum):
-    """libxl_disk_format, by its JSON name."""
-
-    QCOW = "qcow"
-    QCOW2 = "qcow2"
-    VHD = "vhd"
-    RAW = "raw"
-    EMPTY = "empty"
-    QED = "qed"
-
-
-class DiskBackend(StrEnum):
-    """libxl_disk_backend (``backendtype=``); UNKNOWN lets libxl choose."""
-
-    UNKNOWN = "unknown"
-    PHY = "phy"
-    TAP = "tap"
-    QDISK = "qdisk"
-    STANDALONE = "standalone"
-
-
-class DiskSpecification(StrEnum):
-    """libxl_disk_specification (``specification=``); UNKNOWN lets libxl choose (xen)."""
-
-    UNKNOWN = "unknown"
-    XEN = "xen"
-    VIRTIO = "virtio"
 
 
 def _defbool_json(value: bool) -> str:
@@ -328,21 +300,6 @@ def _value(text: str) -> str:
     return _strip_comma(text).split("=", 1)[1]
 
 
-def _c_atoi(text: str) -> int:
-    """C atoi: blanks, sign, digits; the long clamped and then cut to a 32-bit int."""
-    match = re.match(r"[ \t\n\v\f\r]*([+-]?)([0-9]*)", text)
-    assert match is not None
-    digits = match.group(2)
-    if not digits:
-        return 0
-    value = int(digits)
-    if match.group(1) == "-":
-        value = -value
-    value = max(-(1 << 63), min(value, (1 << 63) - 1))
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 def _act_ignore(p: _DiskParse, text: str) -> None:
     pass
 
@@ -413,7 +370,7 @@ def _act_colo_host(p: _DiskParse, text: str) -> None:
 
 def _act_colo_port(p: _DiskParse, text: str) -> None:
     value = _value(text)
-    port = _c_atoi(value)
+    port = c_atoi(value)
     if not port:
         raise p.error("unknown value for colo_port", value, "colo-port is a non-zero port number")
     p.colo_port = port

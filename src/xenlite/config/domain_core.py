@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from xenlite.base.errors import ConfigError
 from xenlite.config import domain_hvm
 from xenlite.config.cpus import parse_cpu_list
 from xenlite.config.domain_reader import (
@@ -23,6 +23,7 @@ from xenlite.config.domain_reader import (
     split,
     strtoul,
     valid_uuid,
+    whole_number,
 )
 from xenlite.config.model import (
     ALTP2M_ORDER,
@@ -50,6 +51,8 @@ from xenlite.config.model import (
     VuartType,
 )
 from xenlite.config.xlconf import DEFAULT_BLKDEV_START
+
+_E = TypeVar("_E", bound=StrEnum)
 
 # XENFIRMWAREDIR of Debian's Xen 4.17 build: where firmware="pvgrub64" points.
 XENFIRMWAREDIR = "/usr/lib/xen-4.17/boot"
@@ -86,13 +89,8 @@ def create_info(r: KeyReader, ssid_label: str | None) -> CreateInfo:
     dtype = _domain_type(r)
     name = r.string("name")
     if name is None:
-        raise ConfigError(
-            "Domain name must be specified.",
-            path=r.path,
-            line=1,
-            col=1,
-            key="name",
-            fix='add a line such as name = "guest1"',
+        raise r.missing(
+            "name", "Domain name must be specified.", 'add a line such as name = "guest1"'
         )
     uuid = _uuid(r)
     passthrough = Passthrough.DEFAULT
@@ -365,33 +363,37 @@ def _arch(r: KeyReader, b: dict[str, Any]) -> None:
         )
 
 
+def _deprecated_number(
+    r: KeyReader, key: str, text: str, order: tuple[_E, ...], fix: str
+) -> _E | None:
+    """xl's old integer form of a named key: warned about, then the name at that position;
+    None when ``text`` is not a number (it is then a name)."""
+    number = whole_number(text)
+    if number is None:
+        return None
+    name = order[number].value if 0 <= number < len(order) else None
+    hint = f' e.g. {key}="{name}"' if name else ""
+    r.warn.add(
+        r.pos(key),
+        f'WARNING: specifying "{key}" as an integer is deprecated. Please use the '
+        f"named parameter variant.{hint}",
+    )
+    if name is None:
+        raise r.fail(key, f'ERROR: invalid value {number} for "{key}"', fix)
+    return order[number]
+
+
 def _tsc_mode(r: KeyReader) -> TscMode:
-    s = r.setting("tsc_mode")
-    if s is None:
+    if r.setting("tsc_mode") is None:
         return TscMode.DEFAULT
     text = r.string("tsc_mode") or ""
-    number, rest = strtoul(text, 0)
-    if text and not rest and text.lstrip()[:1].isdigit():
-        name = TSC_MODE_ORDER[number].value if 0 <= number < len(TSC_MODE_ORDER) else None
-        hint = f' e.g. tsc_mode="{name}"' if name else ""
-        r.warn.add(
-            s.pos,
-            'WARNING: specifying "tsc_mode" as an integer is deprecated. Please use the '
-            f"named parameter variant.{hint}",
-        )
-        if name is None:
-            raise r.fail(
-                "tsc_mode",
-                f'ERROR: invalid value {number} for "tsc_mode"',
-                "use tsc_mode = " + ", ".join(f'"{m.value}"' for m in TscMode),
-            )
-        return TSC_MODE_ORDER[number]
-    return r.enum_value("tsc_mode", TscMode, text)
+    fix = "use tsc_mode = " + ", ".join(f'"{m.value}"' for m in TscMode)
+    mode = _deprecated_number(r, "tsc_mode", text, TSC_MODE_ORDER, fix)
+    return r.enum_value("tsc_mode", TscMode, text) if mode is None else mode
 
 
 def _timer_mode(r: KeyReader, dtype: DomainType | None) -> TimerMode | None:
-    s = r.setting("timer_mode")
-    if s is None:
+    if r.setting("timer_mode") is None:
         return None
     if dtype == DomainType.PV:
         raise r.fail(
@@ -400,31 +402,17 @@ def _timer_mode(r: KeyReader, dtype: DomainType | None) -> TimerMode | None:
             'remove timer_mode= or use type = "hvm"',
         )
     text = r.string("timer_mode") or ""
-    number, rest = strtoul(text, 0)
-    if text and not rest and text.lstrip()[:1].isdigit():
-        name = TIMER_MODE_ORDER[number].value if 0 <= number < 4 else None
-        hint = f' e.g. timer_mode="{name}"' if name else ""
-        r.warn.add(
-            s.pos,
-            'WARNING: specifying "timer_mode" as an integer is deprecated. Please use '
-            f"the named parameter variant.{hint}",
-        )
-        if name is None:
-            raise r.fail(
-                "timer_mode",
-                f'ERROR: invalid value {number} for "timer_mode"',
-                "use one of " + ", ".join(f'"{m.value}"' for m in TimerMode),
-            )
-        return TIMER_MODE_ORDER[number]
-    return r.enum_value("timer_mode", TimerMode, text)
+    fix = "use one of " + ", ".join(f'"{m.value}"' for m in TimerMode)
+    mode = _deprecated_number(r, "timer_mode", text, TIMER_MODE_ORDER, fix)
+    return r.enum_value("timer_mode", TimerMode, text) if mode is None else mode
 
 
 def _altp2m(r: KeyReader) -> AltP2mMode:
     text = r.string("altp2m")
     if text is None:
         return AltP2mMode.DISABLED
-    number, rest = strtoul(text, 0)
-    if text and not rest and text.lstrip()[:1].isdigit():
+    number = whole_number(text)
+    if number is not None:
         if not 0 <= number < len(ALTP2M_ORDER):
             raise r.fail(
                 "altp2m",
@@ -483,13 +471,10 @@ def _pv_info(
             )
         b["kernel"] = f"{XENFIRMWAREDIR}/{buf}.bin"
     if b.get("bootloader") is None and b.get("kernel") is None:
-        raise ConfigError(
+        raise r.missing(
+            "kernel",
             "Neither kernel nor bootloader specified",
-            path=r.path,
-            line=1,
-            col=1,
-            key="kernel",
-            fix='add kernel = "/path/to/vmlinuz" or bootloader = "pygrub"',
+            'add kernel = "/path/to/vmlinuz" or bootloader = "pygrub"',
         )
     if dtype == DomainType.PVH:
         return PvhBuildInfo(

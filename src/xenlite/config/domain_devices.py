@@ -8,7 +8,7 @@ modules, one man page each).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -53,7 +53,6 @@ from xenlite.config.model import (
     VsndStream,
     VsndStreamType,
 )
-from xenlite.config.pci import RdmPolicy as PciRdmPolicy
 from xenlite.config.pci import parse_pci_spec
 from xenlite.config.values import Atom, ListValue, Pos
 from xenlite.config.vif import parse_vif_spec
@@ -135,10 +134,19 @@ def _pcis(r: KeyReader, c_info: CreateInfo, b_info: BuildInfo) -> tuple[DevicePc
             power_mgmt=bool(r.long("pci_power_mgmt") or 0),
             permissive=bool(r.long("pci_permissive") or 0),
             seize=bool(r.long("pci_seize") or 0),
-            rdm_policy=PciRdmPolicy(rdm_policy.value),
+            rdm_policy=rdm_policy,
         )
         pcis.append(_from_spec_json(DevicePci, obj, "pci", atom.pos))
     return tuple(pcis)
+
+
+def _spec_items(atom: Atom) -> Iterator[tuple[str, str, str, str]]:
+    """xl's loop over a device spec: strtok on ',', leading blanks dropped, each item as
+    (item, key, "=" or "", value) split at its first '='."""
+    for token in split(atom.text, ","):
+        token = token.lstrip(" ")
+        key, sep, value = token.partition("=")
+        yield token, key, sep, value
 
 
 def _from_spec_json(cls: type[Any], obj: dict[str, object], key: str, pos: Pos) -> Any:
@@ -388,21 +396,18 @@ def _vkb(r: KeyReader, devid: int, atom: Atom) -> DeviceVkb:
         "width": "width",
         "height": "height",
     }
-    for token in split(atom.text, ","):
-        token = token.lstrip(" ")
-        key, sep, value = token.partition("=")
+    for token, key, sep, value in _spec_items(atom):
         if sep and key == "backend":
             v["backend_domname"] = value
         elif sep and key == "backend-type":
-            try:
-                v["backend_type"] = VkbBackend(value.lower())
-            except ValueError:
-                raise r.fail(
-                    "vkb",
-                    f'Unknown backend_type "{value}" in vkb spec',
-                    "use backend-type=qemu or backend-type=linux",
-                    atom.pos,
-                ) from None
+            v["backend_type"] = r.enum_value(
+                "vkb",
+                VkbBackend,
+                value,
+                atom.pos,
+                cause=f'Unknown backend_type "{value}" in vkb spec',
+                fix="use backend-type=qemu or backend-type=linux",
+            )
         elif sep and key == "unique-id":
             v["unique_id"] = value
         elif sep and key in numeric:
@@ -433,19 +438,16 @@ def _vkb(r: KeyReader, devid: int, atom: Atom) -> DeviceVkb:
 
 def _usbctrl(r: KeyReader, devid: int, atom: Atom) -> DeviceUsbctrl:
     u: dict[str, Any] = {"devid": devid}
-    for token in split(atom.text, ","):
-        token = token.lstrip(" ")
-        key, sep, value = token.partition("=")
+    for token, key, sep, value in _spec_items(atom):
         if sep and key == "type":
-            try:
-                u["type"] = UsbctrlType(value.lower())
-            except ValueError:
-                raise r.fail(
-                    "usbctrl",
-                    f"Invalid usb controller type '{value}'",
-                    "use type=auto, pv, devicemodel or qusb",
-                    atom.pos,
-                ) from None
+            u["type"] = r.enum_value(
+                "usbctrl",
+                UsbctrlType,
+                value,
+                atom.pos,
+                cause=f"Invalid usb controller type '{value}'",
+                fix="use type=auto, pv, devicemodel or qusb",
+            )
         elif sep and key in ("version", "ports"):
             u[key] = atoi(value)
         else:
@@ -463,9 +465,7 @@ def _usbdev(r: KeyReader, atom: Atom) -> DeviceUsbdev:
     port = 0
     typed = False
     hostbus = hostaddr = 0
-    for token in split(atom.text, ","):
-        token = token.lstrip(" ")
-        key, sep, value = token.partition("=")
+    for token, key, sep, value in _spec_items(atom):
         if sep and key == "type":
             if value != "hostdev":
                 raise r.fail(

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from xenlite.config.domain_reader import KeyReader, prefix_of, split, strtoul
+from xenlite.config.domain_reader import KeyReader, prefix_of, split, whole_number
 from xenlite.config.model import (
     VIRIDIAN_ORDER,
     BiosType,
@@ -90,6 +90,16 @@ def hvm_info(r: KeyReader, kernel: str | None) -> HvmKeys:
         h["rdm"] = rdm
     h.update(_display(r))
     return HvmKeys(info=HvmBuildInfo(**h), apic=apic, kernel=kernel)
+
+
+def _string_or_list(r: KeyReader, h: dict[str, Any], key: str, list_field: str) -> None:
+    """A key xl takes as one string (into the field of its name) or as a list of strings
+    (into ``list_field``)."""
+    value = r.string_or_list(key)
+    if isinstance(value, str):
+        h[key] = value
+    elif value is not None:
+        h[list_field] = tuple(a.text for a in value)
 
 
 def _bios(r: KeyReader, h: dict[str, Any]) -> None:
@@ -242,21 +252,13 @@ def _display(r: KeyReader) -> dict[str, Any]:
     h["spice"] = _spice(r)
     h["nographic"] = r.defbool("nographic")
     _gfx_passthru(r, h)
-    serial = r.string_or_list("serial")
-    if isinstance(serial, str):
-        h["serial"] = serial
-    elif serial is not None:
-        h["serial_list"] = tuple(a.text for a in serial)
+    _string_or_list(r, h, "serial", "serial_list")
     h["boot"] = r.string("boot")
     h["usb"] = r.defbool("usb")
     usbversion = r.long("usbversion")
     if usbversion is not None:
         h["usbversion"] = usbversion
-    usbdevice = r.string_or_list("usbdevice")
-    if isinstance(usbdevice, str):
-        h["usbdevice"] = usbdevice
-    elif usbdevice is not None:
-        h["usbdevice_list"] = tuple(a.text for a in usbdevice)
+    _string_or_list(r, h, "usbdevice", "usbdevice_list")
     h["vkb_device"] = r.defbool("vkb_device")
     h["soundhw"] = r.string("soundhw")
     h["xen_platform_pci"] = r.defbool("xen_platform_pci")
@@ -321,8 +323,8 @@ def _gfx_passthru(r: KeyReader, h: dict[str, Any]) -> None:
     if r.setting("gfx_passthru") is None:
         return
     text = r.string("gfx_passthru") or ""
-    number, rest = strtoul(text, 0)
-    if text and not rest and text.lstrip()[:1].isdigit():
+    number = whole_number(text)
+    if number is not None:
         h["gfx_passthru"] = number != 0
     else:
         h["gfx_passthru_kind"] = r.enum_value("gfx_passthru", GfxPassthruKind, text)

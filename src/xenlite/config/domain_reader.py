@@ -52,6 +52,15 @@ def strtoul(text: str, base: int) -> tuple[int, str]:
     return (-value if neg else value), s[i:]
 
 
+def whole_number(text: str) -> int | None:
+    """``text`` as a number when xl takes it for one (strtoul base 0 reads all of it and it
+    starts with a digit), for keys that accept a number or a name; None otherwise."""
+    number, rest = strtoul(text, 0)
+    if text and not rest and text.lstrip()[:1].isdigit():
+        return number
+    return None
+
+
 def _digit(ch: str, base: int) -> bool:
     return ch.lower() in "0123456789abcdef"[:base]
 
@@ -168,11 +177,29 @@ class KeyReader:
     def fail(self, key: str, cause: str, fix: str, pos: Pos | None = None) -> ConfigError:
         return (pos or self.pos(key)).error(cause, key=key, fix=fix)
 
-    def enum_value(self, key: str, cls: type[_E], text: str, pos: Pos | None = None) -> _E:
+    def missing(self, key: str, cause: str, fix: str) -> ConfigError:
+        """A failure for a key that is not set at all: located at the file's start."""
+        return Pos(self.path, 1, 1).error(cause, key=key, fix=fix)
+
+    def enum_value(
+        self,
+        key: str,
+        cls: type[_E],
+        text: str,
+        pos: Pos | None = None,
+        *,
+        cause: str | None = None,
+        fix: str | None = None,
+    ) -> _E:
+        """``text`` (any case) as a member of ``cls``; else a failure with xl's ``cause``
+        (default: "invalid value") and ``fix`` (default: the list of names)."""
         try:
             return cls(text.lower())
         except ValueError:
             names = ", ".join(f'"{m.value}"' for m in cls)
             raise self.fail(
-                key, f'invalid value "{text}" for "{key}"', f"use one of {names}", pos
+                key,
+                f'invalid value "{text}" for "{key}"' if cause is None else cause,
+                f"use one of {names}" if fix is None else fix,
+                pos,
             ) from None

@@ -8,27 +8,15 @@ msitranslate, seize, power_mgmt, rdm_policy, name); exactly one of BDF and ``nam
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.cnum import HEX_DIGITS, c_atoi, scan_hex
+from xenlite.config.model import RdmPolicy
 from xenlite.config.values import Pos
 
 # LIBXL_PCI_FUNC_ALL (~0U): every function of the device.
 PCI_FUNC_ALL = 0xFFFFFFFF
-
-_HEX = "0123456789abcdefABCDEF"
-_C_SPACE = " \t\n\v\f\r"
-_ULONG_MAX = (1 << 64) - 1
-
-
-class RdmPolicy(StrEnum):
-    """libxl_rdm_reserve_policy by its JSON name."""
-
-    INVALID = "invalid"
-    STRICT = "strict"
-    RELAXED = "relaxed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,50 +123,6 @@ class PciSpec:
     render = to_spec_string
 
 
-# --- C number reading ---------------------------------------------------------------------
-
-
-def _scan_hex(text: str, pos: int) -> tuple[int, int] | None:
-    """sscanf "%x" at pos: (value as an unsigned int, end) or None when it reads nothing."""
-    while pos < len(text) and text[pos] in _C_SPACE:
-        pos += 1
-    negative = False
-    if pos < len(text) and text[pos] in "+-":
-        negative = text[pos] == "-"
-        pos += 1
-    if text[pos : pos + 2] in ("0x", "0X"):
-        # glibc takes the prefix even when no hex digit follows, reading 0.
-        digits_start = pos + 2
-        end = digits_start
-        while end < len(text) and text[end] in _HEX:
-            end += 1
-        value = int(text[digits_start:end], 16) if end > digits_start else 0
-        pos = end
-    else:
-        end = pos
-        while end < len(text) and text[end] in _HEX:
-            end += 1
-        if end == pos:
-            return None
-        value = int(text[pos:end], 16)
-        pos = end
-    value = min(value, _ULONG_MAX)
-    if negative and value:
-        value = (1 << 64) - value
-    return value & 0xFFFFFFFF, pos
-
-
-def _c_atoi(text: str) -> int:
-    """C atoi: blanks, sign, digits; the long clamped and then cut to a 32-bit int."""
-    match = re.match(r"[ \t\n\v\f\r]*([+-]?)([0-9]*)", text)
-    assert match is not None
-    if not match.group(2):
-        return 0
-    value = int(match.group(2)) * (-1 if match.group(1) == "-" else 1)
-    value = max(-(1 << 63), min(value, (1 << 63) - 1)) & 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 class _Bdf:
     __slots__ = ("bus", "dev", "domain", "func", "vfunc_mask")
 
@@ -196,7 +140,7 @@ def _parse_bdf(text: str) -> tuple[_Bdf, int] | None:
     for char in text:
         if char == ":":
             colons += 1
-        elif char not in _HEX:
+        elif char not in HEX_DIGITS:
             break
     numbers: list[int] = []
     pos = 0
@@ -204,7 +148,7 @@ def _parse_bdf(text: str) -> tuple[_Bdf, int] | None:
     if wanted is None:
         return None
     for index in range(wanted):
-        scanned = _scan_hex(text, pos)
+        scanned = scan_hex(text, pos)
         if scanned is None:
             return None
         value, pos = scanned
@@ -220,14 +164,14 @@ def _parse_bdf(text: str) -> tuple[_Bdf, int] | None:
         return None
     if text[pos : pos + 1] == "*":
         return _Bdf(domain, bus, dev, 0, PCI_FUNC_ALL), pos + 1
-    scanned = _scan_hex(text, pos)
+    scanned = scan_hex(text, pos)
     if scanned is None or scanned[0] > 7:
         return None
     return _Bdf(domain, bus, dev, scanned[0], 1), scanned[1]
 
 
 def _parse_vslot(text: str, pos: int) -> tuple[int, int] | None:
-    scanned = _scan_hex(text, pos)
+    scanned = scan_hex(text, pos)
     if scanned is None or scanned[0] > 0x1F:
         return None
     return scanned[0] << 3, scanned[1]
@@ -304,7 +248,7 @@ def parse_pci_spec(spec: str, *, where: Pos | None = None) -> PciSpec:
                 raise fail(f"vslot={value} is not a hex number up to 1f", item_pos)
             vdevfn = vslot[0]
         elif key in ("permissive", "msitranslate", "seize", "power_mgmt"):
-            flags[key] = _c_atoi(value) != 0
+            flags[key] = c_atoi(value) != 0
         elif key == "rdm_policy":
             try:
                 # libxl compares enum names ignoring ASCII case.

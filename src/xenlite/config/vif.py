@@ -15,18 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.cnum import ULONG_MAX, c_int, simple_strtoull, strtoul
+from xenlite.config.model import NicType
 from xenlite.config.values import Pos
-
-
-class NicType(StrEnum):
-    """libxl_nic_type by its JSON name (``type=ioemu`` -> vif_ioemu, ``type=vif`` -> vif)."""
-
-    VIF_IOEMU = "vif_ioemu"
-    VIF = "vif"
-
 
 # The COLO keys of parse_nic_config, each stored under the libxl field of the same name,
 # in libxl_device_nic (IDL) order.
@@ -207,52 +200,6 @@ def _rate_text(spec: VifSpec) -> str:
     )
 
 
-# --- C number reading, as xl does it --------------------------------------------------
-
-_C_SPACE = " \t\n\v\f\r"
-_ULONG_MAX = (1 << 64) - 1
-_HEX = "0123456789abcdefABCDEF"
-
-
-def _strtoul(buf: str, start: int, base: int) -> tuple[int, int]:
-    """C strtoul(buf + start, &end, base) for base 10 or 16: (value, end index).
-
-    ``end == start`` when no digits were read. ``buf`` may hold NULs (strtok's cuts).
-    """
-    pos = start
-    while pos < len(buf) and buf[pos] in _C_SPACE:
-        pos += 1
-    negative = False
-    if pos < len(buf) and buf[pos] in "+-":
-        negative = buf[pos] == "-"
-        pos += 1
-    digits = "0123456789" if base == 10 else _HEX
-    if (
-        base == 16
-        and buf[pos : pos + 2] in ("0x", "0X")
-        and pos + 2 < len(buf)
-        and buf[pos + 2] in _HEX
-    ):
-        pos += 2
-    first = pos
-    while pos < len(buf) and buf[pos] in digits:
-        pos += 1
-    if pos == first:
-        return 0, start
-    value = int(buf[first:pos], base)
-    if value > _ULONG_MAX:
-        return _ULONG_MAX, pos
-    if negative and value:
-        value = (1 << 64) - value
-    return value, pos
-
-
-def _c_int(value: int) -> int:
-    """An unsigned long stored in a C int (libxl_devid, mtu): the low 32 bits, signed."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 # --- rate= (libxlu_vif.c) --------------------------------------------------------------
 
 _RATE_RE = re.compile(r"[0-9]+[GMK]?[Bb]/s")
@@ -265,19 +212,6 @@ _RATE_FIX = (
 )
 
 
-def _strtoull_base0_digits(text: str) -> tuple[int, int]:
-    """strtoull(text, &end, 0) on a string that starts with a digit: value and end."""
-    if text.startswith("0"):
-        end = 1
-        while end < len(text) and text[end] in "01234567":
-            end += 1
-        return int(text[:end], 8), end
-    end = 0
-    while end < len(text) and text[end].isdigit():
-        end += 1
-    return int(text[:end]), end
-
-
 def _rate_error(message: str, text: str, where: Pos | None) -> ConfigError:
     cause = f"{message} in `{text}'"
     if where is None:
@@ -288,7 +222,7 @@ def _rate_error(message: str, text: str, where: Pos | None) -> ConfigError:
 def _bytes_per_sec(text: str, where: Pos | None) -> int:
     if not text.isascii() or _RATE_RE.fullmatch(text) is None:
         raise _rate_error("invalid rate", text, where)
-    value, end = _strtoull_base0_digits(text)
+    value, end = simple_strtoull(text, 0)
     if value == 0 or value > _UINT32_MAX:
         raise _rate_error("rate overflow", text, where)
     unit = text[end : end + 2]
@@ -307,7 +241,7 @@ def _bytes_per_sec(text: str, where: Pos | None) -> int:
 def _interval_usecs(text: str, where: Pos | None) -> int:
     if not text.isascii() or _INTERVAL_RE.fullmatch(text) is None:
         raise _rate_error("invalid replenishment interval", text, where)
-    value, end = _strtoull_base0_digits(text)
+    value, end = simple_strtoull(text, 0)
     if value == 0 or value > _UINT32_MAX:
         raise _rate_error("replenishment interval overflow", text, where)
     unit = text[end : end + 1]
@@ -386,8 +320,8 @@ def _number_error(value: str, key: str, spec: str, where: Pos | None) -> ConfigE
 
 
 def _parse_ulong(value: str, key: str, spec: str, where: Pos | None) -> int:
-    number, end = _strtoul(value, 0, 10)
-    if end == 0 or number == _ULONG_MAX:
+    number, end = strtoul(value, 0, 10)
+    if end == 0 or number == ULONG_MAX:
         raise _number_error(value, key, spec, where)
     return number
 
@@ -401,7 +335,7 @@ def _parse_mac(nic: _NicState, buf: str, start: int) -> bool:
     """
     pos = start
     for index in range(6):
-        value, end = _strtoul(buf, pos, 16)
+        value, end = strtoul(buf, pos, 16)
         value &= 0xFFFFFFFF  # xl keeps the unsigned long in an unsigned int
         if end == pos or value > 255:
             return False
@@ -470,9 +404,9 @@ def parse_vif_spec(spec: str, devid: int, *, where: Pos | None = None) -> tuple[
         elif eq and key == "accel":
             warnings.append("the accel parameter for vifs is currently not supported")
         elif eq and key == "devid":
-            nic.devid = _c_int(_parse_ulong(value, key, spec, value_where))
+            nic.devid = c_int(_parse_ulong(value, key, spec, value_where))
         elif eq and key == "mtu":
-            nic.mtu = _c_int(_parse_ulong(value, key, spec, value_where))
+            nic.mtu = c_int(_parse_ulong(value, key, spec, value_where))
         elif token == "trusted":
             nic.trusted = True
         elif token == "untrusted":

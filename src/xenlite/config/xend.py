@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.cursor import TextCursor
 from xenlite.config.values import Atom, ListValue, Pos, Value
 from xenlite.config.xlconf import FIELD_OF_KEY, Autoballoon, XlConf, render_value
 
@@ -37,26 +38,8 @@ _SEPARATORS = frozenset("{}()<>[];")
 _SPACE = frozenset(" \t\n\v\f\r")
 
 
-class _SxpReader:
+class _SxpReader(TextCursor):
     """sxp.py's Parser, with every token located (1-based line and column)."""
-
-    def __init__(self, text: str, path: str) -> None:
-        self.text = text
-        self.path = path
-        self.pos = 0
-        self.line = 1
-        self.line_start = 0
-
-    def here(self) -> Pos:
-        return Pos(self.path, self.line, self.pos - self.line_start + 1)
-
-    def advance(self) -> str:
-        char = self.text[self.pos]
-        self.pos += 1
-        if char == "\n":
-            self.line += 1
-            self.line_start = self.pos
-        return char
 
     def read_all(self) -> list[Value]:
         values: list[Value] = []

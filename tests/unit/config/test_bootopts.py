@@ -608,39 +608,37 @@ def _grub(tmp_path: Path, text: str, name: str = "grub") -> Path:
     return path
 
 
-def test_grub_plain_assignments(tmp_path: Path) -> None:
-    path = _grub(
-        tmp_path,
-        'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="quiet"\n'
-        'GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=512M,max:512M"\n'
-        "GRUB_CMDLINE_XEN='dom0_max_vcpus=1 dom0_vcpus_pin'\n",
-    )
-    assert read_grub_default(path) == "dom0_max_vcpus=1 dom0_vcpus_pin dom0_mem=512M,max:512M"
-
-
-def test_grub_expansion_and_append(tmp_path: Path) -> None:
-    path = _grub(
-        tmp_path,
-        "# comment\n"
-        'MEM="512M"\n'
-        'GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${MEM}"  # trailing comment\n'
-        'GRUB_CMDLINE_XEN_DEFAULT="$GRUB_CMDLINE_XEN_DEFAULT dom0_max_vcpus=2"\n'
-        "GRUB_CMDLINE_XEN_DEFAULT+=' noreboot'\n"
-        "export GRUB_CMDLINE_XEN=loglvl=all\\ guest_loglvl=all\n",
-    )
-    assert read_grub_default(path) == (
-        "loglvl=all guest_loglvl=all dom0_mem=512M dom0_max_vcpus=2 noreboot"
-    )
-
-
-def test_grub_escapes_defaults_and_continuations(tmp_path: Path) -> None:
-    path = _grub(
-        tmp_path,
-        'GRUB_CMDLINE_XEN="a=\\"b\\" \\\n c=${UNSET:-d} e=${UNSET-f} $1"\n'
-        "echo GRUB_CMDLINE_XEN=ignored\n"
-        "X=1 GRUB_CMDLINE_XEN_DEFAULT=temporary some-command\n",
-    )
-    assert read_grub_default(path) == 'a="b"  c=d e=f'
+@pytest.mark.parametrize(
+    ("text", "cmdline"),
+    [
+        pytest.param(
+            'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX="quiet"\n'
+            'GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=512M,max:512M"\n'
+            "GRUB_CMDLINE_XEN='dom0_max_vcpus=1 dom0_vcpus_pin'\n",
+            "dom0_max_vcpus=1 dom0_vcpus_pin dom0_mem=512M,max:512M",
+            id="plain-assignments",
+        ),
+        pytest.param(
+            "# comment\n"
+            'MEM="512M"\n'
+            'GRUB_CMDLINE_XEN_DEFAULT="dom0_mem=${MEM}"  # trailing comment\n'
+            'GRUB_CMDLINE_XEN_DEFAULT="$GRUB_CMDLINE_XEN_DEFAULT dom0_max_vcpus=2"\n'
+            "GRUB_CMDLINE_XEN_DEFAULT+=' noreboot'\n"
+            "export GRUB_CMDLINE_XEN=loglvl=all\\ guest_loglvl=all\n",
+            "loglvl=all guest_loglvl=all dom0_mem=512M dom0_max_vcpus=2 noreboot",
+            id="expansion-and-append",
+        ),
+        pytest.param(
+            'GRUB_CMDLINE_XEN="a=\\"b\\" \\\n c=${UNSET:-d} e=${UNSET-f} $1"\n'
+            "echo GRUB_CMDLINE_XEN=ignored\n"
+            "X=1 GRUB_CMDLINE_XEN_DEFAULT=temporary some-command\n",
+            'a="b"  c=d e=f',
+            id="escapes-defaults-and-continuations",
+        ),
+    ],
+)
+def test_grub_shell_assignments(tmp_path: Path, text: str, cmdline: str) -> None:
+    assert read_grub_default(_grub(tmp_path, text)) == cmdline
 
 
 def test_grub_debian_xen_cfg_drop_in(tmp_path: Path) -> None:

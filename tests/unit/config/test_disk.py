@@ -15,115 +15,45 @@ from xenlite.config.disk import (
 )
 from xenlite.config.values import Pos
 
+
+def disk(path: str, vdev: str, fmt: str = "raw", **extra: object) -> dict[str, object]:
+    """libxl's JSON for a writable disk, in libxl's key order; ``extra`` keys come last."""
+    return {"pdev_path": path, "vdev": vdev, "format": fmt, "readwrite": 1, **extra}
+
+
+def cdrom(path: str | None, vdev: str, fmt: str = "empty") -> dict[str, object]:
+    """libxl's JSON for a CD-ROM drive (``path`` None: the spec gives no target at all)."""
+    target: dict[str, object] = {} if path is None else {"pdev_path": path}
+    return {**target, "vdev": vdev, "format": fmt, "removable": 1, "is_cdrom": 1}
+
+
 # Recorded from xlcfg_oracle.py --disk (Xen 4.17.7, libxlu xlu_disk_parse + gen_json).
 DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
-    (
-        "/dev/vg/guest-volume,,hda",
-        {"pdev_path": "/dev/vg/guest-volume", "vdev": "hda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "/dev/vg/guest-volume,raw,hda,rw",
-        {"pdev_path": "/dev/vg/guest-volume", "vdev": "hda", "format": "raw", "readwrite": 1},
-        None,
-    ),
+    ("/dev/vg/guest-volume,,hda", disk("/dev/vg/guest-volume", "hda"), None),
+    ("/dev/vg/guest-volume,raw,hda,rw", disk("/dev/vg/guest-volume", "hda"), None),
     (
         "format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume",
-        {"pdev_path": "/dev/vg/guest-volume", "vdev": "hda", "format": "raw", "readwrite": 1},
+        disk("/dev/vg/guest-volume", "hda"),
         None,
     ),
-    (
-        "raw:/dev/vg/guest-volume,hda,w",
-        {"pdev_path": "/dev/vg/guest-volume", "vdev": "hda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "/root/image.iso,,hdc,cdrom",
-        {
-            "pdev_path": "/root/image.iso",
-            "vdev": "hdc",
-            "format": "raw",
-            "removable": 1,
-            "is_cdrom": 1,
-        },
-        None,
-    ),
-    (
-        "/root/image.iso,,hdc,,cdrom",
-        {
-            "pdev_path": "/root/image.iso",
-            "vdev": "hdc",
-            "format": "raw",
-            "removable": 1,
-            "is_cdrom": 1,
-        },
-        None,
-    ),
-    (
-        "/root/image.iso,raw,hdc,devtype=cdrom",
-        {
-            "pdev_path": "/root/image.iso",
-            "vdev": "hdc",
-            "format": "raw",
-            "removable": 1,
-            "is_cdrom": 1,
-        },
-        None,
-    ),
+    ("raw:/dev/vg/guest-volume,hda,w", disk("/dev/vg/guest-volume", "hda"), None),
+    ("/root/image.iso,,hdc,cdrom", cdrom("/root/image.iso", "hdc", "raw"), None),
+    ("/root/image.iso,,hdc,,cdrom", cdrom("/root/image.iso", "hdc", "raw"), None),
+    ("/root/image.iso,raw,hdc,devtype=cdrom", cdrom("/root/image.iso", "hdc", "raw"), None),
     (
         "format=raw, vdev=hdc, access=ro, devtype=cdrom, target=/root/image.iso",
-        {
-            "pdev_path": "/root/image.iso",
-            "vdev": "hdc",
-            "format": "raw",
-            "removable": 1,
-            "is_cdrom": 1,
-        },
+        cdrom("/root/image.iso", "hdc", "raw"),
         None,
     ),
-    (
-        "raw:/root/image.iso,hdc:cdrom,ro",
-        {
-            "pdev_path": "/root/image.iso",
-            "vdev": "hdc",
-            "format": "raw",
-            "removable": 1,
-            "is_cdrom": 1,
-        },
-        None,
-    ),
-    (
-        ",,hdc,cdrom",
-        {"pdev_path": "", "vdev": "hdc", "format": "empty", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        ",hdc:cdrom,r",
-        {"pdev_path": "", "vdev": "hdc", "format": "empty", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        "tap:aio:/img,xvda,w",
-        {"pdev_path": "/img", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "tap:qcow2:/img,xvda,w",
-        {"pdev_path": "/img", "vdev": "xvda", "format": "qcow2", "readwrite": 1},
-        None,
-    ),
-    (
-        "tap2:tapdisk:aio:/img,xvda",
-        {"pdev_path": "/img", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "ioemu:/img,hda,w",
-        {"pdev_path": "/img", "vdev": "hda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    ("qcow:/img,hda", {"pdev_path": "/img", "vdev": "hda", "format": "qcow", "readwrite": 1}, None),
-    ("vhd:/img,hda", {"pdev_path": "/img", "vdev": "hda", "format": "vhd", "readwrite": 1}, None),
+    ("raw:/root/image.iso,hdc:cdrom,ro", cdrom("/root/image.iso", "hdc", "raw"), None),
+    (",,hdc,cdrom", cdrom("", "hdc"), None),
+    (",hdc:cdrom,r", cdrom("", "hdc"), None),
+    ("tap:aio:/img,xvda,w", disk("/img", "xvda"), None),
+    ("tap:qcow2:/img,xvda,w", disk("/img", "xvda", "qcow2"), None),
+    ("tap2:tapdisk:aio:/img,xvda", disk("/img", "xvda"), None),
+    ("ioemu:/img,hda,w", disk("/img", "hda"), None),
+    ("qcow:/img,hda", disk("/img", "hda", "qcow"), None),
+    ("vhd:/img,hda", disk("/img", "hda", "vhd"), None),
     (
         "iscsi:iqn.2001-05.com.equallogic:0-8a0906-23fe93404-c82797962054a96d-examplehost,xvda,w",
         {
@@ -157,11 +87,7 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
         },
         None,
     ),
-    (
-        "phy:vg/lv,hda1,w",
-        {"pdev_path": "vg/lv", "vdev": "hda1", "format": "raw", "readwrite": 1},
-        None,
-    ),
+    ("phy:vg/lv,hda1,w", disk("vg/lv", "hda1"), None),
     ("phy:/dev/sdb,xvda,w!", None, "unknown value for access: near `w!' in `phy:/dev/sdb,xvda,w!'"),
     ("trusted,/x,,xvda", None, "unknown value for format: near `/x' in `trusted,/x,,xvda'"),
     (
@@ -191,11 +117,7 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
         None,
         "format respecified: near `qcow2' in `format=raw,format=qcow2,vdev=xvda,target=/x'",
     ),
-    (
-        "format=raw,format=raw,vdev=xvda,target=/x",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
+    ("format=raw,format=raw,vdev=xvda,target=/x", disk("/x", "xvda"), None),
     (
         "backendtype=phy,backendtype=qdisk,vdev=xvda,target=/x",
         None,
@@ -226,16 +148,8 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
         None,
         "unknown value for type: near `devtype=floppy,' in `devtype=floppy,/x,,xvda'",
     ),
-    (
-        "devtype=disk,cdrom,/x,,xvda",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        "cdrom,devtype=disk,/x,,xvda",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
+    ("devtype=disk,cdrom,/x,,xvda", cdrom("/x", "xvda", "raw"), None),
+    ("cdrom,devtype=disk,/x,,xvda", disk("/x", "xvda"), None),
     (
         "colo-port=0,/x,,xvda",
         None,
@@ -246,11 +160,7 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
         None,
         "unknown value for colo_port: near `abc' in `colo-port=abc,/x,,xvda'",
     ),
-    (
-        "colo-port= 12x,/x,,xvda",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1, "colo_port": 12},
-        None,
-    ),
+    ("colo-port= 12x,/x,,xvda", disk("/x", "xvda", "raw", colo_port=12), None),
     (
         "colo-restore-enable,/x,,xvda",
         None,
@@ -262,69 +172,33 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
     ("/x", None, "no vdev specified in `/x'"),
     ("xvda", None, "no vdev specified in `xvda'"),
     ("/x,,", None, "no vdev specified in `/x,,'"),
-    (",,xvda", {"pdev_path": "", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
+    (",,xvda", disk("", "xvda"), None),
     (",,xvda,r", {"pdev_path": "", "vdev": "xvda", "format": "raw"}, None),
     ("target=/a,b:c,d,vdev=xvda", None, "no vdev specified in `target=/a,b:c,d,vdev=xvda'"),
-    (
-        "vdev=xvda,target=/a,b:c,d",
-        {"pdev_path": "/a,b:c,d", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    ("vdev=xvda,target=", {"pdev_path": "", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
-    (
-        "vdev=xvda,target=/x,",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "vdev=xvda,target=/x,,",
-        {"pdev_path": "/x,", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
+    ("vdev=xvda,target=/a,b:c,d", disk("/a,b:c,d", "xvda"), None),
+    ("vdev=xvda,target=", disk("", "xvda"), None),
+    ("vdev=xvda,target=/x,", disk("/x", "xvda"), None),
+    ("vdev=xvda,target=/x,,", disk("/x,", "xvda"), None),
     (
         "  /x , raw , xvda , rw",
         None,
         "unknown value for format: near `raw ' in `  /x , raw , xvda , rw'",
     ),
-    (
-        "/x, raw, xvda, rw",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
+    ("/x, raw, xvda, rw", disk("/x", "xvda"), None),
     ("/x,raw ,xvda,rw", None, "unknown value for format: near `raw ' in `/x,raw ,xvda,rw'"),
-    ("\t/x,,xvda", {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
+    ("\t/x,,xvda", disk("/x", "xvda"), None),
     ("foo:/x,xvda", None, "unknown deprecated disk prefix: near `foo:' in `foo:/x,xvda'"),
     ("foo:bar,xvda", None, "unknown value for format: near `xvda' in `foo:bar,xvda'"),
     ("Foo:/x,xvda", None, "unknown value for format: near `xvda' in `Foo:/x,xvda'"),
-    ("file:,xvda", {"pdev_path": "", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
-    ("phy:,xvda", {"pdev_path": "", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
-    (
-        "/x:/y,raw,xvda",
-        {"pdev_path": "/x:/y", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "/x,raw,xvda:cdrom",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (",xvda:disk,w", {"pdev_path": "", "vdev": "xvda", "format": "empty", "readwrite": 1}, None),
+    ("file:,xvda", disk("", "xvda"), None),
+    ("phy:,xvda", disk("", "xvda"), None),
+    ("/x:/y,raw,xvda", disk("/x:/y", "xvda"), None),
+    ("/x,raw,xvda:cdrom", cdrom("/x", "xvda", "raw"), None),
+    (",xvda:disk,w", disk("", "xvda", "empty"), None),
     (",xvda:floppy,w", None, "unknown deprecated type: near `floppy' in `,xvda:floppy,w'"),
-    (
-        ",:cdrom",
-        {"pdev_path": "", "vdev": "", "format": "empty", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        "/x,,xvda:cdrom,w",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        "/x,,xvda,ro,cdrom",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
+    (",:cdrom", cdrom("", ""), None),
+    ("/x,,xvda:cdrom,w", cdrom("/x", "xvda", "raw"), None),
+    ("/x,,xvda,ro,cdrom", cdrom("/x", "xvda", "raw"), None),
     (
         "script=a,script=b,/x,,xvda",
         None,
@@ -347,44 +221,17 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
     ),
     (
         "direct-io-safe,discard,no-discard,/x,,xvda",
-        {
-            "pdev_path": "/x",
-            "vdev": "xvda",
-            "format": "raw",
-            "readwrite": 1,
-            "direct_io_safe": True,
-            "discard_enable": "False",
-        },
+        disk("/x", "xvda", "raw", direct_io_safe=True, discard_enable="False"),
         None,
     ),
-    (
-        "colo,no-colo,colo,/x,,xvda",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1, "colo_enable": "True"},
-        None,
-    ),
+    ("colo,no-colo,colo,/x,,xvda", disk("/x", "xvda", "raw", colo_enable="True"), None),
     ("cdrom,", None, "no vdev specified in `cdrom,'"),
     ("cdrom", None, "no vdev specified in `cdrom'"),
-    (
-        "devtype=cdrom,vdev=hdc",
-        {"vdev": "hdc", "format": "empty", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        "devtype=cdrom,vdev=hdc,target=",
-        {"pdev_path": "", "vdev": "hdc", "format": "empty", "removable": 1, "is_cdrom": 1},
-        None,
-    ),
-    (
-        "access=,/x,,xvda",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    (
-        "access=ro,/x,,xvda,rw",
-        {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    ("/x,empty,xvda", {"pdev_path": "/x", "vdev": "xvda", "format": "empty", "readwrite": 1}, None),
+    ("devtype=cdrom,vdev=hdc", cdrom(None, "hdc"), None),
+    ("devtype=cdrom,vdev=hdc,target=", cdrom("", "hdc"), None),
+    ("access=,/x,,xvda", disk("/x", "xvda"), None),
+    ("access=ro,/x,,xvda,rw", disk("/x", "xvda"), None),
+    ("/x,empty,xvda", disk("/x", "xvda", "empty"), None),
     ("format=,/x,,xvda", None, "unknown value for access: near `xvda' in `format=,/x,,xvda'"),
     ("/x,raw,,xvda", None, "unknown value for access: near `xvda' in `/x,raw,,xvda'"),
     (
@@ -404,16 +251,12 @@ DISK_ORACLE: list[tuple[str, dict[str, object] | None, str | None]] = [
         "backend respecified: near `' in `backend=d1,backend=,/x,,xvda'",
     ),
     ("vdev=,/x,,xvda", None, "unknown value for access: near `xvda' in `vdev=,/x,,xvda'"),
-    ("/x,raw,xvda,rw,", {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
+    ("/x,raw,xvda,rw,", disk("/x", "xvda"), None),
     ("/x,raw,xvda,rw,,", None, "too many positional parameters: near `' in `/x,raw,xvda,rw,,'"),
     ("/x=y,raw,xvda", None, "bad disk syntax: near `=y,raw,xvda' in `/x=y,raw,xvda'"),
-    (
-        "a b c,raw,xvda",
-        {"pdev_path": "a b c", "vdev": "xvda", "format": "raw", "readwrite": 1},
-        None,
-    ),
-    ("raw:,xvda", {"pdev_path": "", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
-    ("raw:raw:/x,xvda", {"pdev_path": "/x", "vdev": "xvda", "format": "raw", "readwrite": 1}, None),
+    ("a b c,raw,xvda", disk("a b c", "xvda"), None),
+    ("raw:,xvda", disk("", "xvda"), None),
+    ("raw:raw:/x,xvda", disk("/x", "xvda"), None),
     ("raw:qcow2:/x,xvda", None, "format respecified: near `qcow2' in `raw:qcow2:/x,xvda'"),
     ("qcow2:/x,raw,xvda", None, "unknown value for access: near `xvda' in `qcow2:/x,raw,xvda'"),
 ]

@@ -200,23 +200,6 @@ def test_nested_lists_over_lines_with_comments_and_trailing_commas() -> None:
     assert setting.pos.line == 1
 
 
-@pytest.mark.parametrize(
-    ("text", "line", "col", "words"),
-    [
-        ("a=[,]\n", 1, 4, "found ','"),
-        ("a=[1,,2]\n", 1, 6, "found ','"),
-        ("a=[1 2]\n", 1, 6, "expected ',' or ']'"),
-        ("a=[1;2]\n", 1, 5, "found ';'"),
-        ("a=[1,\n", 1, 6, "ends inside the list"),
-        ("a=[1]]\n", 1, 6, "after the value of 'a'"),
-    ],
-)
-def test_list_syntax_errors(text: str, line: int, col: int, words: str) -> None:
-    err = error_of(text)
-    assert (err.line, err.col, err.key) == (line, col, "a")
-    assert words in err.cause
-
-
 def test_list_nesting_limit_is_bisons_stack() -> None:
     deep = MAX_LIST_DEPTH
     cfg = parse("a=" + "[" * deep + "]" * deep + "\n")
@@ -382,19 +365,29 @@ def test_error_after_a_value_stops_parsing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "line", "col", "words"),
+    ("text", "line", "col", "key", "words"),
     [
-        ("a=\n1\n", 1, 3, "found the end of the line"),
-        ("a\n=1\n", 1, 2, "expected '=' or '+='"),
-        ("a=1\nb=", 2, 3, "found the end of the file"),
-        ("a==1\n", 1, 3, "found '='"),
-        ("a = xenbr0\n", 1, 5, "the word 'xenbr0'"),
-        ('"x" = 1\n', 1, 1, "expected a setting"),
+        # statements
+        ("a=\n1\n", 1, 3, "a", "found the end of the line"),
+        ("a\n=1\n", 1, 2, "a", "expected '=' or '+='"),
+        ("a=1\nb=", 2, 3, "b", "found the end of the file"),
+        ("a==1\n", 1, 3, "a", "found '='"),
+        ("a = xenbr0\n", 1, 5, "a", "the word 'xenbr0'"),
+        ('"x" = 1\n', 1, 1, None, "expected a setting"),
+        # lists
+        ("a=[,]\n", 1, 4, "a", "found ','"),
+        ("a=[1,,2]\n", 1, 6, "a", "found ','"),
+        ("a=[1 2]\n", 1, 6, "a", "expected ',' or ']'"),
+        ("a=[1;2]\n", 1, 5, "a", "found ';'"),
+        ("a=[1,\n", 1, 6, "a", "ends inside the list"),
+        ("a=[1]]\n", 1, 6, "a", "after the value of 'a'"),
     ],
 )
-def test_syntax_error_positions(text: str, line: int, col: int, words: str) -> None:
+def test_syntax_error_positions(
+    text: str, line: int, col: int, key: str | None, words: str
+) -> None:
     err = error_of(text)
-    assert (err.line, err.col) == (line, col)
+    assert (err.line, err.col, err.key) == (line, col, key)
     assert words in err.cause
     assert str(err).startswith(f"t.cfg:{line}:{col}: ")
 
