@@ -151,6 +151,27 @@ COMMANDS: tuple[Command, ...] = (
         "[-n NR] [-s] PATH...",
         xenlite_only=True,
     ),
+    Command(
+        "start",
+        "xenlite.daemon.services:main_start",
+        "Start the host services (xenstored and xenlited), as Xen's xencommons",
+        "[--no-xenstored]",
+        xenlite_only=True,
+    ),
+    Command(
+        "stop",
+        "xenlite.daemon.services:main_stop",
+        "Stop the host services",
+        "",
+        xenlite_only=True,
+    ),
+    Command(
+        "xenlited",
+        "xenlite.daemon.main:main_xenlited",
+        "Run the toolstack daemon",
+        "[--no-fork] [--pid-file FILE] [--log-file FILE]",
+        xenlite_only=True,
+    ),
 )
 
 BY_NAME = {c.name: c for c in COMMANDS}
