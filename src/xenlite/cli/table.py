@@ -30,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
         "-h                      Print this help.\n"
         "-p                      Leave the domain paused after it is created.\n"
         "-c                      Connect to the console after the domain is created.\n"
+        "                        (refused until 'xl console' arrives)\n"
         "-f FILE, --defconfig=FILE\n"
         "                        Use the given configuration file.\n"
         "-q, --quiet             Quiet.\n"
@@ -38,11 +39,126 @@ COMMANDS: tuple[Command, ...] = (
         "-d                      Enable debug messages.\n"
         "-F                      Run in foreground until death of the domain.\n"
         "-e                      Do not wait in the background for the death of the domain.\n"
+        "                        (xenlite: xenlited supervises every domain, so xl never\n"
+        "                        waits in the background; -e is accepted and changes nothing.)\n"
         "-V, --vncviewer         Connect to the VNC display after the domain is created.\n"
         "-A, --vncviewer-autopass\n"
-        "                        Pass VNC password to viewer via stdin.",
+        "                        Pass VNC password to viewer via stdin.\n"
+        "                        (-V and -A are refused until xenlite starts VNC viewers)",
         modifies=True,
         can_dryrun=True,
+    ),
+    Command(
+        "list",
+        "xenlite.cli.commands.domains:main_list",
+        "List information about all/some domains",
+        "[options] [Domain]",
+        "-l, --long              Output all VM details\n"
+        "-v, --verbose           Prints out UUIDs and security context\n"
+        "-Z, --context           Prints out security context\n"
+        "-c, --cpupool           Prints the cpupool the domain is in\n"
+        "                        (refused until xenlite has cpupools)\n"
+        "-n, --numa              Prints out NUMA node affinity\n"
+        "                        (refused until xenlite tracks NUMA affinity)",
+    ),
+    Command(
+        "destroy",
+        "xenlite.cli.commands.domains:main_destroy",
+        "Terminate a domain immediately",
+        "[options] <Domain>",
+        "-f                      Permit destroying domain 0, which will only succeed\n"
+        "                        when run from disaggregated toolstack domain with a\n"
+        "                        hardware domain distinct from domain 0.\n"
+        "                        (xenlite: Domain-0 is the host; it is never destroyed.)",
+        modifies=True,
+    ),
+    Command(
+        "shutdown",
+        "xenlite.cli.commands.domains:main_shutdown",
+        "Issue a shutdown signal to a domain",
+        "[options] <-a|Domain>",
+        "-a, --all               Shutdown all guest domains.\n"
+        "-h                      Print this help.\n"
+        "-F                      Fallback to ACPI power event for HVM guests with\n"
+        "                        no PV drivers. (xenlite always presses the ACPI\n"
+        "                        power button next to writing control/shutdown.)\n"
+        "-w, --wait              Wait for guest(s) to shutdown (twice: wait until\n"
+        "                        the domain is gone).",
+        modifies=True,
+    ),
+    Command(
+        "reboot",
+        "xenlite.cli.commands.domains:main_reboot",
+        "Issue a reboot signal to a domain",
+        "[options] <-a|Domain>",
+        "-a, --all               Shutdown all guest domains.\n"
+        "-h                      Print this help.\n"
+        "-F                      Fallback to ACPI reset event for HVM guests with\n"
+        "                        no PV drivers. (xenlite always resets the guest\n"
+        "                        next to writing control/shutdown.)\n"
+        "-w, --wait              Wait for guest(s) to reboot.",
+        modifies=True,
+    ),
+    Command(
+        "pause",
+        "xenlite.cli.commands.domains:main_pause",
+        "Pause execution of a domain",
+        "<Domain>",
+        modifies=True,
+    ),
+    Command(
+        "unpause",
+        "xenlite.cli.commands.domains:main_unpause",
+        "Unpause a paused domain",
+        "<Domain>",
+        modifies=True,
+    ),
+    Command(
+        "vm-list",
+        "xenlite.cli.commands.domains:main_vm_list",
+        "List guest domains, excluding dom0, stubdoms, etc.",
+        "",
+    ),
+    Command(
+        "info",
+        "xenlite.cli.commands.host:main_info",
+        "Get information about Xen host",
+        "[-n] [<Field>]",
+        "-n, --numa         List host NUMA topology information\n"
+        "                   (refused until xenlited reports the topology)\n"
+        "<Field>            Print only the values of the fields that start with it.",
+    ),
+    Command(
+        "domid",
+        "xenlite.cli.commands.domains:main_domid",
+        "Convert a domain name to domain id",
+        "<DomainName>",
+    ),
+    Command(
+        "domname",
+        "xenlite.cli.commands.domains:main_domname",
+        "Convert a domain id to domain name",
+        "<DomainId>",
+    ),
+    Command(
+        "rename",
+        "xenlite.cli.commands.domains:main_rename",
+        "Rename a domain",
+        "<Domain> <NewDomainName>",
+        modifies=True,
+    ),
+    Command(
+        "dmesg",
+        "xenlite.cli.commands.host:main_dmesg",
+        "Read and/or clear dmesg buffer",
+        "[-c]",
+        "  -c                        Clear dmesg buffer as well as printing it",
+    ),
+    Command(
+        "uptime",
+        "xenlite.cli.commands.domains:main_uptime",
+        "Print uptime for all/some domains",
+        "[-s] [Domain]",
     ),
     Command(
         "help",
@@ -178,18 +294,16 @@ BY_NAME = {c.name: c for c in COMMANDS}
 
 # xl verbs that a later xenlite release provides; named so that a user gets an honest answer.
 _NOT_YET_TEXT = """
-    config-update list destroy shutdown reboot pci-attach pci-detach pci-list
-    pci-assignable-add pci-assignable-remove pci-assignable-list pause unpause console
-    vncviewer save migrate restore migrate-receive dump-core cd-insert cd-eject mem-max
-    mem-set button-press vcpu-list vcpu-pin vcpu-set vm-list info sharing sched-credit
-    sched-credit2 sched-rtds domid domname rename trigger sysrq debug-keys set-parameters
-    dmesg top network-attach network-list network-detach channel-list block-attach
-    block-list block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list
-    vdispl-detach vsnd-attach vsnd-list vsnd-detach uptime claims cpupool-create
-    cpupool-list cpupool-destroy cpupool-rename cpupool-cpu-add cpupool-cpu-remove
-    cpupool-migrate cpupool-numa-split getenforce setenforce loadpolicy remus devd
-    psr-hwinfo psr-cmt-attach psr-cmt-detach psr-cmt-show psr-cat-set psr-cat-show
-    psr-mba-set psr-mba-show usbctrl-attach usbctrl-detach usbdev-attach usbdev-detach
-    usb-list qemu-monitor-command suspend resume
+    config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
+    pci-assignable-list console vncviewer save migrate restore migrate-receive dump-core
+    cd-insert cd-eject mem-max mem-set button-press vcpu-list vcpu-pin vcpu-set sharing
+    sched-credit sched-credit2 sched-rtds trigger sysrq debug-keys set-parameters top
+    network-attach network-list network-detach channel-list block-attach block-list
+    block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
+    vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy
+    cpupool-rename cpupool-cpu-add cpupool-cpu-remove cpupool-migrate cpupool-numa-split
+    getenforce setenforce loadpolicy remus devd psr-hwinfo psr-cmt-attach psr-cmt-detach
+    psr-cmt-show psr-cat-set psr-cat-show psr-mba-set psr-mba-show usbctrl-attach
+    usbctrl-detach usbdev-attach usbdev-detach usb-list qemu-monitor-command suspend resume
 """
 XL_VERBS_NOT_YET = frozenset(_NOT_YET_TEXT.split())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from xenlite.base.errors import ConfigError
+from xenlite.base.paths import host_root
 from xenlite.config import grammar
 
 # xl.conf(5) "@XEN_CONFIG_DIR@/xl.conf"
@@ -270,15 +271,16 @@ def load_xlconf_with_warnings(
 ) -> tuple[XlConf, list[str]]:
     """Read xl.conf; return the model and the warnings to show the operator.
 
-    With no ``path`` the default ``/etc/xen/xl.conf`` (under ``root`` when given) is read,
-    and its absence means xl's defaults, as for xl. An explicit ``path`` must exist.
+    With no ``path`` the default ``/etc/xen/xl.conf`` is read (under ``root``, by default
+    the host root ``$XENLITE_ROOT``), and its absence means xl's defaults, as for xl.
+    An explicit ``path`` must exist.
 
     :raise ConfigError: when an explicit path is missing, the file is unreadable, or a
         setting is invalid.
     """
     explicit = path is not None
     if path is None:
-        base = Path(os.fspath(root)) if root is not None else Path("/")
+        base = Path(os.fspath(root)) if root is not None else host_root()
         file = base / DEFAULT_XLCONF_PATH.lstrip("/")
     else:
         file = Path(os.fspath(path))

@@ -1,4 +1,12 @@
-"""``xl create``: read a domain config as xl does; ``-n``/``-N`` prints libxl's JSON."""
+"""``xl create``: read a domain config as xl does, then have xenlited start the domain.
+
+xl(1) "create": ``-n``/``-N`` print libxl's JSON instead; ``-p`` leaves the domain paused;
+``-F`` stays in the foreground until the domain is gone; ``-e`` is accepted with xl's meaning
+("do not wait in the background"), which is always true here because xenlited, not a
+per-domain xl process, supervises every domain; ``-q`` drops "Parsing config from";
+``-d`` also prints the config to stderr. ``-c`` (console) and ``-V``/``-A`` (VNC viewer) are
+refused until ``xl console`` and VNC arrive.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,12 @@ from xenlite.base.errors import Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
 
+CREATE_TIMEOUT_S = 300.0  # the first create on a host may probe the accelerator (a short boot)
+
 if TYPE_CHECKING:
+    from xenlite.cli.output import DomainInfo
     from xenlite.config.domain import HostFacts
+    from xenlite.rpc.client import RpcClient
 
 
 def host_facts() -> HostFacts:
@@ -37,7 +49,7 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     )
     config_file: str | None = None
     dryrun = opts.dryrun
-    quiet = False
+    quiet = paused = debug = foreground = no_wait = False
     for flag, value in pairs:
         if flag in ("-h", "--help"):
             from xenlite.cli.main import print_command_help
@@ -51,6 +63,17 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             dryrun = True
         elif flag in ("-q", "--quiet"):
             quiet = True
+        elif flag == "-p":
+            paused = True
+        elif flag == "-d":
+            debug = True
+        elif flag == "-F":
+            foreground = True
+        elif flag == "-e":
+            # xl: do not keep a process waiting for the domain's death. xenlited supervises
+            # every domain (on_poweroff/on_reboot/on_crash), so nothing waits here anyway;
+            # as in xl, -e also cancels -F wherever it stands.
+            no_wait = True
     # As xl: without -f, the first operand that is not key=value names the config file.
     overrides: list[str] = []
     for operand in operands:
@@ -64,11 +87,13 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             "no config file given",
             "name a domain config file: xl create /etc/xen/NAME.cfg [key=value ...]",
         )
+    if not dryrun:
+        _refuse_unavailable(pairs)
     if not quiet:
         print(f"Parsing config from {config_file}", file=sys.stderr)
 
     from xenlite.config.domain import load_domain_config
-    from xenlite.config.libxl_json import dumps_domain_config
+    from xenlite.config.libxl_json import domain_config_to_json, dumps_domain_config
     from xenlite.config.xlconf import load_xlconf_with_warnings
 
     xlconf, xlconf_warnings = load_xlconf_with_warnings(None)
@@ -78,10 +103,134 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     if dryrun:
         sys.stdout.write(dumps_domain_config(loaded.config))
         return EXIT_SUCCESS
-    raise Unsupported(
-        f"xl create {config_file}",
-        "the config is valid, but starting domains needs the xenlited domain engine, "
-        "which this xenlite release does not include yet",
-        "use 'xl create -n' to see the domain configuration, or 'xenlite demo' to boot the "
-        "demo guest under QEMU",
+    if debug:
+        sys.stderr.write(dumps_domain_config(loaded.config))
+        sys.stderr.flush()
+
+    from xenlite.cli.commands.domains import log
+    from xenlite.rpc.client import RpcClient
+
+    with RpcClient(timeout=CREATE_TIMEOUT_S) as client:
+        answer = client.call(
+            "domain.create",
+            config=domain_config_to_json(loaded.config),
+            config_text=config_text(config_file, overrides),
+            source=os.path.abspath(config_file),
+            paused=paused,
+        )
+        domid, name = _created(answer)
+        if foreground and not no_wait:
+            log(opts, f"Waiting for domain {name} (domid {domid}) to die [pid {os.getpid()}]")
+            _follow_until_gone(opts, client, domid)
+    return EXIT_SUCCESS
+
+
+def _refuse_unavailable(pairs: list[tuple[str, str]]) -> None:
+    """-c, -V and -A need parts xenlite does not have yet: refuse before creating anything."""
+    for flag, _ in pairs:
+        if flag == "-c":
+            raise Unsupported(
+                "xl create -c",
+                "attaching to the console needs 'xl console', which this xenlite release "
+                "does not provide yet",
+                "create the domain without -c; its console is logged under "
+                "/var/log/xenlite/console/",
+            )
+        if flag in ("-V", "--vncviewer", "-A", "--vncviewer-autopass"):
+            raise Unsupported(
+                f"xl create {flag}",
+                "xenlite does not start a VNC viewer yet",
+                "create the domain without -V/-A and connect a VNC viewer yourself",
+            )
+
+
+def config_text(path: str, overrides: list[str]) -> str:
+    """The config as xl stores it for the domain: the file's text, then the command line's
+    key=value settings, one per line, after an empty line (xl's "\\n%s\\n")."""
+    if path == "/dev/null":  # xl: the whole config comes from the command line
+        text = ""
+    else:
+        with open(path, "rb") as fh:
+            # JSON carries text only; a byte that is not UTF-8 becomes U+FFFD in this copy.
+            text = fh.read().decode("utf-8", errors="replace")
+    if overrides:
+        text += "\n" + "".join(f"{o}\n" for o in overrides) + "\n"
+    return text
+
+
+def _created(answer: object) -> tuple[int, str]:
+    from xenlite.base.errors import RpcError
+
+    if isinstance(answer, dict):
+        domid, name = answer.get("domid"), answer.get("name")
+        if isinstance(domid, int) and not isinstance(domid, bool) and isinstance(name, str):
+            return domid, name
+    raise RpcError(
+        "xenlited domain.create",
+        f"the answer {answer!r} lacks the new domain's domid and name",
+        "xl and xenlited may come from different xenlite versions; restart the host "
+        "services (xenlite stop; xenlite start)",
+        code="protocol",
     )
+
+
+def _follow_until_gone(opts: GlobalOptions, client: RpcClient, domid: int) -> None:
+    """``xl create -F``: stay until the domain is gone. xenlited applies the on_* actions;
+    the domain is followed by its uuid, so a restart (a new domid) is followed too, and a
+    domain left shut down by a "preserve" action ends the wait as it ends xl's."""
+    import time
+
+    from xenlite.cli.commands import domains as dom
+
+    infos = {i.domid: i for i in dom.list_domains(client)}
+    first = infos.get(domid)
+    if first is None:
+        log_gone(opts, domid)
+        return
+    uuid = first.uuid
+    current = domid
+    reported: set[int] = set()
+    delay = dom.POLL_FIRST_S
+    while True:
+        mine = [i for i in dom.list_domains(client) if i.uuid == uuid]
+        if not mine:
+            log_gone(opts, current)
+            return
+        info = max(mine, key=lambda i: i.domid)
+        if info.domid != current:
+            dom.log(opts, "Done. Rebooting now")
+            current = info.domid
+        if info.shutdown and info.domid not in reported:
+            reported.add(info.domid)
+            code = info.shutdown_reason.code if info.shutdown_reason else 0
+            dom.log(opts, f"Domain {info.domid} has shut down, reason code {code} {code:#x}")
+            if _action(info) == "preserve":
+                dom.log(opts, "Done. Exiting now")
+                return
+        time.sleep(delay)
+        delay = min(delay * 2, dom.POLL_MAX_S)
+
+
+def log_gone(opts: GlobalOptions, domid: int) -> None:
+    from xenlite.cli.commands.domains import log
+
+    log(opts, f"Domain {domid} has been destroyed.")
+
+
+# libxl's defaults for the on_* actions (libxl_types.idl), for configs that omit them.
+_DEFAULT_ACTIONS = {
+    "poweroff": ("on_poweroff", "destroy"),
+    "reboot": ("on_reboot", "restart"),
+    "suspend": ("", "preserve"),
+    "crash": ("on_crash", "destroy"),
+    "watchdog": ("on_watchdog", "destroy"),
+    "soft_reset": ("on_soft_reset", "soft_reset"),
+}
+
+
+def _action(info: DomainInfo) -> str:
+    """The on_* action the domain's config names for its shutdown reason."""
+    reason = str(info.shutdown_reason or "poweroff")
+    key, default = _DEFAULT_ACTIONS.get(reason, ("", "destroy"))
+    value = info.config.get(key) if info.config is not None and key else None
+    return value if isinstance(value, str) else default
