@@ -11,6 +11,10 @@
     ├── QemuError
     │   ├── QemuLaunchError .argv .exitcode .log_tail (QEMU's own message)
     │   └── QemuCommandError .error_class (a QMP error reply)
+    ├── DomainError         a domain operation failed or was refused
+    │   ├── DomainNotFound  no domain has that name or domid
+    │   ├── DomainStateError .state .required (the domain is in the wrong state)
+    │   └── InsufficientMemory
     ├── RpcError            .code; the CLI <-> xenlited contract
     │   └── DaemonNotRunning
     └── GuestKitError       building or booting the test/demo guest failed
@@ -143,6 +147,33 @@ class QemuCommandError(QemuError):
         self.error_class = error_class
         self.desc = desc
         super().__init__(what, f"{error_class}: {desc}", fix)
+
+
+class DomainError(XenliteError):
+    """A domain operation failed or was refused (create, destroy, pause, shutdown, ...)."""
+
+
+class DomainNotFound(DomainError):
+    """No domain has the name or domid the user gave."""
+
+
+class DomainStateError(DomainError):
+    """The domain is not in a state the operation accepts.
+
+    ``state`` is the domain's state, ``required`` the states the operation needs.
+    """
+
+    def __init__(
+        self, what: str, state: str, required: Sequence[str], fix: str | None = None
+    ) -> None:
+        self.state = state
+        self.required = list(required)
+        wanted = " or ".join(self.required)
+        super().__init__(what, f"is {state}; the operation needs it {wanted}", fix)
+
+
+class InsufficientMemory(DomainError):
+    """The host has not enough free memory for the domain."""
 
 
 class GuestKitError(XenliteError):

@@ -1,0 +1,276 @@
+"""``xenlite xenlited``: the toolstack daemon's options, daemonising, logging and event loop.
+
+Not a Xen man page: xenlited plays libxl's and xl's background parts (the domain builder, the
+``xl create`` monitor that applies on_* actions, xenconsoled's logging). It detaches and
+writes a pid file unless ``--no-fork``; the parent returns once the RPC socket serves, so
+``xenlite start && xl list`` needs no sleep. SIGTERM or SIGINT stop it; guests keep running.
+Start-up: host facts and the accelerator probe, the boot banner in the hypervisor log, the
+XenStore connection, dom0's nodes, the rebuild of every domain from its record, then the
+RPC socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from xenlite.base.errors import XenliteError
+from xenlite.base.paths import host_root, under_root
+from xenlite.config.bootopts import parse_xen_cmdline, read_grub_default
+from xenlite.daemon.dmesg import BootFacts, HypervisorLog, boot_banner
+from xenlite.daemon.ops import HostFacts, Operations, boot_time, xen_version
+from xenlite.daemon.rpc_server import build_server
+from xenlite.daemon.services import (
+    XENLITED_LOG,
+    host_memory_kib,
+    write_dom0_nodes,
+    xenstored_socket,
+)
+from xenlite.domain.manager import DomainManager, EngineHost
+from xenlite.qemu.accel import probe_accel
+from xenlite.rpc.protocol import socket_path
+from xenlite.xenstore.client import XenStoreClient, socket_candidates
+
+log = logging.getLogger("xenlite")
+
+GRUB_DEFAULT = "/etc/default/grub"
+XENSTORE_WAIT = 15.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise XenliteError("xenlited", message, "see 'xenlite xenlited --help'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="xenlite xenlited", description="The xenlite toolstack daemon.")
+    p.add_argument("--no-fork", action="store_true", help="stay in the foreground")
+    p.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid here")
+    p.add_argument("--log-file", metavar="FILE", help="log here (default: stderr with --no-fork)")
+    p.add_argument("--socket", metavar="PATH", help="RPC socket (default under the host root)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    return p
+
+
+def main_xenlited(opts: object, args: list[str]) -> int:
+    """``xenlite xenlited [--no-fork] [--pid-file FILE] [--log-file FILE]``.
+
+    ``opts`` is the CLI's GlobalOptions; it is not named here because the daemon (L4) must not
+    import the CLI (L5), not even for typing.
+    """
+    return run(args)
+
+
+def run(argv: list[str]) -> int:
+    """Run xenlited; returns its exit status.
+
+    :raise XenliteError: for bad options, or (in the foreground) when it cannot start
+    """
+    opts = build_parser().parse_args(argv)
+    if opts.no_fork:
+        _setup_logging(opts.log_file, opts.verbose, foreground=True)
+        return asyncio.run(_serve(opts, None))
+    return _daemonise(opts)
+
+
+def _setup_logging(log_file: str | None, verbose: bool, *, foreground: bool) -> None:
+    handler: logging.Handler
+    if log_file is None and foreground:
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        path = Path(log_file) if log_file else under_root(XENLITED_LOG)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s xenlited[%(process)d]: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def _daemonise(opts: argparse.Namespace) -> int:
+    # The parent returns only once the child serves, or raises with the child's reason.
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(wfd)
+        with os.fdopen(rfd, "rb") as pipe:
+            message = pipe.read()
+        os.waitpid(pid, 0)
+        if message == b"ready":
+            return 0
+        raise XenliteError(
+            "xenlited",
+            message.decode(errors="replace") or "failed to start",
+            f"read its log: {opts.log_file or under_root(XENLITED_LOG)}",
+        )
+    os.close(rfd)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    status = 1
+    try:
+        _setup_logging(opts.log_file, opts.verbose, foreground=False)
+
+        def ready() -> None:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.close(devnull)
+            os.write(wfd, b"ready")
+            os.close(wfd)
+
+        status = asyncio.run(_serve(opts, ready))
+    except XenliteError as err:
+        log.error("xenlited cannot start: %s", err)
+        with contextlib.suppress(OSError):
+            os.write(wfd, str(err).encode())
+    except BaseException:
+        log.exception("xenlited failed")
+    finally:
+        logging.shutdown()
+        os._exit(status)
+
+
+def host_facts(accel: str, scheduler: str, cmdline: str) -> HostFacts:
+    nr_cpus = os.cpu_count() or 1
+    return HostFacts(
+        nr_cpus=nr_cpus,
+        nr_nodes=max(1, len(list(Path("/sys/devices/system/node").glob("node[0-9]*")))),
+        cores_per_socket=nr_cpus // _threads_per_core(),
+        threads_per_core=_threads_per_core(),
+        cpu_mhz=_cpu_mhz(),
+        total_kib=host_memory_kib(),
+        accel=accel,
+        scheduler=scheduler,
+        cmdline=cmdline,
+        boot_time=boot_time(),
+    )
+
+
+def read_cmdline() -> str:
+    """The Xen command line of this host: GRUB_CMDLINE_XEN(_DEFAULT) from /etc/default/grub
+    under the host root, or empty."""
+    path = under_root(GRUB_DEFAULT)
+    if not path.is_file():
+        return ""
+    return read_grub_default(path)
+
+
+async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> int:
+    root = host_root()
+    cmdline = read_cmdline()
+    boot = parse_xen_cmdline(cmdline, source=os.fspath(under_root(GRUB_DEFAULT)))
+    probe = await asyncio.to_thread(probe_accel)
+    facts = host_facts(str(probe.accel), str(boot.sched), cmdline)
+    dmesg = HypervisorLog()
+    ignored = tuple(
+        name if value is None else f"{name}={value}" for name, value in boot.unrecognised
+    )
+    banner = BootFacts(
+        version=xen_version(),
+        compiler=f"Python {platform.python_version()}",
+        cmdline=cmdline,
+        total_kib=facts.total_kib,
+        nr_cpus=facts.nr_cpus,
+        accel=str(probe.accel),
+        accel_reason=probe.reason,
+        scheduler=str(boot.sched),
+        ignored_options=ignored,
+    )
+    for line in boot_banner(banner):
+        dmesg.write(line)
+    xs = await _connect_xenstore()
+    manager: DomainManager | None = None
+    try:
+        await write_dom0_nodes(xs, memory_kib=facts.total_kib, nr_cpus=facts.nr_cpus)
+        host = EngineHost(root, probe.accel, facts.nr_cpus, facts.total_kib)
+        manager = DomainManager(host, xs, hypervisor_log=dmesg.write)
+        await manager.rebuild()
+        path = Path(opts.socket) if opts.socket else socket_path()
+        server = build_server(path, Operations(manager, dmesg, facts))
+        await server.start()
+        try:
+            if opts.pid_file:
+                _write_pid_file(Path(opts.pid_file))
+            log.info("xenlited ready (pid %d, root %s, %s)", os.getpid(), root, probe.reason)
+            if ready is not None:
+                ready()
+            await _wait_for_signal()
+        finally:
+            log.info("xenlited stopping; domains keep running")
+            await server.stop()
+            if opts.pid_file:
+                with contextlib.suppress(OSError):
+                    os.unlink(opts.pid_file)
+    finally:
+        if manager is not None:
+            await manager.close()
+        await xs.close()
+    return 0
+
+
+async def _connect_xenstore() -> XenStoreClient:
+    """Connect to xenstored, waiting a little for one that is still starting."""
+    candidates = socket_candidates()
+    if not os.environ.get("XENSTORED_PATH") and not os.environ.get("XENSTORED_RUNDIR"):
+        candidates = [xenstored_socket(), *candidates]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + XENSTORE_WAIT
+    while True:
+        for candidate in candidates:
+            with contextlib.suppress(XenliteError):
+                return await XenStoreClient.connect(candidate)
+        if loop.time() > deadline:
+            # One more try for the error message that names every candidate.
+            return await XenStoreClient.connect(None)
+        await asyncio.sleep(0.1)
+
+
+async def _wait_for_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _write_pid_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(f"{os.getpid()}\n")
+    os.replace(temporary, path)
+
+
+def _threads_per_core() -> int:
+    try:
+        text = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text()
+    except OSError:
+        return 1
+    count = 0
+    for part in text.strip().split(","):
+        low, _, high = part.partition("-")
+        count += int(high) - int(low) + 1 if high else 1
+    return max(1, count)
+
+
+def _cpu_mhz() -> float:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return 0.0

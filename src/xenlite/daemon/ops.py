@@ -1,0 +1,228 @@
+"""xenlited's operations, one function per RPC method (the contract of issue 4).
+
+xl.1 "info", "dmesg", "list", "create", "destroy", "pause", "unpause", "rename",
+"shutdown", "reboot", "console": the daemon side of each verb. The CLI formats the results;
+the XenAPI and REST layers will call these same functions in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from xenlite import XEN_COMPAT_VERSION, __version__
+from xenlite.base.errors import DomainError
+from xenlite.daemon.consoles import ConsoleInfo, console_info
+from xenlite.daemon.dmesg import HypervisorLog
+from xenlite.domain.manager import DomainInfo, DomainManager
+from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID
+
+XEN_PAGESIZE = 4096
+XEND_CONFIG_FORMAT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """What ``xl info`` reports about the host, probed once at daemon start."""
+
+    nr_cpus: int
+    nr_nodes: int
+    cores_per_socket: int
+    threads_per_core: int
+    cpu_mhz: float
+    total_kib: int
+    accel: str
+    scheduler: str
+    cmdline: str
+    boot_time: float
+
+
+def xen_version() -> str:
+    return f"{XEN_COMPAT_VERSION}.0-xenlite-{__version__}"
+
+
+class Operations:
+    """The operations over one domain manager; ``handlers()`` names them for the RPC server."""
+
+    def __init__(self, manager: DomainManager, dmesg: HypervisorLog, facts: HostFacts) -> None:
+        self.manager = manager
+        self.dmesg = dmesg
+        self.facts = facts
+
+    def handlers(self) -> dict[str, Callable[..., Awaitable[object]]]:
+        return {
+            "host.info": self.host_info,
+            "host.dmesg": self.host_dmesg,
+            "domain.list": self.domain_list,
+            "domain.create": self.domain_create,
+            "domain.destroy": self.domain_destroy,
+            "domain.pause": self.domain_pause,
+            "domain.unpause": self.domain_unpause,
+            "domain.rename": self.domain_rename,
+            "domain.shutdown": self.domain_shutdown,
+            "domain.wait_gone": self.domain_wait_gone,
+            "domain.console": self.domain_console,
+        }
+
+    # ------------------------------------------------------------------ host
+
+    def free_kib(self) -> int:
+        """Host RAM not promised to a domU (memory admission arrives with issue 5)."""
+        return max(0, self.facts.total_kib - self.manager.used_memkb())
+
+    async def host_info(self) -> list[list[object]]:
+        """``xl info``'s fields in xl's order, as [name, value] pairs."""
+        f = self.facts
+        uname = platform.uname()
+        major, minor = XEN_COMPAT_VERSION.split(".")
+        mhz = int(f.cpu_mhz * 1000)
+        virt_caps = "pv hvm hap" if f.accel == "kvm" else "pv hvm"
+        pairs: list[tuple[str, object]] = [
+            ("host", uname.node),
+            ("release", uname.release),
+            ("version", uname.version),
+            ("machine", uname.machine),
+            ("nr_cpus", f.nr_cpus),
+            ("max_cpu_id", f.nr_cpus - 1),
+            ("nr_nodes", f.nr_nodes),
+            ("cores_per_socket", f.cores_per_socket),
+            ("threads_per_core", f.threads_per_core),
+            ("cpu_mhz", f"{mhz // 1000}.{mhz % 1000:03d}"),
+            ("hw_caps", ":".join(["00000000"] * 8)),
+            ("virt_caps", virt_caps),
+            ("total_memory", f.total_kib // 1024),
+            ("free_memory", self.free_kib() // 1024),
+            ("sharing_freed_memory", 0),
+            ("sharing_used_memory", 0),
+            ("outstanding_claims", 0),
+            ("free_cpus", 0),
+            ("xen_major", int(major)),
+            ("xen_minor", int(minor)),
+            ("xen_extra", f".0-xenlite-{__version__}"),
+            ("xen_version", xen_version()),
+            ("xen_caps", "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64"),
+            ("xen_scheduler", f.scheduler),
+            ("xen_pagesize", XEN_PAGESIZE),
+            ("platform_params", "virt_start=0xffff800000000000"),
+            ("xen_changeset", f"xenlite {__version__}"),
+            ("xen_commandline", f.cmdline),
+            ("cc_compiler", f"Python {platform.python_version()}"),
+            ("cc_compile_by", "xenlite"),
+            ("cc_compile_domain", ""),
+            ("cc_compile_date", ""),
+            ("build_id", ""),
+            ("xend_config_format", XEND_CONFIG_FORMAT),
+        ]
+        return [[name, value] for name, value in pairs]
+
+    async def host_dmesg(self, clear: bool = False) -> dict[str, object]:
+        text = self.dmesg.text()
+        if clear:
+            self.dmesg.clear()
+        return {"text": text}
+
+    # ------------------------------------------------------------------ domains
+
+    def dom0_info(self) -> DomainInfo:
+        """Domain-0 is the host: it holds whatever no domU was given."""
+        f = self.facts
+        memory = self.free_kib()
+        return DomainInfo(
+            domid=0,
+            name=DOM0_NAME,
+            uuid=DOM0_UUID,
+            current_memkb=memory,
+            outstanding_memkb=0,
+            max_memkb=f.total_kib,
+            vcpu_online=f.nr_cpus,
+            max_vcpus=f.nr_cpus,
+            running=True,
+            blocked=False,
+            paused=False,
+            shutdown=False,
+            dying=False,
+            shutdown_reason=None,
+            cpu_time_ns=_host_cpu_time_ns(),
+            start_time=f.boot_time,
+            config=None,
+        )
+
+    async def domain_list(self) -> list[DomainInfo]:
+        """Domain-0 first, then every domU by domid, with its libxl JSON config."""
+        rows = [self.dom0_info()]
+        rows += [self.manager.info(d, with_config=True) for d in self.manager.domains()]
+        return rows
+
+    async def domain_create(
+        self,
+        config: dict[str, object],
+        config_text: str = "",
+        source: str = "",
+        paused: bool = False,
+    ) -> dict[str, object]:
+        domain = await self.manager.create(
+            config, config_text=config_text, source=source, paused=paused
+        )
+        return {"domid": domain.domid, "name": domain.name}
+
+    async def domain_destroy(self, dom: str) -> dict[str, object]:
+        await self.manager.destroy(_dom(dom))
+        return {}
+
+    async def domain_pause(self, dom: str) -> dict[str, object]:
+        await self.manager.pause(_dom(dom))
+        return {}
+
+    async def domain_unpause(self, dom: str) -> dict[str, object]:
+        await self.manager.unpause(_dom(dom))
+        return {}
+
+    async def domain_rename(self, dom: str, name: str) -> dict[str, object]:
+        await self.manager.rename(_dom(dom), name)
+        return {}
+
+    async def domain_shutdown(self, dom: str, reboot: bool = False) -> dict[str, object]:
+        await self.manager.shutdown(_dom(dom), reboot=reboot)
+        return {}
+
+    async def domain_wait_gone(self, dom: str, timeout: float = 60.0) -> dict[str, object]:
+        await self.manager.wait_gone(_dom(dom), float(timeout))
+        return {}
+
+    async def domain_console(self, dom: str) -> ConsoleInfo:
+        return console_info(self.manager.lookup(_dom(dom)))
+
+
+def _dom(dom: object) -> str:
+    """``dom`` as the CLI sends it: a name or a decimal domid (an int is accepted too)."""
+    if isinstance(dom, bool) or not isinstance(dom, str | int):
+        raise DomainError(
+            f"domain {dom!r}", "is neither a name nor a domid", "give a name or a number"
+        )
+    return str(dom)
+
+
+def _host_cpu_time_ns() -> int:
+    """CPU time the host spent outside idle (user + nice + system), as dom0's."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stream:
+            fields = stream.readline().split()
+    except OSError:
+        return 0
+    ticks = sum(int(v) for v in fields[1:4])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def boot_time() -> float:
+    """When the host booted (``btime`` of /proc/stat), as dom0's start time."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return time.time()

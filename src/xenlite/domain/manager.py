@@ -1,0 +1,812 @@
+"""The live registry of domains: create, destroy, pause, unpause, rename, shutdown, the on_*
+actions driven by QEMU's events, and the rebuild after a daemon restart.
+
+Implements xl.1 "create", "destroy", "pause", "unpause", "rename", "shutdown", "reboot" and
+xl.cfg(5) "Event Actions" (on_poweroff, on_reboot, on_watchdog, on_crash, on_soft_reset) as
+libxl and xl 4.17 carry them out, on one detached QEMU per domain:
+
+- Domain ids increase and are not reused while the host runs (Xen's allocator; the
+  high-water mark is on disk so a daemon restart keeps counting), names are unique, the
+  uuid comes from the config or is generated.
+- Create pushes an undo per step on an AsyncExitStack (libxl's destruction callbacks):
+  record, QEMU, QMP connection, XenStore nodes, INTRODUCE. A failure at any step runs the
+  undos, so nothing is left behind, and QEMU's own message reaches the user.
+- ``restart`` destroys the domain and builds it again from the same config: a NEW domid, as
+  xl's ``domain_restart`` gives; ``rename-restart`` first keeps the old domain under
+  ``NAME-YYYYmmddTHHMMZ`` with a new uuid (xl's ``preserve_domain``); ``preserve`` keeps it;
+  ``coredump-*`` writes the guest's memory (QMP dump-guest-memory) to /var/lib/xen/dump first.
+- Crash-only: state lives in XenStore, in the records and in the QEMU processes; ``rebuild``
+  re-attaches every QEMU, finishes half-done creates and destroys, and applies the on_*
+  action of a domain that shut down or whose QEMU died while no daemon was watching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid as uuidlib
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from xenlite.base.errors import (
+    ConfigError,
+    DomainError,
+    DomainNotFound,
+    QemuError,
+    Unsupported,
+    XenliteError,
+    XenStoreError,
+)
+from xenlite.base.paths import under_root
+from xenlite.config.choices import Action
+from xenlite.config.domain import effective_max_memkb, effective_target_memkb
+from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
+from xenlite.config.model import DomainConfig, DomainType
+from xenlite.domain import xspaths
+from xenlite.domain.record import DomainRecord, RecordStore
+from xenlite.domain.state import (
+    DomainState,
+    ShutdownReason,
+    action_for,
+    reason_from_qmp,
+    require,
+    state_after,
+)
+from xenlite.qemu.accel import Accel
+from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
+from xenlite.qemu.binary import find_qemu, probe_binary
+from xenlite.qemu.monitor import Monitor, QmpEvent
+from xenlite.qemu.process import QemuProcess, attach, launch
+from xenlite.qemu.runpaths import RunPaths
+from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
+
+log = logging.getLogger(__name__)
+
+RUN_DIR = "/run/xenlite/qemu"
+LOG_DIR = "/var/log/xenlite"
+CONSOLE_LOG_DIR = "/var/log/xenlite/console"
+DUMP_DIR = "/var/lib/xen/dump"
+LAUNCH_TIMEOUT = 30.0
+QMP_TIMEOUT = 10.0
+QUIT_TIMEOUT = 5.0
+DUMP_TIMEOUT = 300.0
+_LIST_FIX = "list the domains with: xl list"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHost:
+    """What the engine knows about the host it runs domains on."""
+
+    root: Path
+    accel: Accel
+    nr_cpus: int
+    total_kib: int
+
+    def run_dir(self, domid: int) -> Path:
+        return under_root(RUN_DIR, self.root) / str(domid)
+
+    def qemu_log(self, name: str) -> Path:
+        # Xen keeps the device model's output in /var/log/xen/qemu-dm-NAME.log.
+        return under_root(LOG_DIR, self.root) / f"qemu-dm-{name}.log"
+
+    def console_log(self, name: str) -> Path:
+        # xenconsoled's log name (xenconsoled --log=guest): guest-NAME.log.
+        return under_root(CONSOLE_LOG_DIR, self.root) / f"guest-{name}.log"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainInfo:
+    """One row of ``domain.list`` (the JSON the CLI formats as xl list)."""
+
+    domid: int
+    name: str
+    uuid: str
+    current_memkb: int
+    outstanding_memkb: int
+    max_memkb: int
+    vcpu_online: int
+    max_vcpus: int
+    running: bool
+    blocked: bool
+    paused: bool
+    shutdown: bool
+    dying: bool
+    shutdown_reason: str | None
+    cpu_time_ns: int
+    start_time: float
+    config: dict[str, object] | None = field(default=None)
+
+
+class Domain:
+    """A domU the engine manages: its record, its config and, while it runs, its QEMU."""
+
+    def __init__(self, record: DomainRecord, config: DomainConfig) -> None:
+        self.record = record
+        self.config = config
+        self.process: QemuProcess | None = None
+        self.monitor: Monitor | None = None
+        self.supervisor: asyncio.Task[None] | None = None
+        self.gone = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.tearing_down = False
+
+    @property
+    def domid(self) -> int:
+        return self.record.domid
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def state(self) -> DomainState:
+        return self.record.state
+
+    @property
+    def paths(self) -> RunPaths:
+        run_dir = Path(self.record.run_dir)
+        return RunPaths(
+            qmp_socket=run_dir / "qmp.sock",
+            serial_socket=run_dir / "serial.sock",
+            pid_file=run_dir / "qemu.pid",
+            log_file=Path(self.record.log_file),
+            console_log=Path(self.record.console_log),
+        )
+
+    def __repr__(self) -> str:
+        return f"Domain({self.domid}, {self.name!r}, {self.state})"
+
+
+class DomainManager:
+    """Every domU of one host root. All methods run on the daemon's event loop."""
+
+    def __init__(
+        self,
+        host: EngineHost,
+        xs: XenStoreClient,
+        *,
+        store: RecordStore | None = None,
+        hypervisor_log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.host = host
+        self.xs = xs
+        self.store = store or RecordStore(host.root)
+        self._log_hypervisor = hypervisor_log or (lambda line: None)
+        self._domains: dict[int, Domain] = {}
+        self._creating_names: set[str] = set()
+        self._creating_domids: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ queries
+
+    def domains(self) -> list[Domain]:
+        """The domUs by domid."""
+        return [self._domains[d] for d in sorted(self._domains)]
+
+    def lookup(self, dom: str) -> Domain:
+        """Resolve ``dom`` as xl does: a decimal string is a domid, anything else a name.
+
+        :raise DomainNotFound: when no domU matches
+        :raise DomainError: for domain 0, which is the host itself
+        """
+        text = dom.strip()
+        if text.isdigit():
+            domid = int(text)
+            if domid == 0:
+                raise DomainError(
+                    "domain 0 (Domain-0)",
+                    "is the host itself; this operation applies to guest domains",
+                    "name a guest domain (xl list)",
+                )
+            found = self._domains.get(domid)
+            if found is not None:
+                return found
+            raise DomainNotFound(f"domain {domid}", "no domain has this id", _LIST_FIX)
+        if text == xspaths.DOM0_NAME:
+            raise DomainError(
+                f"domain '{text}'",
+                "is the host itself; this operation applies to guest domains",
+                "name a guest domain (xl list)",
+            )
+        for candidate in self._domains.values():
+            if candidate.name == text:
+                return candidate
+        raise DomainNotFound(f"domain '{text}'", "no domain has this name", _LIST_FIX)
+
+    def used_memkb(self) -> int:
+        """The maximum memory of every domU (what they may take from the host)."""
+        return sum(effective_max_memkb(d.config.b_info) for d in self._domains.values())
+
+    def info(self, dom: Domain, *, with_config: bool = False) -> DomainInfo:
+        """``dom`` as a list row; the vCPU threads' states tell running from blocked."""
+        b_info = dom.config.b_info
+        pid = dom.process.pid if dom.process is not None else None
+        state = dom.state
+        live = state is DomainState.RUNNING
+        on_cpu = live and pid is not None and _vcpu_on_cpu(pid)
+        max_vcpus = b_info.max_vcpus or 1
+        online = len(b_info.avail_vcpus) if b_info.avail_vcpus else max_vcpus
+        return DomainInfo(
+            domid=dom.domid,
+            name=dom.name,
+            uuid=dom.record.uuid,
+            current_memkb=effective_target_memkb(b_info),
+            outstanding_memkb=0,
+            max_memkb=effective_max_memkb(b_info),
+            vcpu_online=online,
+            max_vcpus=max_vcpus,
+            running=on_cpu,
+            blocked=live and not on_cpu,
+            paused=state is DomainState.PAUSED,
+            shutdown=state in (DomainState.SHUTDOWN, DomainState.CRASHED),
+            dying=state is DomainState.DYING,
+            shutdown_reason=None
+            if dom.record.shutdown_reason is None
+            else str(dom.record.shutdown_reason),
+            cpu_time_ns=_cpu_time_ns(pid) if pid is not None else 0,
+            start_time=dom.record.start_time,
+            config=json.loads(dom.record.config_json) if with_config else None,
+        )
+
+    # ------------------------------------------------------------------ create
+
+    async def create(
+        self,
+        config: object,
+        *,
+        config_text: str = "",
+        source: str = "",
+        paused: bool = False,
+    ) -> Domain:
+        """Build and start a domain from its libxl JSON config; atomic.
+
+        :raise ConfigError: when the JSON is not a domain config or has no name
+        :raise DomainError: when the name is taken
+        :raise Unsupported: for what this host cannot do (from the QEMU layer)
+        :raise QemuLaunchError: when QEMU refuses to start, with QEMU's own message
+        """
+        cfg = domain_config_from_json(config, source=source or "<domain.create>")
+        return await self._create(cfg, config_text=config_text, source=source, paused=paused)
+
+    async def _create(
+        self, cfg: DomainConfig, *, config_text: str, source: str, paused: bool
+    ) -> Domain:
+        name = cfg.c_info.name
+        if not name:
+            raise ConfigError(
+                "a domain needs a name", path=source or None, key="name", fix='add name="..."'
+            )
+        self._claim_name(name)
+        domid = -1
+        try:
+            domid = await asyncio.to_thread(
+                self.store.allocate_domid, set(self._domains) | self._creating_domids
+            )
+            self._creating_domids.add(domid)
+            dom = await self._build(cfg, domid, config_text=config_text, source=source,
+                                    paused=paused)  # fmt: skip
+        finally:
+            self._creating_names.discard(name)
+            self._creating_domids.discard(domid)
+        dom.supervisor = self._spawn(self._supervise(dom), f"supervise domain {domid}")
+        log.info("created domain %d (%s)%s", domid, name, " paused" if paused else "")
+        return dom
+
+    async def _build(
+        self, cfg: DomainConfig, domid: int, *, config_text: str, source: str, paused: bool
+    ) -> Domain:
+        name = cfg.c_info.name or ""
+        uuid = cfg.c_info.uuid or str(uuidlib.uuid4())
+        cfg = replace(cfg, c_info=replace(cfg.c_info, uuid=uuid, domid=domid))
+        run_dir = self.host.run_dir(domid)
+        record = DomainRecord(
+            domid=domid,
+            name=name,
+            uuid=uuid,
+            config_json=json.dumps(domain_config_to_json(cfg)),
+            config_text=config_text,
+            source=source,
+            start_time=time.time(),
+            state=DomainState.CREATING,
+            run_dir=os.fspath(run_dir),
+            log_file=os.fspath(self.host.qemu_log(name)),
+            console_log=os.fspath(self.host.console_log(name)),
+        )
+        dom = Domain(record, cfg)
+        async with AsyncExitStack() as undo:
+            undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
+            await asyncio.to_thread(self.store.save, record)
+            undo.push_async_callback(asyncio.to_thread, self.store.delete, domid)
+            qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
+            argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True)
+            dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
+            undo.push_async_callback(self._stop_qemu, dom)
+            dom.monitor = Monitor(f"{name}({domid})")
+            await dom.monitor.connect(dom.paths.qmp_socket, timeout=QMP_TIMEOUT)
+            target = balloon_target_bytes(cfg)
+            if target is not None:
+                await dom.monitor.balloon(target)
+            await self._write_nodes(dom)
+            undo.push_async_callback(self._remove_nodes, domid, uuid)
+            await self.xs.introduce(domid, xspaths.STORE_MFN, xspaths.STORE_PORT)
+            undo.push_async_callback(self._release, domid)
+            if not paused:
+                await dom.monitor.cont()
+            dom.record = record.with_state(DomainState.PAUSED if paused else DomainState.RUNNING)
+            await asyncio.to_thread(self.store.save, dom.record)
+            self._domains[domid] = dom
+            undo.pop_all()
+        return dom
+
+    def _claim_name(self, name: str) -> None:
+        taken = name in self._creating_names or any(d.name == name for d in self._domains.values())
+        if taken or name == xspaths.DOM0_NAME:
+            raise DomainError(
+                f"domain name '{name}'",
+                "is already in use",
+                "choose another name= (or destroy the domain that has it)",
+            )
+        self._creating_names.add(name)
+
+    def _qemu_host(self, cfg: DomainConfig) -> QemuHost:
+        binary = probe_binary(find_qemu(cfg.b_info.device_model))
+        return QemuHost(binary, self.host.accel, self.host.nr_cpus)
+
+    # ------------------------------------------------------------------ XenStore
+
+    async def _write_nodes(self, dom: Domain) -> None:
+        b_info = dom.config.b_info
+        max_vcpus = b_info.max_vcpus or 1
+        online = b_info.avail_vcpus or frozenset(range(max_vcpus))
+        facts = xspaths.DomainFacts(
+            domid=dom.domid,
+            name=dom.name,
+            uuid=dom.record.uuid,
+            target_memkb=effective_target_memkb(b_info),
+            max_memkb=effective_max_memkb(b_info),
+            max_vcpus=max_vcpus,
+            online_vcpus=frozenset(online),
+            domain_type=str(dom.config.c_info.type or DomainType.PVH),
+        )
+        nodes = xspaths.domain_nodes(facts)
+
+        async def body(tx: Transaction) -> None:
+            for node in nodes:
+                await tx.write(node.path, node.value)
+                if node.perms is not None:
+                    await tx.set_perms(node.path, PermList.parse(node.perms))
+
+        await self.xs.transact(body)
+
+    async def _remove_nodes(self, domid: int, uuid: str) -> None:
+        for root in xspaths.domain_roots(domid, uuid):
+            try:
+                await self.xs.rm(root)
+            except XenStoreError as exc:
+                if exc.wire_name != "ENOENT":
+                    raise
+
+    async def _release(self, domid: int) -> None:
+        try:
+            await self.xs.release(domid)
+        except XenStoreError as exc:
+            if exc.wire_name != "ENOENT":
+                raise
+
+    # ------------------------------------------------------------------ operations
+
+    async def destroy(self, dom: str) -> None:
+        """xl destroy: stop QEMU at once and remove every trace of the domain."""
+        domain = self.lookup(dom)
+        async with domain.lock:
+            if not domain.gone.is_set():
+                await self._teardown(domain)
+
+    async def pause(self, dom: str) -> None:
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, doing="pause it")
+            await self._monitor_of(domain).stop()
+            await self._set_state(domain, DomainState.PAUSED)
+
+    async def unpause(self, dom: str) -> None:
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.PAUSED, doing="unpause it")
+            await self._monitor_of(domain).cont()
+            await self._set_state(domain, DomainState.RUNNING)
+
+    async def rename(self, dom: str, new_name: str) -> None:
+        """xl rename: the name in XenStore, in the record and in the stored config."""
+        domain = self.lookup(dom)
+        if not new_name or new_name.isdigit():
+            raise DomainError(
+                f"domain name '{new_name}'",
+                "is not a valid name (empty or all digits, which would read as a domid)",
+                "choose a name with at least one letter",
+            )
+        async with domain.lock:
+            if new_name == domain.name:
+                return
+            self._claim_name(new_name)
+            try:
+                await self._rename(domain, new_name, domain.record.uuid)
+            finally:
+                self._creating_names.discard(new_name)
+
+    async def _rename(self, domain: Domain, new_name: str, new_uuid: str) -> None:
+        domid, old_uuid = domain.domid, domain.record.uuid
+
+        async def body(tx: Transaction) -> None:
+            await tx.write(xspaths.name_path(domid), new_name)
+            if new_uuid != old_uuid:
+                vm = xspaths.vm_path(new_uuid)
+                await tx.write(vm, "")
+                await tx.set_perms(vm, PermList.parse(xspaths.roperm(domid)))
+                await tx.write(f"{vm}/uuid", new_uuid)
+                await tx.write(f"{xspaths.dom_path(domid)}/vm", vm)
+                with contextlib.suppress(XenStoreError):
+                    await tx.rm(xspaths.vm_path(old_uuid))
+            await tx.write(xspaths.vm_name_path(new_uuid), new_name)
+
+        await self.xs.transact(body)
+        c_info = replace(domain.config.c_info, name=new_name, uuid=new_uuid)
+        domain.config = replace(domain.config, c_info=c_info)
+        domain.record = replace(
+            domain.record,
+            name=new_name,
+            uuid=new_uuid,
+            config_json=json.dumps(domain_config_to_json(domain.config)),
+        )
+        await asyncio.to_thread(self.store.save, domain.record)
+
+    async def shutdown(self, dom: str, *, reboot: bool) -> None:
+        """xl shutdown/reboot: write control/shutdown for PV-aware guests and press the ACPI
+        power button (poweroff) or reset the machine (reboot); the guest's reaction arrives
+        as a QMP event and the on_* action follows."""
+        domain = self.lookup(dom)
+        require(
+            domain.name,
+            domain.state,
+            DomainState.RUNNING,
+            DomainState.PAUSED,
+            doing="reboot it" if reboot else "shut it down",
+        )
+        await self.xs.write(
+            xspaths.control_shutdown_path(domain.domid), "reboot" if reboot else "poweroff"
+        )
+        monitor = self._monitor_of(domain)
+        if reboot:
+            await monitor.system_reset()
+        else:
+            await monitor.system_powerdown()
+
+    async def wait_gone(self, dom: str, timeout: float) -> None:
+        """Return once the domain has been destroyed (xl shutdown -w, reboot -w).
+
+        :raise DomainError: when it still exists after ``timeout`` seconds
+        """
+        domain = self.lookup(dom)
+        try:
+            async with asyncio.timeout(timeout):
+                await domain.gone.wait()
+        except TimeoutError:
+            raise DomainError(
+                f"domain '{domain.name}' ({domain.domid})",
+                f"still exists {timeout:g} s later (state {domain.state})",
+                "the guest may ignore the request; xl destroy stops it at once",
+            ) from None
+
+    def _monitor_of(self, domain: Domain) -> Monitor:
+        if domain.monitor is None or not domain.monitor.connected:
+            raise QemuError(
+                f"domain '{domain.name}' ({domain.domid})",
+                "its QEMU is not connected (it has exited)",
+                "destroy the domain (xl destroy)",
+            )
+        return domain.monitor
+
+    async def _set_state(
+        self, domain: Domain, state: DomainState, reason: ShutdownReason | None = None
+    ) -> None:
+        domain.record = domain.record.with_state(state, reason)
+        await asyncio.to_thread(self.store.save, domain.record)
+
+    # ------------------------------------------------------------------ teardown
+
+    async def _teardown(self, domain: Domain) -> None:
+        """Destroy ``domain``: QEMU, XenStore nodes, RELEASE, record (caller holds its lock)."""
+        domain.tearing_down = True
+        with contextlib.suppress(XenliteError):
+            await self._set_state(domain, DomainState.DYING, domain.record.shutdown_reason)
+        supervisor = domain.supervisor
+        if supervisor is not None and supervisor is not asyncio.current_task():
+            supervisor.cancel()
+            await asyncio.wait([supervisor])
+        await self._stop_qemu(domain)
+        await self._remove_nodes(domain.domid, domain.record.uuid)
+        await self._release(domain.domid)
+        await asyncio.to_thread(self.store.delete, domain.domid)
+        await asyncio.to_thread(shutil.rmtree, domain.record.run_dir, True)
+        self._domains.pop(domain.domid, None)
+        domain.gone.set()
+        log.info("destroyed domain %d (%s)", domain.domid, domain.name)
+
+    async def _stop_qemu(self, domain: Domain) -> None:
+        process, monitor = domain.process, domain.monitor
+        if monitor is not None and monitor.connected and process is not None:
+            with contextlib.suppress(QemuError):
+                await monitor.quit(timeout=QUIT_TIMEOUT)
+        if process is not None:
+            try:
+                await asyncio.to_thread(process.wait_exit, QUIT_TIMEOUT)
+            except QemuError:
+                process.kill()
+                with contextlib.suppress(QemuError):
+                    await asyncio.to_thread(process.wait_exit, QUIT_TIMEOUT)
+        if monitor is not None:
+            await monitor.disconnect()
+        if process is not None:
+            process.close()
+        paths = domain.paths
+        for path in (paths.qmp_socket, paths.serial_socket, paths.pid_file):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        domain.process = None
+        domain.monitor = None
+
+    # ------------------------------------------------------------------ events and actions
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    async def _supervise(self, domain: Domain) -> None:
+        """Follow one QEMU's events until it goes away; a QEMU that dies is a crash."""
+        monitor = domain.monitor
+        if monitor is None:
+            return
+        async for event in monitor.events():
+            if _finished(domain):
+                return
+            await self._on_event(domain, event)
+        if _finished(domain):
+            return
+        process = domain.process
+        if process is not None and process.is_alive():
+            log.warning("domain %d: QMP connection lost; reconnecting", domain.domid)
+            with contextlib.suppress(QemuError):
+                await monitor.disconnect()
+                fresh = Monitor(f"{domain.name}({domain.domid})")
+                await fresh.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
+                domain.monitor = fresh
+                domain.supervisor = self._spawn(
+                    self._supervise(domain), f"supervise domain {domain.domid}"
+                )
+                return
+        status = process.exitcode if process is not None else None
+        self._log_hypervisor(
+            f"Domain {domain.domid} ({domain.name}): device model exited"
+            + (f" with status {status}" if status is not None else "")
+            + "; handled as a crash"
+        )
+        await self._shutdown_happened(domain, ShutdownReason.CRASH, qemu_gone=True)
+
+    async def _on_event(self, domain: Domain, event: QmpEvent) -> None:
+        reason = reason_from_qmp(event.name, event.data)
+        if reason is not None:
+            await self._shutdown_happened(domain, reason)
+        elif event.name == "STOP" and domain.state is DomainState.RUNNING:
+            async with domain.lock:
+                if domain.state is DomainState.RUNNING:
+                    await self._set_state(domain, DomainState.PAUSED)
+        elif event.name == "RESUME" and domain.state is DomainState.PAUSED:
+            async with domain.lock:
+                if domain.state is DomainState.PAUSED:
+                    await self._set_state(domain, DomainState.RUNNING)
+
+    async def _shutdown_happened(
+        self, domain: Domain, reason: ShutdownReason, *, qemu_gone: bool = False
+    ) -> None:
+        """The domain shut down with ``reason``: record it and apply its on_* action."""
+        async with domain.lock:
+            if domain.tearing_down or domain.gone.is_set():
+                return
+            already = domain.state in (DomainState.SHUTDOWN, DomainState.CRASHED)
+            if already and not qemu_gone:
+                return  # e.g. GUEST_PANICKED followed by SHUTDOWN(guest-panic)
+            action = action_for(domain.config, reason)
+            await self._set_state(domain, state_after(reason), reason)
+            log.info(
+                "domain %d (%s) shut down: %s; action %s",
+                domain.domid,
+                domain.name,
+                reason,
+                action.xl_name,
+            )
+            if reason is ShutdownReason.CRASH:
+                self._log_hypervisor(
+                    f"Domain {domain.domid} ({domain.name}) crashed; on_crash={action.xl_name}"
+                )
+            await self._apply(domain, action, qemu_gone=qemu_gone)
+
+    async def _apply(self, domain: Domain, action: Action, *, qemu_gone: bool) -> None:
+        if action is Action.PRESERVE:
+            return
+        if action is Action.SOFT_RESET:
+            problem = Unsupported(
+                "on_soft_reset=soft-reset",
+                "a soft reset (kexec keeping the domain) is not supported by xenlite yet",
+                "set on_soft_reset to destroy or restart; the domain is preserved meanwhile",
+            )
+            log.error("domain %d: %s", domain.domid, problem)
+            self._log_hypervisor(f"Domain {domain.domid}: {problem}")
+            return
+        if action in (Action.COREDUMP_DESTROY, Action.COREDUMP_RESTART):
+            await self._dump_core(domain, qemu_gone=qemu_gone)
+        config, text, source = domain.config, domain.record.config_text, domain.record.source
+        if action is Action.RESTART_RENAME:
+            # The old domain stays under a new name and uuid; the new one takes the old ones.
+            await self._preserve_renamed(domain)
+            await self._restart(config, text, source)
+            return
+        await self._teardown(domain)
+        if action in (Action.RESTART, Action.COREDUMP_RESTART):
+            await self._restart(config, text, source)
+
+    async def _restart(self, config: DomainConfig, text: str, source: str) -> None:
+        try:
+            fresh = await self._create(config, config_text=text, source=source, paused=False)
+        except XenliteError as exc:
+            log.error("restarting domain %s failed: %s", config.c_info.name, exc)
+            self._log_hypervisor(f"restart of domain {config.c_info.name} failed: {exc}")
+            return
+        log.info("domain %s restarted as domain %d", fresh.name, fresh.domid)
+
+    async def _preserve_renamed(self, domain: Domain) -> None:
+        # xl's preserve_domain: suffix "-%Y%m%dT%H%MZ" (UTC) and a fresh uuid.
+        suffix = time.strftime("-%Y%m%dT%H%MZ", time.gmtime())
+        await self._rename(domain, domain.name + suffix, str(uuidlib.uuid4()))
+
+    async def _dump_core(self, domain: Domain, *, qemu_gone: bool) -> None:
+        if qemu_gone or domain.monitor is None or not domain.monitor.connected:
+            self._log_hypervisor(
+                f"Domain {domain.domid}: no core dump, its device model has exited"
+            )
+            return
+        directory = under_root(DUMP_DIR, self.host.root)
+        stamp = time.strftime("%Y-%m-%d-%H%M.%S")
+        path = directory / f"{stamp}-{domain.name}.{domain.domid}.core"
+        try:
+            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+            await domain.monitor.dump_guest_memory(path, timeout=DUMP_TIMEOUT)
+        except (OSError, QemuError) as exc:
+            log.error("domain %d: core dump failed: %s", domain.domid, exc)
+            self._log_hypervisor(f"Domain {domain.domid}: core dump to {path} failed: {exc}")
+            return
+        log.info("domain %d: core dumped to %s", domain.domid, path)
+
+    # ------------------------------------------------------------------ rebuild
+
+    async def rebuild(self) -> None:
+        """Take over the domains of this host root after a (re)start of the daemon."""
+        records = await asyncio.to_thread(self.store.load_all)
+        if records:
+            highest = max(r.domid for r in records)
+            if self.store.high_water() < highest:
+                await asyncio.to_thread(self.store.allocate_domid, set(range(highest + 1)))
+        for record in records:
+            try:
+                await self._adopt(record)
+            except XenliteError as exc:
+                log.error("domain %d (%s): cannot be taken over: %s", record.domid,
+                          record.name, exc)  # fmt: skip
+
+    async def _adopt(self, record: DomainRecord) -> None:
+        config = domain_config_from_json(json.loads(record.config_json), source=record.source)
+        domain = Domain(record, config)
+        domain.process = await asyncio.to_thread(attach, domain.paths)
+        self._domains[record.domid] = domain
+        if record.state in (DomainState.CREATING, DomainState.DYING):
+            log.info("domain %d: finishing its interrupted %s", record.domid, record.state)
+            async with domain.lock:
+                await self._teardown(domain)
+            return
+        await self._ensure_nodes(domain)
+        if domain.process is None:
+            if record.state not in (DomainState.SHUTDOWN, DomainState.CRASHED):
+                self._spawn(
+                    self._shutdown_happened(domain, ShutdownReason.CRASH, qemu_gone=True),
+                    f"domain {record.domid} died",
+                )
+            return
+        monitor = Monitor(f"{record.name}({record.domid})")
+        await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
+        domain.monitor = monitor
+        status = await monitor.query_status()
+        missed: ShutdownReason | None = None
+        if record.state in (DomainState.RUNNING, DomainState.PAUSED):
+            if status.status == "guest-panicked":
+                missed = ShutdownReason.CRASH
+            elif status.status == "shutdown":
+                # QEMU keeps no reason; a guest that shut down unobserved most often powered off.
+                missed = ShutdownReason.POWEROFF
+            elif status.running and record.state is DomainState.PAUSED:
+                await self._set_state(domain, DomainState.RUNNING)
+            elif not status.running and record.state is DomainState.RUNNING:
+                await self._set_state(domain, DomainState.PAUSED)
+        domain.supervisor = self._spawn(self._supervise(domain), f"supervise {record.domid}")
+        if missed is not None:
+            self._spawn(self._shutdown_happened(domain, missed), f"domain {record.domid} down")
+        log.info("took over domain %d (%s), QEMU pid %d", record.domid, record.name,
+                 domain.process.pid)  # fmt: skip
+
+    async def _ensure_nodes(self, domain: Domain) -> None:
+        """Write the domain's nodes again when XenStore lost them (xenstored restarted)."""
+        if not await self.xs.exists(xspaths.name_path(domain.domid)):
+            await self._write_nodes(domain)
+        await self.xs.introduce(domain.domid, xspaths.STORE_MFN, xspaths.STORE_PORT)
+
+    async def close(self) -> None:
+        """Stop watching (QEMU processes keep running, to be taken over again)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
+        for domain in self._domains.values():
+            if domain.monitor is not None:
+                await domain.monitor.disconnect()
+            if domain.process is not None:
+                domain.process.close()
+
+
+def _finished(domain: Domain) -> bool:
+    """The domain is being (or has been) destroyed: its events no longer matter."""
+    return domain.tearing_down or domain.gone.is_set()
+
+
+def _vcpu_on_cpu(pid: int) -> bool:
+    """True when one of QEMU's vCPU threads (named "CPU n/KVM", "CPU n/TCG" or "ALL CPUs/TCG"
+    with debug-threads=on) is runnable right now."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stream:
+                stat = stream.read()
+        except OSError:
+            continue
+        comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
+        state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+        if b"CPU" in comm and state == b"R":
+            return True
+    return False
+
+
+def _cpu_time_ns(pid: int) -> int:
+    """utime + stime of QEMU (its vCPU threads do the guest's work)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            stat = stream.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")

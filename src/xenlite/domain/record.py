@@ -1,0 +1,199 @@
+"""The durable record of each domain, and the domid high-water mark, under the host root.
+
+Not a Xen man page: ../shared/DESIGN.md "crash-only": everything xenlited needs to rebuild its
+view after ``kill -9`` is in XenStore, in these records and in the QEMU processes it re-attaches
+to. One JSON file per domain in /var/lib/xenlite/domains/<domid>.json, written atomically
+(temporary file, fsync, rename, fsync of the directory), so a reader sees the old or the new
+record, never half of one. ``next-domid`` keeps the highest domid handed out, so ids keep
+increasing across daemon restarts as they do across a Xen host's uptime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Self
+
+from xenlite.base.errors import HostError
+from xenlite.base.paths import under_root
+from xenlite.domain.state import DomainState, ShutdownReason
+
+log = logging.getLogger(__name__)
+
+RECORD_DIR = "/var/lib/xenlite/domains"
+HIGH_WATER_FILE = "next-domid"
+RECORD_FORMAT = 1
+# xen/include/public/xen.h: DOMID_FIRST_RESERVED; domids 1..0x7FEF are for domains.
+DOMID_FIRST_RESERVED = 0x7FF0
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRecord:
+    """What survives a daemon restart about one domain."""
+
+    domid: int
+    name: str
+    uuid: str
+    config_json: str  # libxl JSON of the domain config (with its uuid)
+    config_text: str  # the xl.cfg text it came from ("" when created from JSON alone)
+    source: str  # where it came from (the config file's path)
+    start_time: float  # unix time of creation
+    state: DomainState
+    run_dir: str  # QMP and serial sockets, pid file
+    log_file: str  # QEMU's own stdout/stderr
+    console_log: str  # every byte of the guest's serial console
+    shutdown_reason: ShutdownReason | None = None
+
+    def with_state(self, state: DomainState, reason: ShutdownReason | None = None) -> Self:
+        return replace(self, state=state, shutdown_reason=reason)
+
+    def to_json(self) -> str:
+        obj = {
+            "format": RECORD_FORMAT,
+            "domid": self.domid,
+            "name": self.name,
+            "uuid": self.uuid,
+            "config": json.loads(self.config_json),
+            "config_text": self.config_text,
+            "source": self.source,
+            "start_time": self.start_time,
+            "state": str(self.state),
+            "shutdown_reason": None if self.shutdown_reason is None else str(self.shutdown_reason),
+            "run_dir": self.run_dir,
+            "log_file": self.log_file,
+            "console_log": self.console_log,
+        }
+        return json.dumps(obj, indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str) -> Self:
+        """:raise HostError: when ``text`` is not a record this xenlite wrote"""
+        try:
+            obj = json.loads(text)
+            if obj.get("format") != RECORD_FORMAT:
+                raise ValueError(f"format {obj.get('format')!r}, expected {RECORD_FORMAT}")
+            reason = obj.get("shutdown_reason")
+            return cls(
+                domid=int(obj["domid"]),
+                name=str(obj["name"]),
+                uuid=str(obj["uuid"]),
+                config_json=json.dumps(obj["config"]),
+                config_text=str(obj.get("config_text", "")),
+                source=str(obj.get("source", "")),
+                start_time=float(obj["start_time"]),
+                state=DomainState(obj["state"]),
+                run_dir=str(obj["run_dir"]),
+                log_file=str(obj["log_file"]),
+                console_log=str(obj["console_log"]),
+                shutdown_reason=None if reason is None else ShutdownReason(reason),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise HostError(
+                f"domain record {source}",
+                f"cannot be read: {exc}",
+                "move the file away; the domain it described is then forgotten",
+            ) from None
+
+
+class RecordStore:
+    """The records directory of one host root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.directory = under_root(RECORD_DIR, root)
+
+    def path_of(self, domid: int) -> Path:
+        return self.directory / f"{domid}.json"
+
+    def save(self, record: DomainRecord) -> None:
+        """Write ``record`` atomically (replacing the previous one of that domid).
+
+        :raise HostError: when the directory is not writable
+        """
+        write_atomic(self.path_of(record.domid), record.to_json().encode())
+
+    def delete(self, domid: int) -> None:
+        """Forget a domain's record (idempotent)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path_of(domid).unlink()
+        _fsync_directory(self.directory)
+
+    def load_all(self) -> list[DomainRecord]:
+        """Every readable record, by domid; an unreadable one is logged and skipped."""
+        records: list[DomainRecord] = []
+        if not self.directory.is_dir():
+            return records
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                records.append(DomainRecord.from_json(path.read_text(), source=os.fspath(path)))
+            except (HostError, OSError) as exc:
+                log.error("skipping domain record %s: %s", path, exc)
+        return sorted(records, key=lambda r: r.domid)
+
+    def high_water(self) -> int:
+        """The highest domid ever handed out on this host root (0 when none)."""
+        try:
+            return int((self.directory / HIGH_WATER_FILE).read_text().strip() or "0")
+        except (OSError, ValueError):
+            return 0
+
+    def allocate_domid(self, in_use: set[int]) -> int:
+        """The next domid, as Xen hands them out: one more than the last, wrapping below
+        DOMID_FIRST_RESERVED and skipping ids in use; persisted before it is returned.
+
+        :raise HostError: when every domid is in use or the mark cannot be written
+        """
+        candidate = self.high_water()
+        for _ in range(DOMID_FIRST_RESERVED):
+            candidate += 1
+            if candidate >= DOMID_FIRST_RESERVED:
+                candidate = 1
+            if candidate not in in_use:
+                write_atomic(self.directory / HIGH_WATER_FILE, f"{candidate}\n".encode())
+                return candidate
+        raise HostError(
+            "domain ids", f"all {DOMID_FIRST_RESERVED - 1} are in use", "destroy some domains"
+        )
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Temporary file, fsync, rename over ``path``, fsync of the directory.
+
+    :raise HostError: when it cannot be written
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        _fsync_directory(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise HostError(
+            f"file {path}",
+            f"cannot be written: {exc.strerror or exc}",
+            f"check that {path.parent} is writable (xenlited runs as root)",
+        ) from None
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
