@@ -197,10 +197,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "demo",
         "xenlite.cli.commands.demo:main_demo",
-        "Show xenlite working: dry-run the built-in demo domain and boot its guest",
+        "Show xenlite working: run the built-in demo domain on a private host",
         "[--print-config] [--no-boot]",
         "--print-config          Print the built-in demo domain config and exit.\n"
-        "--no-boot               Only dry-run the demo config; do not boot the guest.",
+        "--no-boot               Only dry-run the demo config; do not start a host.",
         xenlite_only=True,
     ),
     Command(
