@@ -7,7 +7,13 @@ for xenlite and, when ../shared is present, the reference C xenstored, with the 
 issue sets as targets. Client and daemon are pinned to separate CPUs, as the reference
 measurement was. The client speaks the wire protocol on raw sockets, the same for both.
 
-Usage: bench/xenstore.py [--duration S] [--nodes N] [--depth D] [--no-reference]
+With ``--repeat N`` every test runs N times, xenlite's daemon and the reference taking turns
+test by test (both stay up, pinned to the same CPU), and the medians are reported, with the
+per-run values under ``ops_per_s_runs``: this VM's speed swings by a third between runs, and
+comparing the two daemons run by run keeps the ratios meaningful.
+
+Usage: bench/xenstore.py [--duration S] [--warmup S] [--nodes N] [--depth D] [--repeat N]
+    [--no-reference]
 """
 
 from __future__ import annotations
@@ -322,8 +328,8 @@ class Daemon:
             )
 
 
-def pin(pid: int) -> str | None:
-    cpus = sorted(os.sched_getaffinity(0))
+def pin(pid: int, allowed: set[int]) -> str | None:
+    cpus = sorted(allowed)
     if len(cpus) < 2:
         return None
     os.sched_setaffinity(pid, {cpus[1]})
@@ -331,42 +337,76 @@ def pin(pid: int) -> str | None:
     return f"client cpu{cpus[0]}, daemon cpu{cpus[1]}"
 
 
-def measure(kind: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+def prepare(path: str) -> None:
+    setup = Link(path)
+    setup.call(Op.WRITE, PREFIX + b"/key\0" + VALUE20)
+    for i in range(100):
+        setup.call(Op.WRITE, PREFIX + b"/dir100/child%03d\0%d" % (i, i))
+    setup.close()
+
+
+def tests(args: argparse.Namespace) -> dict[str, Callable[[str], float]]:
+    """Every throughput test, by name: each takes a socket path and returns ops/s."""
+    d, w = args.duration, args.warmup
+    read = req(Op.READ, PREFIX + b"/key\0")
+    out: dict[str, Callable[[str], float]] = {
+        "read": lambda p: sequential(p, read, d, w),
+        "write": lambda p: sequential(p, req(Op.WRITE, PREFIX + b"/wkey\0" + VALUE20), d, w),
+        "directory100": lambda p: sequential(p, req(Op.DIRECTORY, PREFIX + b"/dir100\0"), d, w),
+        "txn10": lambda p: txn10(p, d, w)[0],
+        "pipelined_read": lambda p: pipelined_read(p, args.depth, d, w),
+    }
+    for n in (1, 4, 16):
+        out[f"concurrent_read_{n}"] = lambda p, n=n: concurrent_read(p, n, d, w)
+    return out
+
+
+def measure(kinds: list[str], workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every test ``--repeat`` times, the daemons taking turns test by test (their order
+    alternating), so a load change on the machine hits both alike; report medians."""
     allowed = os.sched_getaffinity(0)
-    result: dict[str, Any] = {}
-    daemon = Daemon(kind, workdir / f"{kind}.sock")
-    daemon.start()
+    daemons = {kind: Daemon(kind, workdir / f"{kind}.sock") for kind in kinds}
+    samples: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
+    memory: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    result: dict[str, Any] = {k: {} for k in kinds}
     try:
-        result["pinned"] = pin(daemon.pid)
-        path = str(daemon.sock)
-        setup = Link(path)
-        setup.call(Op.WRITE, PREFIX + b"/key\0" + VALUE20)
-        for i in range(100):
-            setup.call(Op.WRITE, PREFIX + b"/dir100/child%03d\0%d" % (i, i))
-        setup.close()
-        d, w = args.duration, args.warmup
-        ops: dict[str, float] = {}
-        ops["read"] = sequential(path, req(Op.READ, PREFIX + b"/key\0"), d, w)
-        ops["write"] = sequential(path, req(Op.WRITE, PREFIX + b"/wkey\0" + VALUE20), d, w)
-        ops["directory100"] = sequential(path, req(Op.DIRECTORY, PREFIX + b"/dir100\0"), d, w)
-        ops["txn10"], result["txn10_eagain"] = txn10(path, d, w)
-        ops["pipelined_read"] = pipelined_read(path, args.depth, d, w)
-        for n in (1, 4, 16):
-            ops[f"concurrent_read_{n}"] = concurrent_read(path, n, d, w)
-        result["ops_per_s"] = ops
+        for kind, daemon in daemons.items():
+            daemon.start()
+            result[kind]["pinned"] = pin(daemon.pid, allowed)
+            prepare(str(daemon.sock))
+        for rep in range(max(1, args.repeat)):
+            order = kinds if rep % 2 == 0 else kinds[::-1]
+            for name, test in tests(args).items():
+                for kind in order:
+                    samples[kind].setdefault(name, []).append(test(str(daemons[kind].sock)))
     finally:
-        daemon.stop()
+        for daemon in daemons.values():
+            daemon.stop()
         os.sched_setaffinity(0, allowed)
     if args.nodes:
-        # A fresh daemon, as the reference measurement: RSS growth from an empty store.
-        fresh = Daemon(kind, workdir / f"{kind}-mem.sock")
-        fresh.start()
-        try:
-            pin(fresh.pid)
-            result["memory"] = create_nodes(str(fresh.sock), fresh.pid, args.nodes, args.depth)
-        finally:
-            fresh.stop()
-            os.sched_setaffinity(0, allowed)
+        for rep in range(max(1, args.repeat)):
+            for kind in kinds if rep % 2 == 0 else kinds[::-1]:
+                # A fresh daemon, as the reference measurement: RSS growth from an empty store.
+                fresh = Daemon(kind, workdir / f"{kind}-mem{rep}.sock")
+                fresh.start()
+                try:
+                    pin(fresh.pid, allowed)
+                    memory[kind].append(
+                        create_nodes(str(fresh.sock), fresh.pid, args.nodes, args.depth)
+                    )
+                finally:
+                    fresh.stop()
+                    os.sched_setaffinity(0, allowed)
+    for kind in kinds:
+        result[kind]["ops_per_s"] = {
+            name: statistics.median(values) for name, values in samples[kind].items()
+        }
+        if len(samples[kind].get("read", ())) > 1:
+            result[kind]["ops_per_s_runs"] = samples[kind]
+        if memory[kind]:
+            result[kind]["memory"] = {
+                key: statistics.median(m[key] for m in memory[kind]) for key in memory[kind][0]
+            }
     return result
 
 
@@ -399,7 +439,7 @@ def main() -> int:
     parser.add_argument("--depth", type=int, default=64, help="pipeline depth (64)")
     parser.add_argument("--nodes", type=int, default=100000, help="nodes to create (100000)")
     parser.add_argument("--no-reference", action="store_true", help="measure xenlite only")
-    parser.add_argument("--repeat", type=int, default=1, help="runs; medians reported (1)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; medians reported (3)")
     args = parser.parse_args()
     report: dict[str, Any] = {
         "benchmark": "xenstore",
@@ -413,15 +453,11 @@ def main() -> int:
     elif not args.no_reference:
         report["reference_skipped"] = f"{REFERENCE} is not present"
     with tempfile.TemporaryDirectory(prefix="xs-bench-") as tmp:
-        for kind in kinds:
-            runs = [measure(kind, Path(tmp), args) for _ in range(max(1, args.repeat))]
-            merged = runs[0]
-            if len(runs) > 1:
-                merged["ops_per_s"] = {
-                    k: statistics.median(r["ops_per_s"][k] for r in runs)
-                    for k in runs[0]["ops_per_s"]
-                }
-            report["xenlite_xenstored" if kind == "xenlite" else "c_xenstored"] = merged
+        results = measure(kinds, Path(tmp), args)
+    report["repeat"] = max(1, args.repeat)
+    report["xenlite_xenstored"] = results["xenlite"]
+    if "reference" in results:
+        report["c_xenstored"] = results["reference"]
     if "c_xenstored" in report:
         report["ratios_vs_c_xenstored"] = ratios(report["xenlite_xenstored"], report["c_xenstored"])
     print(json.dumps(report))

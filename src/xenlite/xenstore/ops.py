@@ -41,6 +41,11 @@ OK = b"OK\0"
 _ERROR = Op.ERROR
 _WIRE_ERRORS = frozenset(ERROR_NAMES) | {"EQUOTA"}
 
+# Absolute paths that passed ``canonicalize`` for a privileged caller: clients repeat the same
+# few paths, and the check is a regex plus scans. Bounded; cleared when full.
+_CHECKED: set[bytes] = set()
+_CHECKED_MAX = 8192
+
 
 class Session:
     """The per-connection state the operations need; the server subclasses it."""
@@ -149,7 +154,7 @@ class XenStore:
             handler = _HANDLERS[op] if op < len(_HANDLERS) else None
             if handler is None:
                 raise StoreError("ENOSYS", f"XenStore message type {op}")
-            if op in _PRIV_OPS and not session.privileged:
+            if not session.privileged and op in _PRIV_OPS:
                 raise StoreError("EACCES", f"XenStore {Op(op).name} (privileged only)")
             tx = None
             if tx_id and op not in _NOTID_OPS:
@@ -190,8 +195,15 @@ class XenStore:
         return StoreError(self.quotas.error(default), what)
 
     def _path(self, session: Session, raw: bytes, special: bool = False) -> bytes:
+        if session.privileged and raw in _CHECKED:
+            return raw  # an absolute path already validated (its form does not depend on who)
         path_max = None if session.privileged else self.quotas.path_length
-        return canonicalize(raw, session.domid, allow_special=special, path_max=path_max)
+        path = canonicalize(raw, session.domid, allow_special=special, path_max=path_max)
+        if path is raw and raw[0] == 0x2F:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED.add(raw)
+        return path
 
     def _tree(self, tx: txn.Transaction | None) -> Tree:
         return tx.tree if tx is not None else self.tree

@@ -59,36 +59,40 @@ class Connection(Session):
         sock = self.sock
         if sock is None:
             return
+        server = self.server
         try:
-            data = sock.recv(RECV_SIZE)
+            # Into one preallocated buffer: ``recv(n)`` would malloc n bytes per call, and a
+            # 256 KiB malloc (mmap-sized) costs more than the whole request on a small VM.
+            n = sock.recv_into(server.rbuf)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self.close(f"receive failed: {exc.strerror}")
             return
-        if not data:
+        if not n:
             self.close(None)
             return
         try:
-            packets = self.decoder.feed(data)
+            frames = self.decoder.frames(server.rview[:n])
         except ProtocolError as err:
             self.close(str(err))
             return
         store = self.store
         handle = store.handle
         out = self.out
-        trace = self.server.trace
-        for p in packets:
-            reply = handle(self, p.op, p.req_id, p.tx_id, p.payload)
+        trace = server.trace
+        for op, req_id, tx_id, payload in frames:
+            reply = handle(self, op, req_id, tx_id, payload)
             out.append(reply)
             if trace:
-                log.debug("IN  %s %d %d %d %r", self.label, p.op, p.req_id, p.tx_id, p.payload)
+                log.debug("IN  %s %d %d %d %r", self.label, op, req_id, tx_id, payload)
                 log.debug("OUT %s %r", self.label, reply)
             if store._pending_initial is not None:
                 _, path, token = store._pending_initial
                 store._pending_initial = None
                 self.send_event(path, token)
-        self.server.flush()
+        if server.before_reply is not None or server.dirty:
+            server.flush()
         if out:
             self.transmit()
 
@@ -192,6 +196,10 @@ class Server:
         self._counter = 0
         self.trace = log.isEnabledFor(logging.DEBUG)  # -T: every request and reply
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Every connection receives into this one buffer: requests are processed
+        # synchronously and the decoder copies what it keeps.
+        self.rbuf = bytearray(RECV_SIZE)
+        self.rview = memoryview(self.rbuf)
         store.control_hooks[b"domain-socket"] = self._control_domain_socket
 
     @property

@@ -111,6 +111,21 @@ Event = tuple[bytes, Node, Perms | None, bool]
 Record = tuple[bytes, Node | None]
 
 
+def lookup_in(root: Node, path: bytes) -> Node | None:
+    """The node at absolute ``path`` below ``root``, or None."""
+    node: Node | None = root
+    if path == b"/":
+        return node
+    for name in path[1:].split(b"/"):
+        kids = node.children  # type: ignore[union-attr]
+        if not kids:
+            return None
+        node = kids.get(name)
+        if node is None:
+            return None
+    return node
+
+
 def initial_root(epoch: int) -> Node:
     """The tree C xenstored starts with: ``/``, ``/tool``, ``/tool/xenstored``."""
     xenstored = Node(b"", ROOT_PERMS, None, next_gen(), epoch)
@@ -156,31 +171,7 @@ class Tree:
     # -- lookup ----------------------------------------------------------------------------
 
     def lookup(self, path: bytes) -> Node | None:
-        node: Node | None = self.root
-        if path == b"/":
-            return node
-        for name in path[1:].split(b"/"):
-            kids = node.children  # type: ignore[union-attr]
-            if not kids:
-                return None
-            node = kids.get(name)
-            if node is None:
-                return None
-        return node
-
-    @staticmethod
-    def lookup_in(root: Node, path: bytes) -> Node | None:
-        node: Node | None = root
-        if path == b"/":
-            return node
-        for name in path[1:].split(b"/"):
-            kids = node.children  # type: ignore[union-attr]
-            if not kids:
-                return None
-            node = kids.get(name)
-            if node is None:
-                return None
-        return node
+        return lookup_in(self.root, path)
 
     def nearest(self, path: bytes) -> tuple[bytes, Node]:
         """The deepest existing ancestor of a missing ``path`` (C's ``ask_parents``)."""
@@ -195,7 +186,7 @@ class Tree:
         accessed = self.accessed
         if accessed is None or path in accessed:
             return
-        node = self.lookup_in(self.base, path)  # type: ignore[arg-type]
+        node = lookup_in(self.base, path)  # type: ignore[arg-type]
         accessed[path] = node.gen if node is not None else ABSENT
         if node is None and path != b"/":
             # The answer for a missing node depends on its ancestors: they join the read set.

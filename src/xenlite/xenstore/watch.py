@@ -14,7 +14,7 @@ from typing import Protocol
 
 from xenlite.xenstore.path import parent
 from xenlite.xenstore.perms import PERM_READ, Perms
-from xenlite.xenstore.tree import Node, Tree
+from xenlite.xenstore.tree import Node, Tree, lookup_in
 
 
 class Watcher(Protocol):
@@ -94,7 +94,7 @@ class WatchRegistry:
         if rm:
             prefix = path + b"/" if path != b"/" else b"/"
             for wpath in [p for p in self.by_path if p.startswith(prefix)]:
-                sub = Tree.lookup_in(node, b"/" + wpath[len(prefix) :])
+                sub = lookup_in(node, b"/" + wpath[len(prefix) :])
                 if sub is None:
                     continue
                 for w in list(self.by_path.get(wpath, ())):

@@ -17,6 +17,7 @@ __all__ = [
     "HEADER_SIZE",
     "PAYLOAD_MAX",
     "Decoder",
+    "Frame",
     "Op",
     "Packet",
     "ProtocolError",
@@ -121,6 +122,31 @@ def encode_packet(op: int, req_id: int, tx_id: int, payload: bytes) -> bytes:
     return _pack_header(op, req_id, tx_id, len(payload)) + payload
 
 
+# One decoded message as the server consumes it: (op, req_id, tx_id, payload).
+Frame = tuple[int, int, int, bytes]
+
+
+def _decode(src: bytes | bytearray | memoryview, pos: int, out: list[Frame]) -> int:
+    """Append the complete frames of ``src[pos:]`` to ``out``; returns where the rest begins.
+
+    :raise ProtocolError: when a header announces a payload longer than PAYLOAD_MAX.
+    """
+    end = len(src)
+    while end - pos >= HEADER_SIZE:
+        op, req_id, tx_id, length = _unpack_header(src, pos)
+        if length > PAYLOAD_MAX:
+            raise ProtocolError(
+                f"XenStore frame announcing {length} payload bytes",
+                fix=f"the limit is XENSTORE_PAYLOAD_MAX ({PAYLOAD_MAX}); fix the client",
+            )
+        stop = pos + HEADER_SIZE + length
+        if stop > end:
+            break
+        out.append((op, req_id, tx_id, bytes(src[pos + HEADER_SIZE : stop])))
+        pos = stop
+    return pos
+
+
 class Decoder:
     """Incremental frame decoder: feed it bytes as they arrive, get whole packets back.
 
@@ -139,30 +165,34 @@ class Decoder:
 
         :raise ProtocolError: when a header announces a payload longer than PAYLOAD_MAX.
         """
+        return [Packet(*f) for f in self.frames(data)]
+
+    def frames(self, data: bytes | bytearray | memoryview) -> list[Frame]:
+        """Like ``feed`` but as plain tuples (the server's hot path: no object per message).
+
+        ``data`` is only read during the call, so the caller may reuse its receive buffer.
+
+        :raise ProtocolError: when a header announces a payload longer than PAYLOAD_MAX.
+        """
         buf = self._buf
+        out: list[Frame] = []
+        if self._pos == len(buf):
+            # Nothing pending (the usual case): decode straight from ``data``, copying each
+            # payload once, and keep only an incomplete tail.
+            pos = _decode(data, 0, out)
+            buf.clear()
+            self._pos = 0
+            if pos < len(data):
+                buf += data[pos:]
+            return out
         buf += data
-        pos = self._pos
-        end = len(buf)
-        out: list[Packet] = []
-        while end - pos >= HEADER_SIZE:
-            op, req_id, tx_id, length = _unpack_header(buf, pos)
-            if length > PAYLOAD_MAX:
-                raise ProtocolError(
-                    f"XenStore frame announcing {length} payload bytes",
-                    fix=f"the limit is XENSTORE_PAYLOAD_MAX ({PAYLOAD_MAX}); fix the client",
-                )
-            stop = pos + HEADER_SIZE + length
-            if stop > end:
-                break
-            out.append(Packet(op, req_id, tx_id, bytes(buf[pos + HEADER_SIZE : stop])))
-            pos = stop
-        if pos:
-            if pos >= end:
-                buf.clear()
-                pos = 0
-            elif pos > 65536:
-                del buf[:pos]
-                pos = 0
+        pos = _decode(buf, self._pos, out)
+        if pos >= len(buf):
+            buf.clear()
+            pos = 0
+        elif pos > 65536:
+            del buf[:pos]
+            pos = 0
         self._pos = pos
         return out
 
