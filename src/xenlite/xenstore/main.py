@@ -8,7 +8,6 @@ Implements xenstored(8) as C xenstored 4.17 takes it (``-F --pid-file``, ``-N --
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import gc
 import logging
@@ -217,23 +216,27 @@ def _serve(
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
     server = Server(store, before_reply=persistence.flush if persistence else None)
-    return asyncio.run(_main(server, opts, socket_path, persistence, ready))
+    return _run(server, opts, socket_path, persistence, ready)
 
 
-async def _main(
+def _run(
     server: Server,
     opts: argparse.Namespace,
     socket_path: str,
     persistence: Persistence | None,
     ready: Callable[[], None] | None,
 ) -> int:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    loop = server.loop
+    # SIGTERM/SIGINT: the handler asks the loop to stop; the wakeup pipe makes epoll return
+    # so that the request is seen at once (PEP 475 would otherwise retry the wait).
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    loop.add_reader(wake_r, lambda: _drain(wake_r))
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await server.listen(socket_path)
+        signal.signal(sig, lambda _signo, _frame: loop.stop())
+    server.listen(socket_path)
     for domid, path in opts.domain_socket:
-        await server.add_domain_socket(domid, path)
+        server.add_domain_socket(domid, path)
     if opts.pid_file:
         tmp = f"{opts.pid_file}.tmp"
         with open(tmp, "w", encoding="ascii") as f:
@@ -244,16 +247,17 @@ async def _main(
     log.info("xenstored ready on %s (pid %d)", socket_path, os.getpid())
     if ready is not None:
         ready()
-    syncer = asyncio.create_task(_sync_loop(server, persistence)) if persistence else None
+    if persistence is not None:
+        loop.every(SYNC_INTERVAL, lambda: _sync(server, persistence))
     try:
-        await stop.wait()
+        loop.run()
     finally:
         log.info("xenstored shutting down")
-        if syncer is not None:
-            syncer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await syncer
-        await server.close()
+        server.close()
+        loop.close()
+        signal.set_wakeup_fd(-1)
+        os.close(wake_r)
+        os.close(wake_w)
         if persistence is not None:
             persistence.close()
         if opts.pid_file:
@@ -262,10 +266,14 @@ async def _main(
     return 0
 
 
-async def _sync_loop(server: Server, persistence: Persistence) -> None:
-    while True:
-        await asyncio.sleep(SYNC_INTERVAL)
-        persistence.flush()
-        persistence.sync()
-        if persistence.needs_compaction():
-            persistence.compact(server.store.tree, server.store.domains)
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 512):
+            pass
+
+
+def _sync(server: Server, persistence: Persistence) -> None:
+    persistence.flush()
+    persistence.sync()
+    if persistence.needs_compaction():
+        persistence.compact(server.store.tree, server.store.domains)

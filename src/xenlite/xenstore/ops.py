@@ -182,9 +182,10 @@ class XenStore:
         events = tree.events
         if events:
             tree.events = []
-            fire = self.watches.fire_event
-            for path, node, old, rm in events:
-                fire(tree, path, node, old, rm)
+            if self.watches.by_path:  # most writes of a busy host have nobody watching
+                fire = self.watches.fire_event
+                for path, node, old, rm in events:
+                    fire(tree, path, node, old, rm)
         if tree.log:
             records = tree.log
             tree.log = []

@@ -1,4 +1,4 @@
-"""The asyncio server: unix sockets, one protocol object per connection, bounded output.
+"""The daemon's event loop and server: unix sockets, one object per connection, bounded output.
 
 Implements the socket side of xenstore.txt "General operation": requests are processed in
 order per connection and answered with the same req_id and tx_id; watch events are queued
@@ -9,17 +9,23 @@ Nobody can stall the daemon: each connection's unsent output is bounded (a conne
 does not read its replies is no longer read from until it does, and watch events beyond the
 bound are dropped with a log line), and a peer that sends an oversized or garbled frame is
 disconnected with the reason logged.
+
+The loop is a plain epoll loop (``Reactor``), not asyncio: asyncio's per-wakeup machinery
+(selector keys, handles, the ready queue) cost about 4 us of CPU per request on a small VM,
+a tenth of what a sequential client waits for, and the daemon needs nothing else of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
+import select
 import socket
 import stat
+import time
 from collections.abc import Callable
 
 from xenlite.base.errors import HostError
@@ -32,6 +38,103 @@ log = logging.getLogger("xenlite.xenstore")
 _WATCH_EVENT = Op.WATCH_EVENT
 PRIV_OUTPUT_LIMIT = 64 * 1024 * 1024  # bytes of unsent output a dom0 connection may hold
 RECV_SIZE = 256 * 1024
+
+
+_EPOLLIN = select.EPOLLIN
+_EPOLLOUT = select.EPOLLOUT
+_IN_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+_OUT_EVENTS = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+
+
+class Reactor:
+    """A single-threaded epoll loop: fd callbacks, one periodic timer, stop on request.
+
+    A callback that raises is logged and the loop goes on, so a bug reached by one
+    request cannot take the daemon down with it.
+    """
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._readers: dict[int, Callable[[], None]] = {}
+        self._writers: dict[int, Callable[[], None]] = {}
+        self._masks: dict[int, int] = {}
+        self._timer: tuple[float, Callable[[], None]] | None = None
+        self._due = 0.0
+        self.stopping = False
+
+    def _update(self, fd: int) -> None:
+        mask = (_EPOLLIN if fd in self._readers else 0) | (_EPOLLOUT if fd in self._writers else 0)
+        old = self._masks.get(fd, 0)
+        if mask == old:
+            return
+        if not mask:
+            del self._masks[fd]
+            self._epoll.unregister(fd)
+            return
+        self._masks[fd] = mask
+        if old:
+            self._epoll.modify(fd, mask)
+        else:
+            self._epoll.register(fd, mask)
+
+    def add_reader(self, fd: int, callback: Callable[[], None]) -> None:
+        self._readers[fd] = callback
+        self._update(fd)
+
+    def remove_reader(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def add_writer(self, fd: int, callback: Callable[[], None]) -> None:
+        self._writers[fd] = callback
+        self._update(fd)
+
+    def remove_writer(self, fd: int) -> None:
+        if self._writers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def every(self, interval: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` every ``interval`` seconds while the loop runs."""
+        self._timer = (interval, callback)
+        self._due = time.monotonic() + interval
+
+    def stop(self) -> None:
+        """Make ``run`` return after the events at hand (safe from a signal handler)."""
+        self.stopping = True
+
+    def run(self) -> None:
+        """Dispatch events until ``stop``."""
+        poll = self._epoll.poll
+        readers = self._readers
+        writers = self._writers
+        while not self.stopping:
+            timeout = -1.0
+            if self._timer is not None:
+                timeout = max(self._due - time.monotonic(), 0.0)
+            events = poll(timeout)
+            for fd, ev in events:
+                try:
+                    # Looked up per event: an earlier callback may have closed this fd.
+                    if ev & _IN_EVENTS:
+                        cb = readers.get(fd)
+                        if cb is not None:
+                            cb()
+                    if ev & _OUT_EVENTS:
+                        cb = writers.get(fd)
+                        if cb is not None:
+                            cb()
+                except Exception:
+                    log.exception("xenstored: unexpected error handling fd %d", fd)
+            if self._timer is not None and time.monotonic() >= self._due:
+                interval, tick = self._timer
+                self._due = time.monotonic() + interval
+                try:
+                    tick()
+                except Exception:
+                    log.exception("xenstored: unexpected error in the periodic task")
+
+    def close(self) -> None:
+        self._epoll.close()
 
 
 class Connection(Session):
@@ -187,26 +290,26 @@ class Connection(Session):
 class Server:
     """The listening sockets and connections around one XenStore."""
 
-    def __init__(self, store: XenStore, *, before_reply: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: XenStore,
+        *,
+        before_reply: Callable[[], None] | None = None,
+        loop: Reactor | None = None,
+    ) -> None:
         self.store = store
+        self.loop = loop if loop is not None else Reactor()
         self.connections: set[Connection] = set()
         self.dirty: set[Connection] = set()
         self.listeners: dict[str, tuple[int, socket.socket]] = {}
         self.before_reply = before_reply
         self._counter = 0
         self.trace = log.isEnabledFor(logging.DEBUG)  # -T: every request and reply
-        self._loop: asyncio.AbstractEventLoop | None = None
         # Every connection receives into this one buffer: requests are processed
         # synchronously and the decoder copies what it keeps.
         self.rbuf = bytearray(RECV_SIZE)
         self.rview = memoryview(self.rbuf)
         store.control_hooks[b"domain-socket"] = self._control_domain_socket
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        return self._loop
 
     def flush(self) -> None:
         """Journal what changed, then send the watch events other connections are owed."""
@@ -236,10 +339,10 @@ class Server:
 
     def _serve_socket(self, path: str, lsock: socket.socket, domid: int) -> None:
         self.listeners[path] = (domid, lsock)
-        self.loop.add_reader(lsock.fileno(), self._accept, lsock, domid, path)
+        self.loop.add_reader(lsock.fileno(), functools.partial(self._accept, lsock, domid, path))
         log.info("listening on %s as dom%d", path, domid)
 
-    async def listen(self, path: str, domid: int = 0, mode: int = 0o600) -> None:
+    def listen(self, path: str, domid: int = 0, mode: int = 0o600) -> None:
         """Listen on a unix socket whose clients act as ``domid`` (0: the dom0 socket).
 
         :raise HostError: when a live daemon already answers there or the socket cannot be
@@ -247,9 +350,9 @@ class Server:
         """
         self._serve_socket(path, _bind_unix(path, mode), domid)
 
-    async def add_domain_socket(self, domid: int, path: str) -> None:
+    def add_domain_socket(self, domid: int, path: str) -> None:
         """Listen on ``path`` for clients of domain ``domid`` (permissions enforced as it)."""
-        await self.listen(path, domid, mode=0o660)
+        self.listen(path, domid, mode=0o660)
 
     def _control_domain_socket(self, args: list[bytes]) -> bytes:
         # CONTROL domain-socket <domid> <path>: the toolstack asks for a guest's socket.
@@ -263,7 +366,7 @@ class Server:
         self._serve_socket(path, sock, int(args[0]))
         return b"OK\0"
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Stop listening, remove the sockets and drop every connection."""
         for path, (_, lsock) in list(self.listeners.items()):
             self.loop.remove_reader(lsock.fileno())

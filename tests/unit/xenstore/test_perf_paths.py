@@ -63,3 +63,45 @@ def test_invalid_paths_are_never_cached(xs: Any, store: XenStore) -> None:
     for raw in (b"/a//b", b"/a/", b"/a b"):
         assert xs.err(store, dom0, Op.READ, raw) == "EINVAL"
         assert raw not in ops._CHECKED
+
+
+def test_unwatched_write_changes_the_node_in_place(xs: Any, store: XenStore) -> None:
+    dom0 = xs.conn(store, 0)
+    assert xs.write(store, dom0, b"/a/b", b"1")[0] == Op.WRITE
+    node = store.tree.lookup(b"/a/b")
+    root = store.tree.root
+    assert xs.write(store, dom0, b"/a/b", b"2")[0] == Op.WRITE
+    # No transaction open: no copy of the node or its ancestors, nothing left queued.
+    assert store.tree.lookup(b"/a/b") is node
+    assert store.tree.root is root
+    assert node is not None
+    assert node.value == b"2"
+    assert store.tree.events == []
+
+
+def test_dom0_write_in_a_transaction_joins_the_read_set(xs: Any, store: XenStore) -> None:
+    dom0, other = xs.conns(store, 0, 0)
+    xs.write(store, dom0, b"/t/k", b"0")
+    for meanwhile in (b"/t/k", b"/t/new"):  # an existing node it wrote, one it created
+        tx = xs.start_tx(store, dom0)
+        assert xs.write(store, dom0, b"/t/k", b"1", tx)[0] == Op.WRITE
+        assert xs.write(store, dom0, b"/t/new/deep", b"x", tx)[0] == Op.WRITE
+        xs.write(store, other, meanwhile, b"changed")
+        assert xs.err(store, dom0, Op.TRANSACTION_END, b"T", tx=tx) == "EAGAIN"
+        assert xs.err(store, dom0, Op.READ, b"/t/new/deep") == "ENOENT"
+
+
+def test_guest_write_still_checks_permissions_before_creating(xs: Any, store: XenStore) -> None:
+    dom0, dom5 = xs.conns(store, 0, 5)
+    xs.ok(store, dom0, Op.MKDIR, b"/locked")
+    assert xs.err(store, dom5, Op.WRITE, b"/locked/x\0v") == "EACCES"
+    assert xs.err(store, dom0, Op.READ, b"/locked/x") == "ENOENT"
+
+
+def test_watch_still_fires_after_unwatched_writes(xs: Any, store: XenStore) -> None:
+    dom0, watcher = xs.conns(store, 0, 0)
+    xs.write(store, dom0, b"/w/a", b"1")
+    xs.ok(store, watcher, Op.WATCH, b"/w", b"tok")
+    watcher.events.clear()
+    xs.write(store, dom0, b"/w/a", b"2")
+    assert watcher.events == [(b"/w/a", b"tok")]
