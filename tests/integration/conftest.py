@@ -8,6 +8,7 @@ checks xenlite and, on the same machine, what Xen itself does.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -15,8 +16,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +184,150 @@ def xenstore_utils() -> dict[str, str]:
             pytest.skip(f"'xenstore-{name}' is not installed (Debian package xenstore-utils)")
         tools[name] = path
     return tools
+
+
+# ---------------------------------------------------------------------- the domain engine
+# A private host (xenstored + xenlited under a temporary XENLITE_ROOT) for the engine's
+# concurrency and failure tests; test_engine_lifecycle.py keeps its own module fixture.
+
+
+@dataclass
+class LiveHost:
+    """A running xenlite host under ``root``, with the guest kit to boot domains from."""
+
+    root: Path
+    kernel: Path
+    initrd: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment under which ``xl`` talks to this host."""
+        env = dict(os.environ)
+        env["XENLITE_ROOT"] = os.fspath(self.root)
+        env.pop("XENLITED_SOCKET", None)
+        return env
+
+    def write_config(self, name: str, *lines: str, memory: int = 96) -> Path:
+        """A PVH config booting the guest kit; ``lines`` are extra xl.cfg lines."""
+        path = self.root / f"{name}.cfg"
+        body = [
+            f'name = "{name}"',
+            f'kernel = "{self.kernel}"',
+            f'ramdisk = "{self.initrd}"',
+            f"memory = {memory}",
+            'extra = "console=ttyS0"',
+            *lines,
+        ]
+        path.write_text("\n".join(body) + "\n")
+        return path
+
+    def start(self) -> None:
+        """``xenlite start``: start whichever daemon of this host is not running (TCG)."""
+        env = self.env
+        env["XENLITE_ACCEL"] = "tcg"
+        started = subprocess.run(
+            [str(XENLITE), "start"], env=env, capture_output=True, text=True, timeout=180
+        )
+        if started.returncode != 0:
+            raise RuntimeError(f"xenlite start failed: {started.stderr}")
+
+    def xl(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(XENLITE.with_name("xl")), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def xl_popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(XENLITE.with_name("xl")), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def records(self) -> list[Path]:
+        return sorted((self.root / "var/lib/xenlite/domains").glob("*.json"))
+
+    def run_dirs(self) -> list[Path]:
+        directory = self.root / "run/xenlite/qemu"
+        return sorted(directory.iterdir()) if directory.is_dir() else []
+
+    def high_water(self) -> int:
+        path = self.root / "var/lib/xenlite/domains/next-domid"
+        try:
+            return int(path.read_text().strip() or "0")
+        except (OSError, ValueError):
+            return 0
+
+    def qemu_pids(self) -> list[int]:
+        """QEMU processes of this host (their command lines name the host root)."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"qemu-system" in cmdline and os.fsencode(self.root) in cmdline:
+                pids.append(int(entry))
+        return sorted(pids)
+
+    def sockets(self) -> list[Path]:
+        """Every unix socket file under the QEMU run directory."""
+        directory = self.root / "run/xenlite/qemu"
+        return sorted(directory.rglob("*.sock")) if directory.is_dir() else []
+
+
+def live_host_missing() -> str | None:
+    """Why a live host with guests cannot run here, or None."""
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)"
+    if not Path("/bin/busybox").is_file() or shutil.which("apt-get") is None:
+        return "the guest kit needs busybox-static and apt-get"
+    if not XENLITE.with_name("xl").exists():
+        return f"the xl console script is not installed next to {XENLITE}"
+    return None
+
+
+@contextlib.contextmanager
+def running_live_host() -> Iterator[LiveHost]:
+    """Start xenstored and xenlited under a fresh short root under /tmp (TCG guests); on
+    leaving, kill this host's QEMU processes, stop both daemons and remove the root."""
+    reason = live_host_missing()
+    if reason:
+        pytest.skip(reason)
+    from xenlite.guestkit.build import build_guest_kit
+
+    kit = build_guest_kit()
+    # QEMU's unix sockets live under the root and unix socket paths are short.
+    root = Path(tempfile.mkdtemp(prefix="xl", dir="/tmp"))
+    host = LiveHost(root, Path(kit.kernel), Path(kit.initrd))
+    try:
+        host.start()
+        yield host
+    finally:
+        for pid in host.qemu_pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        subprocess.run([str(XENLITE), "stop"], env=host.env, capture_output=True, timeout=120)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def live_host() -> Iterator[LiveHost]:
+    """One private xenlite host for a test module."""
+    with running_live_host() as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def live_host_factory() -> Callable[[], contextlib.AbstractContextManager[LiveHost]]:
+    """``running_live_host`` itself, for tests that need a host of their own."""
+    return running_live_host

@@ -292,3 +292,75 @@ def test_qemu_that_dies_is_handled_as_a_crash(host: Host) -> None:
         time.sleep(0.05)
     assert host.domains()["dies-kept"]["shutdown_reason"] == "crash"
     host.destroy("dies-kept")
+
+
+def _wait_for(check: object, what: str, timeout: float = BOOT_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_reboot_with_on_reboot_rename_restart_keeps_the_old_domain(host: Host) -> None:
+    first = host.create("renamed", on_reboot="rename-restart")
+    host.wait_console("renamed", READY_MARKER)
+    with host.rpc() as rpc:
+        rpc.call("domain.shutdown", dom="renamed", reboot=True)
+    _wait_for(lambda: len(host.domains()) >= 3 and "renamed" in host.domains(), "no restart")
+    rows = host.domains()
+    kept = [name for name in rows if name.startswith("renamed-")]
+    # xl's preserve_domain: NAME-YYYYmmddTHHMMZ, the old domid, a fresh uuid.
+    assert len(kept) == 1, rows
+    old = rows[kept[0]]
+    assert old["domid"] == first
+    assert old["shutdown_reason"] == "reboot"
+    assert len(kept[0]) == len("renamed-") + len("20261202T1800Z")
+    assert rows["renamed"]["domid"] > first
+    assert rows["renamed"]["uuid"] != old["uuid"]
+    for name in [*kept, "renamed"]:
+        host.destroy(name)
+
+
+def _cores(host: Host) -> list[Path]:
+    return sorted((host.root / "var/lib/xen/dump").glob("*.core"))
+
+
+def test_panic_with_on_crash_coredump_destroy_writes_a_core(host: Host) -> None:
+    before = _cores(host)
+    domid = host.create("dumped", "xenlite.panic=1", on_crash="coredump-destroy")
+    _wait_for(lambda: "dumped" not in host.domains(), "not destroyed after its crash")
+    cores = [c for c in _cores(host) if c not in before]
+    assert [c.name.endswith(f"-dumped.{domid}.core") for c in cores] == [True]
+    # A real ELF memory dump of the guest: its RAM (128 MiB) is in it.
+    data = cores[0].read_bytes()
+    assert data[:4] == b"\x7fELF"
+    assert len(data) >= 128 * 1024 * 1024
+    cores[0].unlink()
+
+
+def test_panic_with_on_crash_coredump_restart_dumps_then_restarts(host: Host) -> None:
+    before = _cores(host)
+    first = host.create("phoenix", "xenlite.panic=1", on_crash="coredump-restart")
+    # The switch panics on every boot: the second marker is the restarted domain's.
+    host.wait_console("phoenix", READY_MARKER, count=2)
+    _wait_for(lambda: host.domains().get("phoenix", {}).get("domid", first) != first, "same id")
+    assert any(c.name.endswith(f"-phoenix.{first}.core") for c in _cores(host) if c not in before)
+    host.destroy("phoenix")
+    for core in _cores(host):
+        if core not in before:
+            core.unlink()
+
+
+def test_poweroff_with_on_poweroff_soft_reset_keeps_the_domain(host: Host) -> None:
+    domid = host.create("phoenix2", on_poweroff="soft-reset")
+    host.wait_console("phoenix2", READY_MARKER)
+    with host.rpc() as rpc:
+        rpc.call("domain.shutdown", dom="phoenix2", reboot=False)
+    # The same domain boots again: same domid, running, not shut down.
+    host.wait_console("phoenix2", READY_MARKER, count=2)
+    row = host.domains()["phoenix2"]
+    assert row["domid"] == domid
+    assert row["shutdown"] is False
+    with host.rpc() as rpc:
+        assert "soft reset" in str(rpc.call("host.dmesg", clear=False))
+    host.destroy("phoenix2")

@@ -30,7 +30,6 @@ COMMANDS: tuple[Command, ...] = (
         "-h                      Print this help.\n"
         "-p                      Leave the domain paused after it is created.\n"
         "-c                      Connect to the console after the domain is created.\n"
-        "                        (refused until 'xl console' arrives)\n"
         "-f FILE, --defconfig=FILE\n"
         "                        Use the given configuration file.\n"
         "-q, --quiet             Quiet.\n"
@@ -111,6 +110,34 @@ COMMANDS: tuple[Command, ...] = (
         "xenlite.cli.commands.domains:main_unpause",
         "Unpause a paused domain",
         "<Domain>",
+        modifies=True,
+    ),
+    Command(
+        "console",
+        "xenlite.cli.commands.console:main_console",
+        "Attach to domain's console",
+        "[options] <Domain>",
+        "-t <type>       console type, pv , serial or vuart\n"
+        "                (xenlite: a domain's PV console is its serial port, so pv and\n"
+        "                serial attach to the same console; vuart is refused)\n"
+        "-n <number>     console number (xenlite domains have console 0 only)\n"
+        "-e <escape>     escape character (default ^], i.e. Ctrl-])",
+    ),
+    Command(
+        "sysrq",
+        "xenlite.cli.commands.console:main_sysrq",
+        "Send a sysrq to a domain",
+        "<Domain> <letter>",
+        "(xenlite presses Alt+SysRq+<letter> on the guest's keyboard; letters 0-9, a-z)",
+        modifies=True,
+    ),
+    Command(
+        "trigger",
+        "xenlite.cli.commands.console:main_trigger",
+        "Send a trigger to a domain",
+        "<Domain> <nmi|reset|init|power|sleep|s3resume> [<VCPU>]",
+        "(xenlite: nmi, reset, power and s3resume through QEMU; init and sleep are refused,\n"
+        "QEMU cannot do them; an NMI reaches every vCPU, so only VCPU 0 may be named)",
         modifies=True,
     ),
     Command(
@@ -295,9 +322,9 @@ BY_NAME = {c.name: c for c in COMMANDS}
 # xl verbs that a later xenlite release provides; named so that a user gets an honest answer.
 _NOT_YET_TEXT = """
     config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
-    pci-assignable-list console vncviewer save migrate restore migrate-receive dump-core
+    pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
     cd-insert cd-eject mem-max mem-set button-press vcpu-list vcpu-pin vcpu-set sharing
-    sched-credit sched-credit2 sched-rtds trigger sysrq debug-keys set-parameters top
+    sched-credit sched-credit2 sched-rtds debug-keys set-parameters top
     network-attach network-list network-detach channel-list block-attach block-list
     block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
     vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy

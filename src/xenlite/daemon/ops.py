@@ -1,8 +1,8 @@
 """xenlited's operations, one function per RPC method (the contract of issue 4).
 
 xl.1 "info", "dmesg", "list", "create", "destroy", "pause", "unpause", "rename",
-"shutdown", "reboot", "console": the daemon side of each verb. The CLI formats the results;
-the XenAPI and REST layers will call these same functions in-process.
+"shutdown", "reboot", "console", "sysrq", "trigger": the daemon side of each verb. The CLI
+formats the results; the XenAPI and REST layers will call these same functions in-process.
 """
 
 from __future__ import annotations
@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from xenlite import XEN_COMPAT_VERSION, __version__
-from xenlite.base.errors import DomainError
-from xenlite.daemon.consoles import ConsoleInfo, console_info
+from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
+from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.domain.manager import DomainInfo, DomainManager
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID
+from xenlite.rpc.protocol import Event, Reply
 
 XEN_PAGESIZE = 4096
 XEND_CONFIG_FORMAT = 4
@@ -40,6 +42,35 @@ class HostFacts:
     boot_time: float
 
 
+class Trigger(StrEnum):
+    """libxl_trigger (libxl_types.idl) as ``xl trigger`` names them."""
+
+    POWER = "power"
+    SLEEP = "sleep"
+    NMI = "nmi"
+    INIT = "init"
+    RESET = "reset"
+    S3RESUME = "s3resume"
+
+
+# The QMP command that does what Xen's XEN_DOMCTL_sendtrigger does for each trigger.
+_TRIGGER_QMP = {
+    Trigger.NMI: "inject-nmi",
+    Trigger.RESET: "system_reset",
+    Trigger.POWER: "system_powerdown",
+    Trigger.S3RESUME: "system_wakeup",
+}
+_TRIGGER_UNSUPPORTED = {
+    Trigger.INIT: "QEMU has no command that sends an INIT IPI to a vCPU",
+    Trigger.SLEEP: "QEMU has no command that presses the ACPI sleep button",
+}
+# Linux's SysRq keys (Documentation/admin-guide/sysrq.rst) are 0-9 and a-z; QEMU's qcode for
+# each is the character itself.
+_SYSRQ_KEYS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
+
+StreamHandler = Callable[..., AsyncIterator[Event | Reply]]
+
+
 def xen_version() -> str:
     return f"{XEN_COMPAT_VERSION}.0-xenlite-{__version__}"
 
@@ -51,8 +82,9 @@ class Operations:
         self.manager = manager
         self.dmesg = dmesg
         self.facts = facts
+        self.consoles = ConsoleBroker()
 
-    def handlers(self) -> dict[str, Callable[..., Awaitable[object]]]:
+    def handlers(self) -> dict[str, Callable[..., Awaitable[object]] | StreamHandler]:
         return {
             "host.info": self.host_info,
             "host.dmesg": self.host_dmesg,
@@ -65,6 +97,9 @@ class Operations:
             "domain.shutdown": self.domain_shutdown,
             "domain.wait_gone": self.domain_wait_gone,
             "domain.console": self.domain_console,
+            "domain.console_attach": self.domain_console_attach,
+            "domain.sysrq": self.domain_sysrq,
+            "domain.trigger": self.domain_trigger,
         }
 
     # ------------------------------------------------------------------ host
@@ -194,6 +229,102 @@ class Operations:
 
     async def domain_console(self, dom: str) -> ConsoleInfo:
         return console_info(self.manager.lookup(_dom(dom)))
+
+    async def domain_console_attach(
+        self, dom: str, console_type: str = "serial", num: int = 0
+    ) -> AsyncIterator[Event | Reply]:
+        """xl console: an ``attached`` event with QEMU's serial socket as a descriptor, held
+        for this client alone until it disconnects (then the console is free again).
+
+        ``console_type`` "pv" and "serial" are the same port here: a xenlite domain's PV console is
+        its serial port. Other consoles do not exist.
+
+        :raise ConsoleBusy: when another client is attached
+        :raise Unsupported: for a vuart console or a console number other than 0
+        """
+        domain = self.manager.lookup(_dom(dom))
+        if console_type not in ("pv", "serial"):
+            raise Unsupported(
+                f"console type '{console_type}' of domain '{domain.name}'",
+                "a xenlite domain has one console, its serial port (pv and serial name it)",
+                "attach with 'xl console -t serial' (or without -t)",
+            )
+        if num != 0:
+            raise Unsupported(
+                f"console {num} of domain '{domain.name}'",
+                "a xenlite domain has one console (number 0), its serial port",
+                "attach without -n (or with -n 0)",
+            )
+        async for item in self.consoles.attach(domain):
+            yield item
+
+    async def domain_sysrq(self, dom: str, key: str) -> dict[str, object]:
+        """xl sysrq: Alt+SysRq+<key> on the guest's PS/2 keyboard.
+
+        Xen writes the key to control/sysrq for the guest's PV driver; a QEMU guest has no
+        such driver, but Linux takes SysRq from any keyboard (kernel.sysrq permitting).
+
+        :raise Unsupported: for a key Linux has no SysRq function on
+        """
+        if len(key) != 1 or key not in _SYSRQ_KEYS:
+            raise Unsupported(
+                f"SysRq key {key!r}",
+                "the guest's keyboard can send SysRq with 0-9 and a-z only",
+                "use one of Linux's SysRq keys, e.g. xl sysrq DOMAIN h for the help",
+            )
+        await self.manager.send_keys(_dom(dom), ["alt", "sysrq", key], doing="send it a SysRq")
+        return {}
+
+    async def domain_trigger(self, dom: str, trigger: str, vcpu: int = 0) -> dict[str, object]:
+        """xl trigger: nmi, reset, power and s3resume through QMP; init and sleep cannot be.
+
+        :raise Unsupported: for init and sleep, and for an NMI aimed at a vCPU other than 0
+            (QEMU delivers an NMI to every vCPU at once)
+        :raise DomainError: for a trigger libxl does not know
+        """
+        try:
+            kind = Trigger(trigger.lower())
+        except ValueError:
+            raise DomainError(
+                f"trigger '{trigger}'",
+                "is not a trigger",
+                "use one of: " + ", ".join(t.value for t in Trigger),
+            ) from None
+        domain = self.manager.lookup(_dom(dom))
+        why_not = _TRIGGER_UNSUPPORTED.get(kind)
+        if why_not is not None:
+            raise Unsupported(
+                f"xl trigger {kind} on domain '{domain.name}'",
+                f"{why_not}, so xenlite cannot send this trigger",
+                "use nmi, reset, power or s3resume",
+            )
+        max_vcpus = domain.config.b_info.max_vcpus or 1
+        if not 0 <= vcpu < max_vcpus:
+            raise DomainError(
+                f"vCPU {vcpu} of domain '{domain.name}'",
+                f"does not exist (the domain has {max_vcpus} vCPUs, numbered from 0)",
+                f"give a vCPU between 0 and {max_vcpus - 1}, or none",
+            )
+        if kind is Trigger.NMI and vcpu != 0:
+            raise Unsupported(
+                f"xl trigger nmi to vCPU {vcpu} of domain '{domain.name}'",
+                "QEMU injects an NMI into every vCPU at once; it cannot aim at one",
+                "leave out the vCPU (the NMI reaches vCPU 0 and the others)",
+            )
+        try:
+            await self.manager.machine_command(
+                str(domain.domid), _TRIGGER_QMP[kind], doing=f"send it the {kind} trigger"
+            )
+        except QemuCommandError as exc:
+            if kind is not Trigger.S3RESUME:
+                raise
+            raise DomainError(
+                f"xl trigger s3resume on domain '{domain.name}'",
+                f"QEMU cannot wake it: {exc.desc}",
+                "s3resume wakes a guest that has suspended itself to RAM "
+                "(echo mem > /sys/power/state in the guest)",
+            ) from exc
+        return {}
 
 
 def _dom(dom: object) -> str:

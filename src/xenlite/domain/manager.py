@@ -30,7 +30,7 @@ import os
 import shutil
 import time
 import uuid as uuidlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +41,6 @@ from xenlite.base.errors import (
     DomainError,
     DomainNotFound,
     QemuError,
-    Unsupported,
     XenliteError,
     XenStoreError,
 )
@@ -78,7 +77,10 @@ LAUNCH_TIMEOUT = 30.0
 QMP_TIMEOUT = 10.0
 QUIT_TIMEOUT = 5.0
 DUMP_TIMEOUT = 300.0
+FIRMWARE_RESET_TIMEOUT = 3.0
 _LIST_FIX = "list the domains with: xl list"
+# QEMU run states that a reset must clear before ``cont`` (qapi/run-state.json).
+_NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ class Domain:
         self.gone = asyncio.Event()
         self.lock = asyncio.Lock()
         self.tearing_down = False
+        # xl destroy was asked for: an on_* restart under way must not bring it back.
+        self.destroy_requested = False
 
     @property
     def domid(self) -> int:
@@ -183,6 +187,9 @@ class DomainManager:
         self._domains: dict[int, Domain] = {}
         self._creating_names: set[str] = set()
         self._creating_domids: set[int] = set()
+        # Allocation reads and rewrites the high-water file in a worker thread: two creates
+        # at once would otherwise both read N and both get domid N+1.
+        self._allocating = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ queries
@@ -287,10 +294,11 @@ class DomainManager:
         self._claim_name(name)
         domid = -1
         try:
-            domid = await asyncio.to_thread(
-                self.store.allocate_domid, set(self._domains) | self._creating_domids
-            )
-            self._creating_domids.add(domid)
+            async with self._allocating:
+                domid = await asyncio.to_thread(
+                    self.store.allocate_domid, set(self._domains) | self._creating_domids
+                )
+                self._creating_domids.add(domid)
             dom = await self._build(cfg, domid, config_text=config_text, source=source,
                                     paused=paused)  # fmt: skip
         finally:
@@ -406,6 +414,7 @@ class DomainManager:
     async def destroy(self, dom: str) -> None:
         """xl destroy: stop QEMU at once and remove every trace of the domain."""
         domain = self.lookup(dom)
+        domain.destroy_requested = True  # before the lock: a restart holding it sees this
         async with domain.lock:
             if not domain.gone.is_set():
                 await self._teardown(domain)
@@ -649,13 +658,7 @@ class DomainManager:
         if action is Action.PRESERVE:
             return
         if action is Action.SOFT_RESET:
-            problem = Unsupported(
-                "on_soft_reset=soft-reset",
-                "a soft reset (kexec keeping the domain) is not supported by xenlite yet",
-                "set on_soft_reset to destroy or restart; the domain is preserved meanwhile",
-            )
-            log.error("domain %d: %s", domain.domid, problem)
-            self._log_hypervisor(f"Domain {domain.domid}: {problem}")
+            await self._soft_reset(domain, qemu_gone=qemu_gone)
             return
         if action in (Action.COREDUMP_DESTROY, Action.COREDUMP_RESTART):
             await self._dump_core(domain, qemu_gone=qemu_gone)
@@ -663,13 +666,53 @@ class DomainManager:
         if action is Action.RESTART_RENAME:
             # The old domain stays under a new name and uuid; the new one takes the old ones.
             await self._preserve_renamed(domain)
-            await self._restart(config, text, source)
+            await self._restart(domain, config, text, source)
             return
         await self._teardown(domain)
         if action in (Action.RESTART, Action.COREDUMP_RESTART):
-            await self._restart(config, text, source)
+            await self._restart(domain, config, text, source)
 
-    async def _restart(self, config: DomainConfig, text: str, source: str) -> None:
+    async def _soft_reset(self, domain: Domain, *, qemu_gone: bool) -> None:
+        """The soft-reset action: the same domain (domid, name, uuid, QEMU) is reset in place
+        and runs on, as Xen's soft reset keeps the domain and lets it carry on. A QEMU reset
+        starts the guest's kernel afresh (QEMU has no kexec hand-off to keep).
+
+        QEMU runs under ``-action reboot=shutdown``, which would turn this reset into one
+        more shutdown; ``set-action`` lets resets through until the firmware is past its own
+        reset (SeaBIOS answers a warm reset by resetting the machine once more, as it cannot
+        run its POST twice), then restores the rule.
+        """
+        what = f"Domain {domain.domid} ({domain.name})"
+        if qemu_gone or domain.monitor is None or not domain.monitor.connected:
+            self._log_hypervisor(f"{what}: no soft reset, its device model has exited")
+            return
+        monitor = domain.monitor
+        try:
+            await monitor.execute("set-action", {"reboot": "reset"}, timeout=QMP_TIMEOUT)
+            try:
+                await monitor.system_reset(timeout=QMP_TIMEOUT)
+                # QEMU's main loop carries the reset out after the command's answer; until then
+                # the machine still "needs a reset" and refuses to continue.
+                async with asyncio.timeout(QMP_TIMEOUT):
+                    while (await monitor.query_status()).status in _NEEDS_RESET:
+                        await asyncio.sleep(0.02)
+                await monitor.cont(timeout=QMP_TIMEOUT)
+                await _firmware_reset(monitor)
+            finally:
+                await monitor.execute("set-action", {"reboot": "shutdown"}, timeout=QMP_TIMEOUT)
+        except (QemuError, TimeoutError) as exc:
+            log.error("domain %d: soft reset failed: %s", domain.domid, exc)
+            self._log_hypervisor(f"{what}: soft reset failed: {exc}; the domain is kept")
+            return
+        await self._set_state(domain, DomainState.RUNNING)
+        self._log_hypervisor(f"{what}: soft reset; running again")
+
+    async def _restart(self, old: Domain, config: DomainConfig, text: str, source: str) -> None:
+        if old.destroy_requested:
+            self._log_hypervisor(
+                f"Domain {old.domid} ({old.name}): not restarted, xl destroy was asked for"
+            )
+            return
         try:
             fresh = await self._create(config, config_text=text, source=source, paused=False)
         except XenliteError as exc:
@@ -680,8 +723,15 @@ class DomainManager:
 
     async def _preserve_renamed(self, domain: Domain) -> None:
         # xl's preserve_domain: suffix "-%Y%m%dT%H%MZ" (UTC) and a fresh uuid.
-        suffix = time.strftime("-%Y%m%dT%H%MZ", time.gmtime())
-        await self._rename(domain, domain.name + suffix, str(uuidlib.uuid4()))
+        # A second preserve within the same minute would repeat the name, and names must stay
+        # unique for lookups: that one gets "-2", "-3", ... after Xen's suffix.
+        base = domain.name + time.strftime("-%Y%m%dT%H%MZ", time.gmtime())
+        taken = {d.name for d in self._domains.values()} | self._creating_names
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        await self._rename(domain, name, str(uuidlib.uuid4()))
 
     async def _dump_core(self, domain: Domain, *, qemu_gone: bool) -> None:
         if qemu_gone or domain.monitor is None or not domain.monitor.connected:
@@ -773,6 +823,43 @@ class DomainManager:
                 await domain.monitor.disconnect()
             if domain.process is not None:
                 domain.process.close()
+
+    # ------------------------------------------------------------------ sysrq, triggers
+
+    async def send_keys(self, dom: str, keys: Sequence[str], *, doing: str) -> None:
+        """Press ``keys`` (QEMU qcodes) together on the guest's keyboard (xl sysrq).
+
+        :raise DomainStateError: unless the domain is running or paused
+        :raise QemuError: when its QEMU does not answer or refuses
+        """
+        domain = self.lookup(dom)
+        require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED, doing=doing)
+        await self._monitor_of(domain).send_key(list(keys))
+
+    async def machine_command(self, dom: str, command: str, *, doing: str) -> None:
+        """Run one argument-less QMP machine command (inject-nmi, system_reset,
+        system_powerdown, system_wakeup) on a live domain (xl trigger).
+
+        :raise DomainStateError: unless the domain is running or paused
+        :raise QemuError: when its QEMU does not answer or refuses
+        """
+        domain = self.lookup(dom)
+        require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED, doing=doing)
+        await self._monitor_of(domain).execute(command)
+
+
+async def _firmware_reset(monitor: Monitor) -> None:
+    """Wait (bounded) for the guest-side RESET a firmware makes right after a warm reset.
+
+    The supervisor that would read these events is the caller's caller, so nothing else
+    consumes them meanwhile; a firmware that does not reset again just costs the bound.
+    """
+    with contextlib.suppress(TimeoutError, QemuError):  # QemuError: no RESET within the bound
+        async with asyncio.timeout(FIRMWARE_RESET_TIMEOUT):
+            while True:
+                event = await monitor.wait_event("RESET", timeout=FIRMWARE_RESET_TIMEOUT)
+                if event.data.get("guest") is True:
+                    return
 
 
 def _finished(domain: Domain) -> bool:

@@ -539,15 +539,6 @@ def test_create_foreground_waits_until_gone(
     ]
 
 
-def test_create_console_is_refused_before_anything_starts(
-    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str], config_file: Path
-) -> None:
-    status, _, err = xl(capsys, "create", "-c", str(config_file))
-    assert status == 1
-    assert "xl console" in err
-    assert daemon.calls == []
-
-
 def test_create_dry_run_needs_no_daemon(
     capsys: pytest.CaptureFixture[str], config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

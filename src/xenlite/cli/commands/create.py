@@ -4,8 +4,10 @@ xl(1) "create": ``-n``/``-N`` print libxl's JSON instead; ``-p`` leaves the doma
 ``-F`` stays in the foreground until the domain is gone; ``-e`` is accepted with xl's meaning
 ("do not wait in the background"), which is always true here because xenlited, not a
 per-domain xl process, supervises every domain; ``-q`` drops "Parsing config from";
-``-d`` also prints the config to stderr. ``-c`` (console) and ``-V``/``-A`` (VNC viewer) are
-refused until ``xl console`` and VNC arrive.
+``-d`` also prints the config to stderr. ``-c`` attaches to the console as ``xl console``
+does: the domain is created paused, the console taken, and only then is it unpaused (unless
+``-p``), so the console shows the guest from its first word, as xl's early-attaching
+xenconsole does. ``-V``/``-A`` (VNC viewer) are refused until VNC arrives.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     )
     config_file: str | None = None
     dryrun = opts.dryrun
-    quiet = paused = debug = foreground = no_wait = False
+    quiet = paused = debug = foreground = no_wait = console = False
     for flag, value in pairs:
         if flag in ("-h", "--help"):
             from xenlite.cli.main import print_command_help
@@ -65,6 +67,8 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             quiet = True
         elif flag == "-p":
             paused = True
+        elif flag == "-c":
+            console = True
         elif flag == "-d":
             debug = True
         elif flag == "-F":
@@ -116,26 +120,41 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             config=domain_config_to_json(loaded.config),
             config_text=config_text(config_file, overrides),
             source=os.path.abspath(config_file),
-            paused=paused,
+            paused=paused or console,
         )
         domid, name = _created(answer)
+        if console:
+            _attach_console(client, domid, leave_paused=paused)
         if foreground and not no_wait:
             log(opts, f"Waiting for domain {name} (domid {domid}) to die [pid {os.getpid()}]")
             _follow_until_gone(opts, client, domid)
     return EXIT_SUCCESS
 
 
+def _attach_console(client: RpcClient, domid: int, *, leave_paused: bool) -> None:
+    """``xl create -c``: hold the new (paused) domain's console, then let it run."""
+    from xenlite.cli.commands.console import attach_console
+    from xenlite.cli.commands.domains import connect
+
+    unpaused = leave_paused
+
+    def unpause() -> None:
+        nonlocal unpaused
+        if not unpaused:
+            unpaused = True
+            # ``client`` carries the console stream; the unpause needs its own connection.
+            with connect() as other:
+                other.call("domain.unpause", dom=str(domid))
+
+    try:
+        attach_console(client, domid, attached=unpause)
+    finally:
+        unpause()  # the console could not be had: the domain runs all the same, as asked
+
+
 def _refuse_unavailable(pairs: list[tuple[str, str]]) -> None:
-    """-c, -V and -A need parts xenlite does not have yet: refuse before creating anything."""
+    """-V and -A need parts xenlite does not have yet: refuse before creating anything."""
     for flag, _ in pairs:
-        if flag == "-c":
-            raise Unsupported(
-                "xl create -c",
-                "attaching to the console needs 'xl console', which this xenlite release "
-                "does not provide yet",
-                "create the domain without -c; its console is logged under "
-                "/var/log/xenlite/console/",
-            )
         if flag in ("-V", "--vncviewer", "-A", "--vncviewer-autopass"):
             raise Unsupported(
                 f"xl create {flag}",

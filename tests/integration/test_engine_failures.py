@@ -1,0 +1,179 @@
+"""Atomic create (issue 4 "Reliability"): a failure at each step of ``xl create`` leaves no QEMU
+process, socket, record, run directory or XenStore node, and the user sees the cause.
+
+Every failure is a real one, no test hook: QEMU refusing to start (a kernel that is not
+there), a QMP command QEMU refuses (a device model wrapper that drops the balloon device, so
+the balloon target that follows ``memory < maxmem`` fails), XenStore refusing the INTRODUCE
+(the next domid already introduced with another ring), XenStore gone (xenstored killed), and
+xenlited killed with ``kill -9`` in the middle of a create (the next xenlited finishes the
+half-done create by tearing it down).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from xenlite.xenstore.client import XenStore
+from xenlite.xenstore.wire import Op
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import LiveHost
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
+# Ring frame for the domains this test introduces itself: differs from the engine's, so
+# XenStore refuses the engine's INTRODUCE of the same domid.
+FOREIGN_MFN = 99
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What a host holds: QEMU processes, records, run directories, sockets, XenStore."""
+
+    qemu_pids: list[int]
+    records: list[Path]
+    run_dirs: list[Path]
+    sockets: list[Path]
+    xenstore_domains: list[str]
+    vm_uuids: list[str]
+    libxl_domains: list[str]
+
+
+def _xenstore_listing(host: LiveHost, path: str) -> list[str]:
+    with XenStore.open(host.root / "run/xenstored/socket") as xs:
+        return sorted(xs.directory(path)) if xs.exists(path) else []
+
+
+def snapshot(host: LiveHost) -> Snapshot:
+    return Snapshot(
+        qemu_pids=host.qemu_pids(),
+        records=host.records(),
+        run_dirs=host.run_dirs(),
+        sockets=host.sockets(),
+        xenstore_domains=_xenstore_listing(host, "/local/domain"),
+        vm_uuids=_xenstore_listing(host, "/vm"),
+        libxl_domains=_xenstore_listing(host, "/libxl"),
+    )
+
+
+def _listed(host: LiveHost) -> list[str]:
+    result = host.xl("list")
+    assert result.returncode == 0, result.stderr
+    return [line.split()[0] for line in result.stdout.splitlines()[1:]]
+
+
+def _assert_clean_failure(result: subprocess.CompletedProcess[str], *causes: str) -> None:
+    assert result.returncode != 0, result.stdout
+    for cause in causes:
+        assert cause in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+HostFactory = Callable[[], AbstractContextManager["LiveHost"]]
+
+
+@pytest.fixture(scope="module")
+def host(live_host_factory: HostFactory) -> Iterator[LiveHost]:
+    with live_host_factory() as live:
+        # One healthy domain throughout: a failed create must not disturb it.
+        result = live.xl("create", "-p", str(live.write_config("bystander")))
+        assert result.returncode == 0, result.stderr
+        yield live
+
+
+def test_qemu_launch_failure_leaves_nothing(host: LiveHost) -> None:
+    before = snapshot(host)
+    config = host.write_config("nokernel")
+    result = host.xl("create", str(config), 'kernel="/nonexistent/vmlinuz"')
+    # QEMU's own message reaches the user.
+    _assert_clean_failure(result, "could not open kernel file '/nonexistent/vmlinuz'")
+    assert snapshot(host) == before
+    assert _listed(host) == ["Domain-0", "bystander"]
+
+
+def test_qmp_command_refused_leaves_nothing(host: LiveHost, tmp_path: Path) -> None:
+    # A device model that is real QEMU without the balloon device: QEMU starts and answers
+    # QMP, then refuses the balloon target the engine sets because memory < maxmem.
+    wrapper = host.root / "qemu-no-balloon"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for arg do shift; case "$arg" in virtio-balloon*) '
+        'set -- "$@" "virtio-rng-pci" ;; *) set -- "$@" "$arg" ;; esac; done\n'
+        'exec qemu-system-x86_64 "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    before = snapshot(host)
+    config = host.write_config(
+        "noballoon", f'device_model_override = "{wrapper}"', "maxmem = 96", memory=64
+    )
+    result = host.xl("create", str(config))
+    _assert_clean_failure(result, "balloon")
+    assert snapshot(host) == before
+    assert _listed(host) == ["Domain-0", "bystander"]
+
+
+def test_xenstore_refusing_introduce_leaves_nothing(host: LiveHost) -> None:
+    before = snapshot(host)
+    upcoming = [host.high_water() + n for n in (1, 2, 3)]
+    with XenStore.open(host.root / "run/xenstored/socket") as xs:
+        for domid in upcoming:
+            xs.request(Op.INTRODUCE, f"{domid}\0{FOREIGN_MFN}\0{1}\0".encode(), subject="t")
+        try:
+            result = host.xl("create", str(host.write_config("refused")))
+            _assert_clean_failure(result, "XenStore", "EINVAL")
+            assert snapshot(host) == before
+            assert _listed(host) == ["Domain-0", "bystander"]
+            # The engine released nothing it had not introduced itself.
+            for domid in upcoming:
+                answer = xs.request(Op.IS_DOMAIN_INTRODUCED, f"{domid}\0".encode(), subject="t")
+                assert answer.rstrip(b"\0") == b"T"
+        finally:
+            for domid in upcoming:
+                xs.request(Op.RELEASE, f"{domid}\0".encode(), subject="t")
+
+
+def test_kill_9_of_xenlited_during_create_leaves_nothing(host: LiveHost) -> None:
+    before = snapshot(host)
+    known = set(before.records)
+    pid = int((host.root / "run/xenlite/xenlited.pid").read_text())
+    creator = host.xl_popen("create", str(host.write_config("halfway")))
+    # Kill the daemon as soon as the new domain's record exists: the create is under way.
+    deadline = time.monotonic() + 60
+    while not set(host.records()) - known:
+        assert time.monotonic() < deadline, "the create never wrote its record"
+        assert creator.poll() is None, creator.communicate()
+        time.sleep(0.001)
+    os.kill(pid, signal.SIGKILL)
+    _, err = creator.communicate(timeout=60)
+    assert creator.returncode != 0, err
+    host.start()
+    # The new daemon tore the half-made domain down (its QEMU too, if it had started).
+    deadline = time.monotonic() + 30
+    while snapshot(host) != before:
+        assert time.monotonic() < deadline, (snapshot(host), before)
+        time.sleep(0.1)
+    assert _listed(host) == ["Domain-0", "bystander"]
+
+
+def test_xenstore_gone_leaves_nothing(live_host_factory: HostFactory) -> None:
+    # A host of its own: xenlited does not outlive the loss of its XenStore connection here.
+    with live_host_factory() as live:
+        pid = int((live.root / "run/xenlite/xenstored.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        result = live.xl("create", str(live.write_config("nostore")))
+        _assert_clean_failure(result, "XenStore")
+        assert live.qemu_pids() == []
+        assert live.records() == []
+        assert live.run_dirs() == []
+        assert live.sockets() == []
