@@ -63,7 +63,7 @@ from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
-from xenlite.qemu.process import QemuProcess, attach, launch
+from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
 from xenlite.qemu.runpaths import RunPaths
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
@@ -238,7 +238,7 @@ class DomainManager:
         pid = dom.process.pid if dom.process is not None else None
         state = dom.state
         live = state is DomainState.RUNNING
-        on_cpu = live and pid is not None and _vcpu_on_cpu(pid)
+        on_cpu = live and pid is not None and vcpu_on_cpu(pid)
         max_vcpus = b_info.max_vcpus or 1
         online = len(b_info.avail_vcpus) if b_info.avail_vcpus else max_vcpus
         return DomainInfo(
@@ -258,7 +258,7 @@ class DomainManager:
             shutdown_reason=None
             if dom.record.shutdown_reason is None
             else str(dom.record.shutdown_reason),
-            cpu_time_ns=_cpu_time_ns(pid) if pid is not None else 0,
+            cpu_time_ns=cpu_time_ns(pid) if pid is not None else 0,
             start_time=dom.record.start_time,
             config=json.loads(dom.record.config_json) if with_config else None,
         )
@@ -697,7 +697,9 @@ class DomainManager:
                     while (await monitor.query_status()).status in _NEEDS_RESET:
                         await asyncio.sleep(0.02)
                 await monitor.cont(timeout=QMP_TIMEOUT)
-                await _firmware_reset(monitor)
+                # This runs inside the domain's supervisor, so nothing else reads the events
+                # consumed here; a firmware that does not reset again costs the bound.
+                await monitor.wait_guest_reset(FIRMWARE_RESET_TIMEOUT)
             finally:
                 await monitor.execute("set-action", {"reboot": "shutdown"}, timeout=QMP_TIMEOUT)
         except (QemuError, TimeoutError) as exc:
@@ -848,52 +850,6 @@ class DomainManager:
         await self._monitor_of(domain).execute(command)
 
 
-async def _firmware_reset(monitor: Monitor) -> None:
-    """Wait (bounded) for the guest-side RESET a firmware makes right after a warm reset.
-
-    The supervisor that would read these events is the caller's caller, so nothing else
-    consumes them meanwhile; a firmware that does not reset again just costs the bound.
-    """
-    with contextlib.suppress(TimeoutError, QemuError):  # QemuError: no RESET within the bound
-        async with asyncio.timeout(FIRMWARE_RESET_TIMEOUT):
-            while True:
-                event = await monitor.wait_event("RESET", timeout=FIRMWARE_RESET_TIMEOUT)
-                if event.data.get("guest") is True:
-                    return
-
-
 def _finished(domain: Domain) -> bool:
     """The domain is being (or has been) destroyed: its events no longer matter."""
     return domain.tearing_down or domain.gone.is_set()
-
-
-def _vcpu_on_cpu(pid: int) -> bool:
-    """True when one of QEMU's vCPU threads (named "CPU n/KVM", "CPU n/TCG" or "ALL CPUs/TCG"
-    with debug-threads=on) is runnable right now."""
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stream:
-                stat = stream.read()
-        except OSError:
-            continue
-        comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
-        state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
-        if b"CPU" in comm and state == b"R":
-            return True
-    return False
-
-
-def _cpu_time_ns(pid: int) -> int:
-    """utime + stime of QEMU (its vCPU threads do the guest's work)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            stat = stream.read()
-    except OSError:
-        return 0
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    ticks = int(fields[11]) + int(fields[12])
-    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")

@@ -221,6 +221,21 @@ class Monitor:
             raise QemuError(what, f"no {'/'.join(names)} within {timeout:g} s", None) from None
         raise QemuError(what, f"QEMU closed the monitor before {'/'.join(names)}", None)
 
+    async def wait_guest_reset(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a RESET the guest itself made (``guest: true``), such
+        as the one SeaBIOS makes right after a warm reset; other events are consumed.
+
+        :return: whether one came in time (False also when QEMU hung up)
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await self.wait_event("RESET", timeout=timeout)
+                    if event.data.get("guest") is True:
+                        return True
+        except (TimeoutError, QemuError):
+            return False
+
     # ------------------------------------------------------------ typed commands
 
     async def query_status(self, *, timeout: float = DEFAULT_TIMEOUT) -> RunStatus:

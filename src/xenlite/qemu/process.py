@@ -231,6 +231,39 @@ def attach(paths: RunPaths) -> QemuProcess | None:
     return process
 
 
+def vcpu_on_cpu(pid: int) -> bool:
+    """True when one of QEMU's vCPU threads (named "CPU n/KVM", "CPU n/TCG" or "ALL CPUs/TCG"
+    with debug-threads=on) is runnable right now (xl list's r flag)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stream:
+                stat = stream.read()
+        except OSError:
+            continue
+        comm = stat[stat.find(b"(") + 1 : stat.rfind(b")")]
+        state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+        if b"CPU" in comm and state == b"R":
+            return True
+    return False
+
+
+def cpu_time_ns(pid: int) -> int:
+    """utime + stime of QEMU in nanoseconds (its vCPU threads do the guest's work); 0 when
+    the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            stat = stream.read()
+    except OSError:
+        return 0
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
 def log_tail(path: Path, start: int = 0, chars: int = _TAIL_CHARS) -> str:
     """The end of the log file from byte ``start`` on (QEMU's last words), stripped."""
     try:
