@@ -78,6 +78,8 @@ QMP_TIMEOUT = 10.0
 QUIT_TIMEOUT = 5.0
 DUMP_TIMEOUT = 300.0
 FIRMWARE_RESET_TIMEOUT = 3.0
+POWER_BUTTON_INTERVAL = 2.0  # seconds between presses while a shutdown request stands
+POWER_BUTTON_REPEAT_FOR = 120.0
 _LIST_FIX = "list the domains with: xl list"
 # QEMU run states that a reset must clear before ``cont`` (qapi/run-state.json).
 _NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
@@ -141,6 +143,7 @@ class Domain:
         self.tearing_down = False
         # xl destroy was asked for: an on_* restart under way must not bring it back.
         self.destroy_requested = False
+        self.power_button: asyncio.Task[None] | None = None
 
     @property
     def domid(self) -> int:
@@ -497,6 +500,33 @@ class DomainManager:
             await monitor.system_reset()
         else:
             await monitor.system_powerdown()
+            if domain.power_button is None or domain.power_button.done():
+                domain.power_button = self._spawn(
+                    self._press_until_down(domain), f"power button of domain {domain.domid}"
+                )
+
+    async def _press_until_down(self, domain: Domain) -> None:
+        """Press the power button again while the request stands and the guest runs on.
+
+        Under Xen, ``control/shutdown`` waits in XenStore until the guest's drivers read it,
+        so a shutdown asked for while the guest is still booting happens once it is up. An
+        ACPI press before the guest listens is lost instead: pressing again keeps Xen's
+        promise, for a bounded time.
+        """
+        path = xspaths.control_shutdown_path(domain.domid)
+        deadline = time.monotonic() + POWER_BUTTON_REPEAT_FOR
+        while time.monotonic() < deadline:
+            await asyncio.sleep(POWER_BUTTON_INTERVAL)
+            if _finished(domain) or domain.state not in (DomainState.RUNNING, DomainState.PAUSED):
+                return
+            if domain.state is DomainState.PAUSED:
+                continue  # the request waits for the guest to run again, as in XenStore
+            try:
+                if await self.xs.read(path) != b"poweroff":
+                    return
+                await self._monitor_of(domain).system_powerdown()
+            except (QemuError, XenStoreError):
+                return
 
     async def wait_gone(self, dom: str, timeout: float) -> None:
         """Return once the domain has been destroyed (xl shutdown -w, reboot -w).
