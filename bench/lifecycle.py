@@ -42,6 +42,7 @@ from xenlite.base.errors import XenliteError
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
 from xenlite.qemu.accel import Accel, probe_accel
+from xenlite.qemu.process import qemu_pids_under
 
 BIN = Path(sys.executable).parent
 XENLITE = BIN / "xenlite"
@@ -115,17 +116,7 @@ class Host:
         return int((self.root / "run/xenlite/xenlited.pid").read_text())
 
     def qemu_pids(self) -> list[int]:
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" in cmdline and os.fsencode(self.root) in cmdline:
-                pids.append(int(entry))
-        return pids
+        return qemu_pids_under(self.root)
 
 
 def has_marker(path: Path) -> bool:

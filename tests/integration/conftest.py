@@ -267,17 +267,9 @@ class LiveHost:
 
     def qemu_pids(self) -> list[int]:
         """QEMU processes of this host (their command lines name the host root)."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"qemu-system" in cmdline and os.fsencode(self.root) in cmdline:
-                pids.append(int(entry))
-        return sorted(pids)
+        from xenlite.qemu.process import qemu_pids_under
+
+        return qemu_pids_under(self.root)
 
     def sockets(self) -> list[Path]:
         """Every unix socket file under the QEMU run directory."""

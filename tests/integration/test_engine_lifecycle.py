@@ -25,6 +25,7 @@ from xenlite.config.domain import HostFacts, load_domain_config
 from xenlite.config.libxl_json import domain_config_to_json
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
+from xenlite.qemu.process import qemu_pids_under
 from xenlite.rpc.client import RpcClient
 from xenlite.xenstore.client import XenStore
 
@@ -101,17 +102,7 @@ class Host:
 
 
 def _qemu_pids(root: Path) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"qemu-system" in cmdline and os.fsencode(root) in cmdline:
-            pids.append(int(entry))
-    return pids
+    return qemu_pids_under(root)
 
 
 @pytest.fixture(scope="module")

@@ -231,6 +231,24 @@ def attach(paths: RunPaths) -> QemuProcess | None:
     return process
 
 
+def qemu_pids_under(root: str | os.PathLike[str]) -> list[int]:
+    """The pids of the QEMU processes of host root ``root`` (their command lines name it),
+    for cleaning a host up after a test or benchmark without its daemon's help."""
+    wanted = os.fsencode(root)
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                cmdline = stream.read()
+        except OSError:
+            continue
+        if b"qemu-system" in cmdline and wanted in cmdline:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
 def vcpu_on_cpu(pid: int) -> bool:
     """True when one of QEMU's vCPU threads (named "CPU n/KVM", "CPU n/TCG" or "ALL CPUs/TCG"
     with debug-threads=on) is runnable right now (xl list's r flag)."""

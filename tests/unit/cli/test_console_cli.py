@@ -29,13 +29,13 @@ from typing import Any
 
 import pytest
 
+from rpc_harness import ServerThread
 from xenlite.base.errors import DomainNotFound
 from xenlite.cli import main as cli_main
 from xenlite.cli.commands import console as console_cli
 from xenlite.cli.commands.console import Detach, parse_escape, relay
 from xenlite.daemon.consoles import ConsoleBroker
 from xenlite.rpc.client import RpcClient
-from xenlite.rpc.server import RpcServer
 
 XL = Path(sys.executable).with_name("xl")
 DEADLINE = 10.0
@@ -318,40 +318,12 @@ def _info(domid: int, name: str) -> dict[str, Any]:
     }
 
 
-class ServerThread:
-    def __init__(self, path: Path, daemon: FakeDaemon) -> None:
-        self.server = RpcServer(path, daemon.handlers())
-        self.loop = asyncio.new_event_loop()
-        self._started: Future[None] = Future()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._started.result(timeout=10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._main())
-        self.loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        await self.server.start()
-        self._started.set_result(None)
-        await self._stop.wait()
-        await self.server.stop(grace=2.0)
-
-    def close(self) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture
 def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDaemon]:
     with tempfile.TemporaryDirectory(prefix="xlc-", dir="/tmp") as tmp:
         fake = FakeDaemon(Path(tmp))
         path = Path(tmp) / "xenlited.sock"
-        thread = ServerThread(path, fake)
+        thread = ServerThread(path, fake.handlers())
         monkeypatch.setenv("XENLITED_SOCKET", str(path))
         try:
             yield fake

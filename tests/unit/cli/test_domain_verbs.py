@@ -8,22 +8,19 @@ error transport. ``XENLITED_SOCKET`` points the CLI at it; the CLI runs in-proce
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import tempfile
-import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rpc_harness import ServerThread
 from xenlite.base.errors import DomainNotFound
 from xenlite.cli import main as cli_main
 from xenlite.cli.commands import domains as domain_verbs
-from xenlite.rpc.server import RpcServer
 
 UUID0 = "00000000-0000-0000-0000-000000000000"
 UUID3 = "6c2bd4a0-5b4c-4d1e-9a40-7b3f0f2e0a03"
@@ -196,43 +193,13 @@ class FakeDaemon:
         return [m for m, _ in self.calls]
 
 
-class ServerThread:
-    """An RpcServer on its own event loop in a thread, stopped by close()."""
-
-    def __init__(self, path: Path, daemon: FakeDaemon) -> None:
-        self.server = RpcServer(path, daemon.handlers())
-        self.loop = asyncio.new_event_loop()
-        self._started: Future[None] = Future()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._started.result(timeout=10)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._main())
-        self.loop.close()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        await self.server.start()
-        self._started.set_result(None)
-        await self._stop.wait()
-        await self.server.stop(grace=2.0)
-
-    def close(self) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=10)
-
-
 @pytest.fixture
 def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDaemon]:
     fake = FakeDaemon()
     # A short directory: unix socket paths are limited to 108 bytes.
     with tempfile.TemporaryDirectory(prefix="xl-", dir="/tmp") as tmp:
         path = Path(tmp) / "xenlited.sock"
-        thread = ServerThread(path, fake)
+        thread = ServerThread(path, fake.handlers())
         monkeypatch.setenv("XENLITED_SOCKET", str(path))
         monkeypatch.setattr(domain_verbs, "POLL_FIRST_S", 0.01)
         monkeypatch.setattr(domain_verbs, "POLL_MAX_S", 0.02)
