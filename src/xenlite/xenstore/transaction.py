@@ -77,12 +77,15 @@ def commit(main: Tree, tx: Transaction, limits: Limits) -> tuple[list[Event], li
     :raise StoreError: EAGAIN on a conflict; the error of a change that no longer fits (a
         quota) when replaying, in which case nothing is changed.
     """
-    if conflicts(main, tx):
+    mine = tx.tree
+    # Any change to the store since the snapshot would have copied its root (the snapshot
+    # moved ``main`` to a new epoch), so an unchanged root means nothing can conflict.
+    unchanged = main.root is mine.base
+    if not unchanged and conflicts(main, tx):
         raise StoreError("EAGAIN", f"XenStore transaction {tx.tx_id} (conflict, retry it)")
     if not tx.changes:
         return [], []
-    mine = tx.tree
-    if main.root is mine.base:
+    if unchanged:
         # Nothing changed the store since the transaction began (any change would have copied
         # the root, the snapshot having moved ``main`` to a new epoch): the transaction's tree
         # is exactly the result of replaying it, so it becomes the live tree as it is.

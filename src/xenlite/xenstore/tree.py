@@ -287,9 +287,14 @@ class Tree:
         node: Node | None
         if caller.privileged:
             # ``get`` without the exception for a node to create (dom0 may write anywhere).
-            if self.accessed is not None:
-                self.touch(path)
             node = lookup_in(self.root, path)
+            accessed = self.accessed
+            if accessed is not None and path not in accessed:
+                if node is not None and node.epoch != self.epoch:
+                    # Not copied by this transaction yet: it is the snapshot's own node.
+                    accessed[path] = node.gen
+                else:
+                    self.touch(path)
         else:
             try:
                 node = self.get(caller, path, PERM_WRITE)
