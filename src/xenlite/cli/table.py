@@ -168,6 +168,38 @@ COMMANDS: tuple[Command, ...] = (
         "<DomainId>",
     ),
     Command(
+        "mem-max",
+        "xenlite.cli.commands.memory:main_mem_max",
+        "Set the maximum amount reservation for a domain",
+        "<Domain> <MemMB['b'[bytes]|'k'[KB]|'m'[MB]|'g'[GB]|'t'[TB]]>",
+        "(xenlite: up to the size the domain's QEMU was built with, maxmem= or memory=)",
+        modifies=True,
+    ),
+    Command(
+        "mem-set",
+        "xenlite.cli.commands.memory:main_mem_set",
+        "Set the current memory usage for a domain",
+        "<Domain> <MemMB['b'[bytes]|'k'[KB]|'m'[MB]|'g'[GB]|'t'[TB]]>",
+        "(xenlite: through the guest's virtio balloon; for Domain-0, the host's reservation)",
+        modifies=True,
+    ),
+    Command(
+        "vcpu-list",
+        "xenlite.cli.commands.vcpu:main_vcpu_list",
+        "List the VCPUs for all/some domains",
+        "[Domain, ...]",
+    ),
+    Command(
+        "vcpu-pin",
+        "xenlite.cli.commands.vcpu:main_vcpu_pin",
+        "Set which CPUs a VCPU can use",
+        "[option] <Domain> <VCPU|all> <Hard affinity|-|all> <Soft affinity|-|all>",
+        "-f, --force        undo an override pinning done by the kernel\n"
+        "(xenlite: the hard affinity is the vCPU thread's CPU affinity; a soft affinity is\n"
+        "recorded and shown, but Linux has no soft affinity to steer the thread with)",
+        modifies=True,
+    ),
+    Command(
         "rename",
         "xenlite.cli.commands.domains:main_rename",
         "Rename a domain",
@@ -323,7 +355,7 @@ BY_NAME = {c.name: c for c in COMMANDS}
 _NOT_YET_TEXT = """
     config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
     pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
-    cd-insert cd-eject mem-max mem-set button-press vcpu-list vcpu-pin vcpu-set sharing
+    cd-insert cd-eject button-press vcpu-set sharing
     sched-credit sched-credit2 sched-rtds debug-keys set-parameters top
     network-attach network-list network-detach channel-list block-attach block-list
     block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach

@@ -24,7 +24,13 @@ from pathlib import Path
 
 from xenlite.base.errors import XenliteError
 from xenlite.base.paths import host_root, under_root
-from xenlite.config.bootopts import parse_xen_cmdline, read_grub_default
+from xenlite.config.bootopts import (
+    XenBootOptions,
+    parse_xen_cmdline,
+    read_grub_default,
+    resolve_dom0_mem,
+)
+from xenlite.config.xlconf import load_xlconf_with_warnings, resolve_autoballoon
 from xenlite.daemon.dmesg import BootFacts, HypervisorLog, boot_banner
 from xenlite.daemon.ops import HostFacts, Operations, boot_time, xen_version
 from xenlite.daemon.rpc_server import build_server
@@ -35,6 +41,7 @@ from xenlite.daemon.services import (
     xenstored_socket,
 )
 from xenlite.domain.manager import DomainManager, EngineHost
+from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import probe_accel
 from xenlite.rpc.protocol import socket_path
 from xenlite.xenstore.client import XenStoreClient, socket_candidates
@@ -155,6 +162,22 @@ def host_facts(accel: str, scheduler: str, cmdline: str) -> HostFacts:
     )
 
 
+def host_memory_book(boot: XenBootOptions, host_kib: int, say: Callable[[str], None]) -> HostMemory:
+    """The hypervisor's memory book: total (``mem=`` lowers it), dom0's reservation from
+    ``dom0_mem=``, and xl.conf's autoballoon (``auto``: on unless dom0_mem was given)."""
+    total = host_kib
+    if boot.mem is not None:
+        total = min(total, boot.mem // 1024)
+    dom0 = resolve_dom0_mem(boot, total)
+    conf, warnings = load_xlconf_with_warnings()
+    for warning in warnings:
+        log.warning("%s", warning)
+    autoballoon = resolve_autoballoon(conf, boot.dom0_mem_set)
+    say(f"Dom0 has {dom0 // 1024} MB of {total // 1024} MB; autoballoon "
+        f"{'on' if autoballoon else 'off'}")  # fmt: skip
+    return HostMemory(total_kib=total, dom0_kib=dom0, autoballoon=autoballoon)
+
+
 def read_cmdline() -> str:
     """The Xen command line of this host: GRUB_CMDLINE_XEN(_DEFAULT) from /etc/default/grub
     under the host root, or empty."""
@@ -187,11 +210,12 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     )
     for line in boot_banner(banner):
         dmesg.write(line)
+    memory = host_memory_book(boot, facts.total_kib, dmesg.write)
     xs = await _connect_xenstore()
     manager: DomainManager | None = None
     try:
-        await write_dom0_nodes(xs, memory_kib=facts.total_kib, nr_cpus=facts.nr_cpus)
-        host = EngineHost(root, probe.accel, facts.nr_cpus, facts.total_kib)
+        await write_dom0_nodes(xs, memory_kib=memory.dom0_kib, nr_cpus=facts.nr_cpus)
+        host = EngineHost(root, probe.accel, facts.nr_cpus, memory)
         manager = DomainManager(host, xs, hypervisor_log=dmesg.write)
         await manager.rebuild()
         path = Path(opts.socket) if opts.socket else socket_path()

@@ -7,6 +7,7 @@ formats the results; the XenAPI and REST layers will call these same functions i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import time
@@ -19,7 +20,8 @@ from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.domain.manager import DomainInfo, DomainManager
-from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID
+from xenlite.domain.vcpu import VcpuInfo
+from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.rpc.protocol import Event, Reply
 
 XEN_PAGESIZE = 4096
@@ -98,6 +100,10 @@ class Operations:
             "domain.wait_gone": self.domain_wait_gone,
             "domain.console": self.domain_console,
             "domain.console_attach": self.domain_console_attach,
+            "domain.mem_set": self.domain_mem_set,
+            "domain.vcpu_list": self.domain_vcpu_list,
+            "domain.vcpu_pin": self.domain_vcpu_pin,
+            "domain.mem_max": self.domain_mem_max,
             "domain.sysrq": self.domain_sysrq,
             "domain.trigger": self.domain_trigger,
         }
@@ -105,8 +111,8 @@ class Operations:
     # ------------------------------------------------------------------ host
 
     def free_kib(self) -> int:
-        """Host RAM not promised to a domU (memory admission arrives with issue 5)."""
-        return max(0, self.facts.total_kib - self.manager.used_memkb())
+        """free_memory: what neither dom0 nor any domain holds."""
+        return self.manager.host.memory.free_kib
 
     async def host_info(self) -> list[list[object]]:
         """``xl info``'s fields in xl's order, as [name, value] pairs."""
@@ -128,7 +134,7 @@ class Operations:
             ("cpu_mhz", f"{mhz // 1000}.{mhz % 1000:03d}"),
             ("hw_caps", ":".join(["00000000"] * 8)),
             ("virt_caps", virt_caps),
-            ("total_memory", f.total_kib // 1024),
+            ("total_memory", self.manager.host.memory.total_kib // 1024),
             ("free_memory", self.free_kib() // 1024),
             ("sharing_freed_memory", 0),
             ("sharing_used_memory", 0),
@@ -164,14 +170,14 @@ class Operations:
     def dom0_info(self) -> DomainInfo:
         """Domain-0 is the host: it holds whatever no domU was given."""
         f = self.facts
-        memory = self.free_kib()
+        book = self.manager.host.memory
         return DomainInfo(
             domid=0,
             name=DOM0_NAME,
             uuid=DOM0_UUID,
-            current_memkb=memory,
+            current_memkb=book.dom0_kib,
             outstanding_memkb=0,
-            max_memkb=f.total_kib,
+            max_memkb=book.total_kib,
             vcpu_online=f.nr_cpus,
             max_vcpus=f.nr_cpus,
             running=True,
@@ -258,6 +264,64 @@ class Operations:
         async for item in self.consoles.attach(domain):
             yield item
 
+    async def domain_mem_set(self, dom: str, memkb: int) -> dict[str, object]:
+        """xl mem-set: a domU's balloon target, or Domain-0's reservation (the host's).
+
+        :raise InsufficientMemory: when the growth does not fit
+        """
+        name = _dom(dom)
+        if name in ("0", DOM0_NAME):
+            self.manager.host.memory.set_dom0(memkb)
+            await self.manager.xs.write(memory_target_path(0), str(memkb))
+            return {}
+        await self.manager.mem_set(name, memkb)
+        return {}
+
+    async def domain_mem_max(self, dom: str, memkb: int) -> dict[str, object]:
+        """xl mem-max: a domU's ceiling; Domain-0's is the host's memory."""
+        name = _dom(dom)
+        if name in ("0", DOM0_NAME):
+            raise Unsupported(
+                "xl mem-max on Domain-0",
+                "Domain-0 is the host: its ceiling is the host's memory",
+                "use xl mem-set 0 SIZE to move its reservation",
+            )
+        await self.manager.mem_max(name, memkb)
+        return {}
+
+    async def domain_vcpu_list(self, dom: str | None = None) -> list[dict[str, object]]:
+        """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""
+        out: list[dict[str, object]] = []
+        if dom is None or _dom(dom) in ("0", DOM0_NAME):
+            rows = await asyncio.to_thread(_dom0_vcpus)
+            out.append({"domid": 0, "name": DOM0_NAME, "vcpus": rows})
+            if dom is not None:
+                return out
+        domains = self.manager.domains() if dom is None else [self.manager.lookup(_dom(dom))]
+        for domain in domains:
+            rows = await self.manager.vcpu_list(str(domain.domid))
+            out.append({"domid": domain.domid, "name": domain.name, "vcpus": rows})
+        return out
+
+    async def domain_vcpu_pin(
+        self, dom: str, vcpu: int | None, hard: list[int] | None, soft: list[int] | None
+    ) -> dict[str, object]:
+        """xl vcpu-pin: ``None`` for "all" vCPUs or for an affinity left as it is."""
+        name = _dom(dom)
+        if name in ("0", DOM0_NAME):
+            raise Unsupported(
+                "xl vcpu-pin on Domain-0",
+                "Domain-0's vCPUs are the host's own CPUs, which cannot be pinned elsewhere",
+                "pin guest domains; keep host CPUs for dom0 with dom0_max_vcpus=",
+            )
+        await self.manager.vcpu_pin(
+            name,
+            vcpu,
+            None if hard is None else frozenset(hard),
+            None if soft is None else frozenset(soft),
+        )
+        return {}
+
     async def domain_sysrq(self, dom: str, key: str) -> dict[str, object]:
         """xl sysrq: Alt+SysRq+<key> on the guest's PS/2 keyboard.
 
@@ -334,6 +398,37 @@ def _dom(dom: object) -> str:
             f"domain {dom!r}", "is neither a name nor a domid", "give a name or a number"
         )
     return str(dom)
+
+
+def _dom0_vcpus() -> list[VcpuInfo]:
+    """Domain-0's vCPUs are the host CPUs: CPU time from /proc/stat, and running when the CPU
+    did any work during a short look (20 ms)."""
+    first = _per_cpu_ticks()
+    time.sleep(0.02)
+    second = _per_cpu_ticks()
+    everything = frozenset(first)
+    tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    rows = []
+    for cpu, busy in sorted(second.items()):
+        running = busy > first.get(cpu, busy)
+        rows.append(VcpuInfo(cpu, True, cpu, running, not running, busy * tick_ns,
+                             everything, everything))  # fmt: skip
+    return rows
+
+
+def _per_cpu_ticks() -> dict[int, int]:
+    """Busy ticks (user, nice, system, irq, softirq, steal) of each CPU in /proc/stat."""
+    ticks: dict[int, int] = {}
+    try:
+        with open("/proc/stat", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("cpu") and line[3].isdigit():
+                    name, *values = line.split()
+                    v = [int(x) for x in values]
+                    ticks[int(name[3:])] = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+    except OSError:
+        pass
+    return ticks
 
 
 def _host_cpu_time_ns() -> int:

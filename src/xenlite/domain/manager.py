@@ -41,6 +41,7 @@ from xenlite.base.errors import (
     DomainError,
     DomainNotFound,
     QemuError,
+    Unsupported,
     XenliteError,
     XenStoreError,
 )
@@ -48,7 +49,7 @@ from xenlite.base.paths import under_root
 from xenlite.config.choices import Action
 from xenlite.config.domain import effective_max_memkb, effective_target_memkb
 from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
-from xenlite.config.model import DomainConfig, DomainType
+from xenlite.config.model import BuildInfo, DomainConfig, DomainType
 from xenlite.domain import xspaths
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.state import (
@@ -59,6 +60,14 @@ from xenlite.domain.state import (
     require,
     state_after,
 )
+from xenlite.domain.vcpu import (
+    VcpuInfo,
+    affinity_of,
+    apply_affinity,
+    vcpu_rows,
+    vcpu_threads,
+)
+from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
 from xenlite.qemu.binary import find_qemu, probe_binary
@@ -92,7 +101,7 @@ class EngineHost:
     root: Path
     accel: Accel
     nr_cpus: int
-    total_kib: int
+    memory: HostMemory
 
     def run_dir(self, domid: int) -> Path:
         return under_root(RUN_DIR, self.root) / str(domid)
@@ -144,6 +153,8 @@ class Domain:
         # xl destroy was asked for: an on_* restart under way must not bring it back.
         self.destroy_requested = False
         self.power_button: asyncio.Task[None] | None = None
+        self.alloc_kib = 0  # what the host's memory book gave this domain (its target)
+        self.balloon_kib: int | None = None  # the guest's size as its balloon last reported
 
     @property
     def domid(self) -> int:
@@ -231,10 +242,6 @@ class DomainManager:
                 return candidate
         raise DomainNotFound(f"domain '{text}'", "no domain has this name", _LIST_FIX)
 
-    def used_memkb(self) -> int:
-        """The maximum memory of every domU (what they may take from the host)."""
-        return sum(effective_max_memkb(d.config.b_info) for d in self._domains.values())
-
     def info(self, dom: Domain, *, with_config: bool = False) -> DomainInfo:
         """``dom`` as a list row; the vCPU threads' states tell running from blocked."""
         b_info = dom.config.b_info
@@ -248,7 +255,7 @@ class DomainManager:
             domid=dom.domid,
             name=dom.name,
             uuid=dom.record.uuid,
-            current_memkb=effective_target_memkb(b_info),
+            current_memkb=dom.balloon_kib if dom.balloon_kib is not None else dom.alloc_kib,
             outstanding_memkb=0,
             max_memkb=effective_max_memkb(b_info),
             vcpu_online=online,
@@ -333,6 +340,11 @@ class DomainManager:
         )
         dom = Domain(record, cfg)
         async with AsyncExitStack() as undo:
+            # xl's freemem(): the domain's memory comes out of free memory (or dom0) first.
+            target = effective_target_memkb(cfg.b_info)
+            self.host.memory.claim(target, f"domain '{name}' (memory = {target // 1024} MiB)")
+            dom.alloc_kib = target
+            undo.callback(self._give_back, dom)
             undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
             await asyncio.to_thread(self.store.save, record)
             undo.push_async_callback(asyncio.to_thread, self.store.delete, domid)
@@ -342,9 +354,10 @@ class DomainManager:
             undo.push_async_callback(self._stop_qemu, dom)
             dom.monitor = Monitor(f"{name}({domid})")
             await dom.monitor.connect(dom.paths.qmp_socket, timeout=QMP_TIMEOUT)
-            target = balloon_target_bytes(cfg)
-            if target is not None:
-                await dom.monitor.balloon(target)
+            balloon = balloon_target_bytes(cfg)
+            if balloon is not None:
+                await dom.monitor.balloon(balloon)
+            await self._place_vcpus(dom)
             await self._write_nodes(dom)
             undo.push_async_callback(self._remove_nodes, domid, uuid)
             await self.xs.introduce(domid, xspaths.STORE_MFN, xspaths.STORE_PORT)
@@ -575,9 +588,14 @@ class DomainManager:
         await self._release(domain.domid)
         await asyncio.to_thread(self.store.delete, domain.domid)
         await asyncio.to_thread(shutil.rmtree, domain.record.run_dir, True)
+        self._give_back(domain)
         self._domains.pop(domain.domid, None)
         domain.gone.set()
         log.info("destroyed domain %d (%s)", domain.domid, domain.name)
+
+    def _give_back(self, domain: Domain) -> None:
+        self.host.memory.release(domain.alloc_kib)
+        domain.alloc_kib = 0
 
     async def _stop_qemu(self, domain: Domain) -> None:
         process, monitor = domain.process, domain.monitor
@@ -650,6 +668,10 @@ class DomainManager:
         reason = reason_from_qmp(event.name, event.data)
         if reason is not None:
             await self._shutdown_happened(domain, reason)
+        elif event.name == "BALLOON_CHANGE":
+            actual = event.data.get("actual")
+            if isinstance(actual, int):
+                domain.balloon_kib = actual // 1024
         elif event.name == "STOP" and domain.state is DomainState.RUNNING:
             async with domain.lock:
                 if domain.state is DomainState.RUNNING:
@@ -803,6 +825,8 @@ class DomainManager:
         config = domain_config_from_json(json.loads(record.config_json), source=record.source)
         domain = Domain(record, config)
         domain.process = await asyncio.to_thread(attach, domain.paths)
+        domain.alloc_kib = effective_target_memkb(config.b_info)
+        self.host.memory.restore(domain.alloc_kib)
         self._domains[record.domid] = domain
         if record.state in (DomainState.CREATING, DomainState.DYING):
             log.info("domain %d: finishing its interrupted %s", record.domid, record.state)
@@ -855,6 +879,175 @@ class DomainManager:
                 await domain.monitor.disconnect()
             if domain.process is not None:
                 domain.process.close()
+
+    # ------------------------------------------------------------------ memory
+
+    async def mem_set(self, dom: str, target_kib: int) -> None:
+        """xl mem-set: the balloon brings the guest to ``target_kib``; memory/target follows.
+
+        Growing takes the difference from free memory (autoballooning dom0 as create does);
+        shrinking gives it back to free memory.
+
+        :raise DomainError: above the domain's maximum (maxmem)
+        :raise InsufficientMemory: when the growth does not fit
+        """
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="set its memory")  # fmt: skip
+            b_info = domain.config.b_info
+            maximum = effective_max_memkb(b_info)
+            if target_kib > maximum:
+                raise DomainError(
+                    f"memory target of domain '{domain.name}'",
+                    f"{target_kib} KiB is above its maximum of {maximum} KiB (maxmem)",
+                    f"ask for at most {maximum // 1024}m, or raise the maximum first "
+                    "(xl mem-max, up to the size the domain was built with)",
+                )
+            monitor = self._monitor_of(domain)
+            grow = target_kib - domain.alloc_kib
+            if grow > 0:
+                self.host.memory.claim(grow, f"growing domain '{domain.name}' by {grow} KiB")
+            try:
+                await monitor.balloon(target_kib * 1024)
+            except QemuError:
+                if grow > 0:
+                    self.host.memory.release(grow)
+                raise
+            if grow < 0:
+                self.host.memory.release(-grow)
+            domain.alloc_kib = target_kib
+            await self.xs.write(xspaths.memory_target_path(domain.domid), str(target_kib))
+            await self._update_config(domain, replace(b_info, target_memkb=target_kib))
+
+    async def mem_max(self, dom: str, max_kib: int) -> None:
+        """xl mem-max: the domain's ceiling (memory/static-max).
+
+        :raise Unsupported: above the size QEMU gave the guest at boot (no memory hotplug)
+        :raise DomainError: below the current target (libxl's static-max >= dynamic-max)
+        """
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="set its maximum memory")  # fmt: skip
+            built_kib = await self._monitor_of(domain).base_memory_bytes() // 1024
+            if max_kib > built_kib:
+                raise Unsupported(
+                    f"maximum memory of domain '{domain.name}'",
+                    f"{max_kib} KiB is more than the {built_kib} KiB its QEMU was built with, "
+                    "and a xenlite domain has no memory hotplug to grow past that",
+                    f"ask for at most {built_kib // 1024}m, or recreate the domain with a "
+                    "larger maxmem= (then xl mem-set can grow it up to that)",
+                )
+            if max_kib < domain.alloc_kib:
+                raise DomainError(
+                    f"maximum memory of domain '{domain.name}'",
+                    f"{max_kib} KiB is below its current target of {domain.alloc_kib} KiB "
+                    "(the maximum must be at least the target)",
+                    "lower the target first: xl mem-set DOMAIN SIZE",
+                )
+            await self.xs.write(xspaths.static_max_path(domain.domid), str(max_kib))
+            b_info = domain.config.b_info
+            await self._update_config(domain, replace(b_info, max_memkb=max_kib))
+
+    async def _update_config(self, domain: Domain, b_info: BuildInfo) -> None:
+        """Keep ``b_info`` in the domain's config and record, so a restart (on_reboot) and a
+        daemon restart see it, as libxl keeps a domain's current settings."""
+        domain.config = replace(domain.config, b_info=b_info)
+        domain.record = replace(
+            domain.record, config_json=json.dumps(domain_config_to_json(domain.config))
+        )
+        await asyncio.to_thread(self.store.save, domain.record)
+
+    # ------------------------------------------------------------------ vCPUs
+
+    def all_cpus(self) -> frozenset[int]:
+        """The host CPUs domains may run on (xenlited's own affinity)."""
+        return frozenset(os.sched_getaffinity(0))
+
+    async def _place_vcpus(self, domain: Domain) -> None:
+        """cpus= (hard affinity) onto the vCPU threads; cpus_soft= is only recorded."""
+        b_info = domain.config.b_info
+        threads = await vcpu_threads(self._monitor_of(domain))
+        what = f"vCPU affinity of domain '{domain.name}'"
+        await asyncio.to_thread(
+            apply_affinity, threads, b_info.vcpu_hard_affinity, self.all_cpus(), what
+        )
+        if any(b_info.vcpu_soft_affinity):
+            self._log_hypervisor(
+                f"Domain {domain.domid} ({domain.name}): soft affinity recorded; Linux has no "
+                "soft affinity, so it does not steer the vCPU threads"
+            )
+
+    async def vcpu_list(self, dom: str) -> list[VcpuInfo]:
+        """``xl vcpu-list``: each vCPU's thread, CPU, state, time and affinity."""
+        domain = self.lookup(dom)
+        b_info = domain.config.b_info
+        max_vcpus = b_info.max_vcpus or 1
+        everything = self.all_cpus()
+        live = domain.process is not None and domain.monitor is not None
+        if not live or domain.state not in (DomainState.RUNNING, DomainState.PAUSED):
+            soft = b_info.vcpu_soft_affinity
+            return vcpu_rows(0, [], max_vcpus, soft, everything, paused=True)
+        threads = await vcpu_threads(self._monitor_of(domain))
+        assert domain.process is not None
+        return vcpu_rows(domain.process.pid, threads, max_vcpus, b_info.vcpu_soft_affinity,
+                         everything, paused=domain.state is DomainState.PAUSED)  # fmt: skip
+
+    async def vcpu_pin(
+        self,
+        dom: str,
+        vcpu: int | None,
+        hard: frozenset[int] | None,
+        soft: frozenset[int] | None,
+    ) -> None:
+        """``xl vcpu-pin``: the hard affinity of one vCPU (or all, ``vcpu`` None) onto its
+        thread, kept in the config so that it survives a reboot of the domain as under Xen;
+        ``None`` leaves an affinity as it is ("-")."""
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="pin its vCPUs")  # fmt: skip
+            b_info = domain.config.b_info
+            max_vcpus = b_info.max_vcpus or 1
+            if vcpu is not None and not 0 <= vcpu < max_vcpus:
+                raise DomainError(
+                    f"vCPU {vcpu} of domain '{domain.name}'",
+                    f"does not exist (the domain has {max_vcpus} vCPUs, numbered from 0)",
+                    f"name a vCPU between 0 and {max_vcpus - 1}, or all",
+                )
+            everything = self.all_cpus()
+            chosen = range(max_vcpus) if vcpu is None else (vcpu,)
+
+            def updated(
+                current: tuple[frozenset[int], ...], new: frozenset[int] | None
+            ) -> tuple[frozenset[int], ...]:
+                if new is None:
+                    return current
+                table = [affinity_of(current, v, everything) for v in range(max_vcpus)]
+                for v in chosen:
+                    table[v] = new
+                return tuple(table)
+
+            hard_table = updated(b_info.vcpu_hard_affinity, hard)
+            soft_table = updated(b_info.vcpu_soft_affinity, soft)
+            if hard is not None:
+                if not hard & everything:
+                    raise DomainError(
+                        f"hard affinity of domain '{domain.name}'",
+                        f"names no CPU this host offers (host CPUs: {sorted(everything)})",
+                        "name CPUs that exist, e.g. 0-1 or all",
+                    )
+                threads = await vcpu_threads(self._monitor_of(domain))
+                await asyncio.to_thread(apply_affinity, threads, hard_table, everything,
+                                        f"vCPU affinity of domain '{domain.name}'")  # fmt: skip
+            new_b = replace(b_info, vcpu_hard_affinity=hard_table, vcpu_soft_affinity=soft_table)
+            await self._update_config(domain, new_b)
+            if soft is not None:
+                self._log_hypervisor(
+                    f"Domain {domain.domid} ({domain.name}): soft affinity recorded; Linux has "
+                    "no soft affinity, so it does not steer the vCPU threads"
+                )
 
     # ------------------------------------------------------------------ sysrq, triggers
 

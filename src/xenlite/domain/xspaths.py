@@ -56,6 +56,10 @@ def memory_target_path(domid: int) -> str:
     return f"{dom_path(domid)}/memory/target"
 
 
+def static_max_path(domid: int) -> str:
+    return f"{dom_path(domid)}/memory/static-max"
+
+
 def roperm(domid: int) -> tuple[str, ...]:
     """Owned by dom0, readable by the domain (libxl's ``roperm``)."""
     return ("n0", f"r{domid}")

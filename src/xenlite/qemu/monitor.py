@@ -285,6 +285,11 @@ class Monitor:
         reply = await self.execute("query-balloon", timeout=timeout)
         return int(reply["actual"])
 
+    async def base_memory_bytes(self, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """The RAM QEMU gave the guest at start (``-m``), without hotplugged memory."""
+        reply = await self.execute("query-memory-size-summary", timeout=timeout)
+        return int(reply["base-memory"])
+
     async def inject_nmi(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Send an NMI to the guest (xl trigger nmi)."""
         await self.execute("inject-nmi", timeout=timeout)

@@ -269,6 +269,20 @@ def vcpu_on_cpu(pid: int) -> bool:
     return False
 
 
+def thread_stat(pid: int, tid: int) -> tuple[str, int, int] | None:
+    """One thread of a process: (state letter, the CPU it last ran on, its CPU time in ns),
+    from /proc/PID/task/TID/stat; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as stream:
+            stat = stream.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])
+    # Field 39 of proc(5), "processor", is the 37th after the command name.
+    return fields[0].decode(), int(fields[36]), ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
 def cpu_time_ns(pid: int) -> int:
     """utime + stime of QEMU in nanoseconds (its vCPU threads do the guest's work); 0 when
     the process is gone."""

@@ -1,0 +1,135 @@
+"""``xl vcpu-list`` and ``xl vcpu-pin``: where each vCPU runs and where it may run.
+
+xl(1) "vcpu-list", "vcpu-pin" (tools/xl/xl_vcpu.c): the rows are
+``"%-32s %5u %5u"`` (name, domid, vCPU), then ``"%5u %3c%c- "`` (CPU, running, blocked) or
+``"%5c %3c%cp "`` for an offline vCPU, ``"%9.1f  "`` (seconds of CPU time) and the hard and
+soft affinity as xl's ``print_bitmap`` writes them (``all``, ``none``, ``0-3,5``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping
+
+from xenlite.cli.commands.domains import (
+    XlFailure,
+    connect,
+    find_domain,
+    show_help,
+    xl_verb,
+)
+from xenlite.cli.getopt import parse_options
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.config.cpus import parse_cpu_list
+
+HEADER = (
+    f"{'Name':<32} {'ID':>5} {'VCPU':>5} {'CPU':>5} {'State':>5} {'Time(s)':>9} "
+    "Affinity (Hard / Soft)\n"
+)
+
+
+def print_bitmap(cpus: Iterable[int], nr_cpus: int) -> str:
+    """xl_utils.c print_bitmap(): ranges of set bits; ``all`` when one run covers 0..end."""
+    wanted = set(cpus)
+    parts: list[str] = []
+    start: int | None = None
+    for cpu in range(nr_cpus + 1):
+        if cpu < nr_cpus and cpu in wanted:
+            if start is None:
+                start = cpu
+            continue
+        if start is not None:
+            parts.append(str(start) if start == cpu - 1 else f"{start}-{cpu - 1}")
+            if start == 0 and cpu == nr_cpus and len(parts) == 1:
+                return "all"
+            start = None
+    return ",".join(parts) if parts else "none"
+
+
+def _ints(value: object) -> list[int]:
+    return [v for v in value if isinstance(v, int)] if isinstance(value, list) else []
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def vcpu_row(name: str, domid: int, row: Mapping[str, object], nr_cpus: int) -> str:
+    """One line as xl_vcpu.c's print_vcpuinfo() prints it."""
+    line = f"{name:<32} {domid:5d} {_int(row.get('vcpuid')):5d}"
+    if row.get("online"):
+        running = "r" if row.get("running") else "-"
+        blocked = "b" if row.get("blocked") else "-"
+        line += f"{_int(row.get('cpu')):5d} {running:>3}{blocked}- "
+    else:
+        line += f"{'-':>5} {'-':>3}-p "
+    line += f"{_int(row.get('time_ns')) / 1e9:9.1f}  "
+    hard, soft = _ints(row.get("hard")), _ints(row.get("soft"))
+    return line + f"{print_bitmap(hard, nr_cpus)} / {print_bitmap(soft, nr_cpus)}\n"
+
+
+@xl_verb
+def main_vcpu_list(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl vcpu-list [Domain, ...]``."""
+    pairs, operands = parse_options("vcpu-list", args, "h", ["help"])
+    if pairs:
+        return show_help(opts, "vcpu-list")
+    nr_cpus = os.cpu_count() or 1
+    answers: list[object] = []
+    with connect() as client:
+        if not operands:
+            answers += _list(client.call("domain.vcpu_list"))
+        for operand in operands:
+            domid, _ = find_domain(client, operand)
+            answers += _list(client.call("domain.vcpu_list", dom=str(domid)))
+    out = [HEADER]
+    for domain in answers:
+        if not isinstance(domain, dict):
+            continue
+        name, domid = str(domain.get("name")), _int(domain.get("domid"))
+        for row in _list(domain.get("vcpus")):
+            if isinstance(row, dict):
+                out.append(vcpu_row(name, domid, row, nr_cpus))
+    sys.stdout.write("".join(out))
+    return EXIT_SUCCESS
+
+
+def _list(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _affinity(text: str, nr_cpus: int) -> list[int] | None:
+    """``-`` keeps the affinity as it is (None); otherwise a CPU list as cpus= reads it."""
+    if text == "-":
+        return None
+    return sorted(parse_cpu_list(text, nr_cpus, key="affinity"))
+
+
+@xl_verb
+def main_vcpu_pin(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl vcpu-pin [-f] <Domain> <VCPU|all> <Hard affinity|-|all> [<Soft affinity|-|all>]``."""
+    pairs, operands = parse_options("vcpu-pin", args, "fh", ["force", "help"])
+    for flag, _ in pairs:
+        if flag in ("-h", "--help"):
+            return show_help(opts, "vcpu-pin")
+        # -f/--force lets xl pin dom0 vCPUs against dom0_vcpus_pin; Domain-0 is refused here.
+    if len(operands) not in (3, 4):
+        raise XlFailure(
+            "'xl vcpu-pin' requires a domain, a vCPU and a hard affinity\n",
+            hint="xl vcpu-pin DOMAIN VCPU|all HARD|-|all [SOFT|-|all]",
+        )
+    nr_cpus = os.cpu_count() or 1
+    vcpu_text = operands[1]
+    if vcpu_text == "all":
+        vcpu: int | None = None
+    elif vcpu_text.isdigit():
+        vcpu = int(vcpu_text)
+    else:
+        raise XlFailure(f"Invalid vcpu {vcpu_text!r}\n", hint="give a vCPU number or all")
+    hard = _affinity(operands[2], nr_cpus)
+    soft = _affinity(operands[3], nr_cpus) if len(operands) == 4 else None
+    with connect() as client:
+        domid, _ = find_domain(client, operands[0])
+        client.call("domain.vcpu_pin", dom=str(domid), vcpu=vcpu, hard=hard, soft=soft)
+    return EXIT_SUCCESS

@@ -1,0 +1,40 @@
+"""xl vcpu-list's text, as xl_vcpu.c print_vcpuinfo() and xl_utils.c print_bitmap() write it."""
+
+from __future__ import annotations
+
+import pytest
+
+from xenlite.cli.commands.vcpu import HEADER, print_bitmap, vcpu_row
+
+
+@pytest.mark.parametrize(
+    ("cpus", "nr", "text"),
+    [
+        ({0, 1, 2, 3}, 4, "all"),
+        (set(), 4, "none"),
+        ({0, 1, 2, 3}, 8, "0-3"),
+        ({1}, 2, "1"),
+        ({0, 2, 3, 5}, 8, "0,2-3,5"),
+        ({1, 2, 3}, 4, "1-3"),
+        ({0, 1, 3}, 4, "0-1,3"),
+    ],
+)
+def test_print_bitmap(cpus: set[int], nr: int, text: str) -> None:
+    assert print_bitmap(cpus, nr) == text
+
+
+def test_header_and_rows_in_xls_columns() -> None:
+    assert HEADER == (
+        "Name                                ID  VCPU   CPU State   Time(s) "
+        "Affinity (Hard / Soft)\n"
+    )
+    online = {"vcpuid": 0, "online": True, "cpu": 2, "running": True, "blocked": False,
+              "time_ns": 12_345_000_000, "hard": [0, 1, 2, 3], "soft": [0, 1, 2, 3]}  # fmt: skip
+    assert vcpu_row("web01", 3, online, 4) == (
+        "web01                                3     0    2   r--      12.3  all / all\n"
+    )
+    offline = {"vcpuid": 1, "online": False, "cpu": 0, "running": False, "blocked": False,
+               "time_ns": 0, "hard": [0, 1, 2, 3], "soft": [0, 1, 2, 3]}  # fmt: skip
+    assert vcpu_row("web01", 3, offline, 8) == (
+        "web01                                3     1    -   --p       0.0  0-3 / 0-3\n"
+    )
