@@ -41,6 +41,7 @@ from pathlib import Path
 from xenlite.base.errors import XenliteError
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
+from xenlite.host.cgroups import remove_root_groups
 from xenlite.qemu.accel import Accel, probe_accel
 from xenlite.qemu.process import qemu_pids_under
 
@@ -303,6 +304,8 @@ def cleanup(host: Host) -> None:
             os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.SubprocessError, OSError):
         subprocess.run([os.fspath(XENLITE), "stop"], env=host.env, capture_output=True, timeout=120)
+    with contextlib.suppress(XenliteError):
+        remove_root_groups(host.root)
     shutil.rmtree(host.root, ignore_errors=True)
 
 

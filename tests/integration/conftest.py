@@ -296,6 +296,7 @@ def running_live_host() -> Iterator[LiveHost]:
     if reason:
         pytest.skip(reason)
     from xenlite.guestkit.build import build_guest_kit
+    from xenlite.host.cgroups import remove_root_groups
 
     kit = build_guest_kit()
     # QEMU's unix sockets live under the root and unix socket paths are short.
@@ -309,6 +310,7 @@ def running_live_host() -> Iterator[LiveHost]:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         subprocess.run([str(XENLITE), "stop"], env=host.env, capture_output=True, timeout=120)
+        remove_root_groups(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

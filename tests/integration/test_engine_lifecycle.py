@@ -25,6 +25,7 @@ from xenlite.config.domain import HostFacts, load_domain_config
 from xenlite.config.libxl_json import domain_config_to_json
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
+from xenlite.host.cgroups import remove_root_groups
 from xenlite.qemu.process import qemu_pids_under
 from xenlite.rpc.client import RpcClient
 from xenlite.xenstore.client import XenStore
@@ -127,6 +128,7 @@ def host() -> Iterator[Host]:
         for pid in _qemu_pids(root):
             os.kill(pid, signal.SIGKILL)
         main_stop(None, [])  # type: ignore[arg-type]
+        remove_root_groups(root)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -184,6 +184,38 @@ COMMANDS: tuple[Command, ...] = (
         modifies=True,
     ),
     Command(
+        "sched-credit",
+        "xenlite.cli.commands.sched:main_sched_credit",
+        "Get/set credit scheduler parameters",
+        "[-d <Domain> [-w[=WEIGHT]|-c[=CAP]]] [-s [-t TSLICE] [-r RATELIMIT] [-m DELAY]] "
+        "[-p CPUPOOL]",
+        "-d DOMAIN, --domain=DOMAIN        Domain to modify\n"
+        "-w WEIGHT, --weight=WEIGHT        Weight (int)\n"
+        "-c CAP, --cap=CAP                 Cap (int)\n"
+        "-s         --schedparam           Query / modify scheduler parameters\n"
+        "-t TSLICE, --tslice_ms=TSLICE     Set the timeslice, in milliseconds\n"
+        "-r RLIMIT, --ratelimit_us=RLIMIT  Set the scheduling rate limit, in microseconds\n"
+        "-m DLY, --migration_delay_us=DLY  Set the migration delay, in microseconds\n"
+        "-p CPUPOOL, --cpupool=CPUPOOL     Restrict output to CPUPOOL\n"
+        "(xenlite: weight and cap go to the domain's cgroup; -t, -r and -m are refused,\n"
+        "Linux's CFS has no such parameters)",
+        modifies=True,
+    ),
+    Command(
+        "sched-credit2",
+        "xenlite.cli.commands.sched:main_sched_credit2",
+        "Get/set credit2 scheduler parameters",
+        "[-d <Domain> [-w[=WEIGHT]|-c[=CAP]]] [-s [-r RATELIMIT]] [-p CPUPOOL]",
+        "-d DOMAIN, --domain=DOMAIN        Domain to modify\n"
+        "-w WEIGHT, --weight=WEIGHT        Weight (int)\n"
+        "-c CAP, --cap=CAP                 Cap (int)\n"
+        "-s         --schedparam           Query / modify scheduler parameters\n"
+        "-r RLIMIT, --ratelimit_us=RLIMIT  Set the scheduling rate limit, in microseconds\n"
+        "-p CPUPOOL, --cpupool=CPUPOOL     Restrict output to CPUPOOL\n"
+        "(xenlite: weight and cap go to the domain's cgroup; -r is refused)",
+        modifies=True,
+    ),
+    Command(
         "vcpu-list",
         "xenlite.cli.commands.vcpu:main_vcpu_list",
         "List the VCPUs for all/some domains",
@@ -356,7 +388,7 @@ _NOT_YET_TEXT = """
     config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
     pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
     cd-insert cd-eject button-press vcpu-set sharing
-    sched-credit sched-credit2 sched-rtds debug-keys set-parameters top
+    sched-rtds debug-keys set-parameters top
     network-attach network-list network-detach channel-list block-attach block-list
     block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
     vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy

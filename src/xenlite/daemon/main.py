@@ -41,6 +41,7 @@ from xenlite.daemon.services import (
     xenstored_socket,
 )
 from xenlite.domain.manager import DomainManager, EngineHost
+from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
 from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import probe_accel
 from xenlite.rpc.protocol import socket_path
@@ -49,6 +50,7 @@ from xenlite.xenstore.client import XenStoreClient, socket_candidates
 log = logging.getLogger("xenlite")
 
 GRUB_DEFAULT = "/etc/default/grub"
+CGROUP_PROBE_DOMID = 0x7FEF  # the last domid before DOMID_FIRST_RESERVED: never a domain's
 XENSTORE_WAIT = 15.0
 
 
@@ -178,6 +180,36 @@ def host_memory_book(boot: XenBootOptions, host_kib: int, say: Callable[[str], N
     return HostMemory(total_kib=total, dom0_kib=dom0, autoballoon=autoballoon)
 
 
+def host_cgroups(root: Path, say: Callable[[str], None]) -> tuple[CgroupHost | None, str]:
+    """Where the domains' cgroups go: under ``xenlite`` for the real host root, under
+    ``xenlite-<hash>`` for another root, so hosts side by side on one machine never share a
+    ``dom<N>`` group. Without a cpu controller: None and why (weights and caps are refused)."""
+    try:
+        layout = detect_layout()
+    except XenliteError as err:
+        say(f"Scheduler: no cgroup cpu controller ({err.cause}); weights and caps are refused")
+        return None, err.cause
+    parent = parent_for_root(root)
+    cgroups = CgroupHost(layout, parent)
+    try:  # a mounted controller may still refuse us (read-only in a container): probe it
+        cgroups.create_domain(CGROUP_PROBE_DOMID).remove()
+    except XenliteError as err:
+        say(f"Scheduler: cannot create cgroups ({err.cause}); weights and caps are refused")
+        return None, f"cannot create cgroups: {err.cause}"
+    say(f"Scheduler: domain weights and caps on cgroup {layout.cpu_version} "
+        f"({layout.cpu_mount}/{parent})")  # fmt: skip
+    return cgroups, ""
+
+
+def _tidy_cgroups(manager: DomainManager) -> None:
+    """With no domain left, xenlite's parent cgroup goes too (domains that run on keep it)."""
+    cgroups = manager.host.cgroups
+    if cgroups is not None and not manager.domains():
+        with contextlib.suppress(XenliteError):
+            if not cgroups.domain_groups():
+                cgroups.remove_all()
+
+
 def read_cmdline() -> str:
     """The Xen command line of this host: GRUB_CMDLINE_XEN(_DEFAULT) from /etc/default/grub
     under the host root, or empty."""
@@ -215,9 +247,12 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     manager: DomainManager | None = None
     try:
         await write_dom0_nodes(xs, memory_kib=memory.dom0_kib, nr_cpus=facts.nr_cpus)
-        host = EngineHost(root, probe.accel, facts.nr_cpus, memory)
+        cgroups, missing = host_cgroups(root, dmesg.write)
+        host = EngineHost(root, probe.accel, facts.nr_cpus, memory, str(boot.sched), cgroups,
+                          missing)  # fmt: skip
         manager = DomainManager(host, xs, hypervisor_log=dmesg.write)
         await manager.rebuild()
+        await asyncio.to_thread(manager.remove_stale_cgroups)
         path = Path(opts.socket) if opts.socket else socket_path()
         server = build_server(path, Operations(manager, dmesg, facts))
         await server.start()
@@ -237,6 +272,7 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     finally:
         if manager is not None:
             await manager.close()
+            await asyncio.to_thread(_tidy_cgroups, manager)
         await xs.close()
     return 0
 

@@ -17,11 +17,13 @@ from enum import StrEnum
 
 from xenlite import XEN_COMPAT_VERSION, __version__
 from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
+from xenlite.config.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.domain.manager import DomainInfo, DomainManager
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
+from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
 from xenlite.rpc.protocol import Event, Reply
 
 XEN_PAGESIZE = 4096
@@ -102,6 +104,8 @@ class Operations:
             "domain.console_attach": self.domain_console_attach,
             "domain.mem_set": self.domain_mem_set,
             "domain.vcpu_list": self.domain_vcpu_list,
+            "domain.sched_get": self.domain_sched_get,
+            "domain.sched_set": self.domain_sched_set,
             "domain.vcpu_pin": self.domain_vcpu_pin,
             "domain.mem_max": self.domain_mem_max,
             "domain.sysrq": self.domain_sysrq,
@@ -320,6 +324,53 @@ class Operations:
             None if hard is None else frozenset(hard),
             None if soft is None else frozenset(soft),
         )
+        return {}
+
+    async def domain_sched_get(self, scheduler: str, dom: str | None = None) -> dict[str, object]:
+        """xl sched-credit/sched-credit2: each domain's weight and cap under ``scheduler``;
+        Domain-0 keeps the default weight and no cap. Without ``dom`` on a host that runs
+        another scheduler, no pool uses this one and there is nothing to list (as xl).
+
+        :raise DomainError: when ``dom`` is given and the host runs another scheduler
+        """
+        manager = self.manager
+        dom0 = {"domid": 0, "name": DOM0_NAME, "weight": XEN_WEIGHT_DEFAULT, "cap": 0}
+        rows: list[dict[str, object]] = []
+        if dom is None:
+            if scheduler == manager.host.scheduler:
+                rows.append(dom0)
+                for domain in manager.domains():
+                    weight, cap = manager.sched_params(str(domain.domid), scheduler)
+                    rows.append({"domid": domain.domid, "name": domain.name, "weight": weight,
+                                 "cap": cap})  # fmt: skip
+        elif _dom(dom) in ("0", DOM0_NAME):
+            manager.check_scheduler(scheduler)
+            rows.append(dom0)
+        else:
+            domain = manager.lookup(_dom(dom))
+            weight, cap = manager.sched_params(str(domain.domid), scheduler)
+            rows.append({"domid": domain.domid, "name": domain.name, "weight": weight, "cap": cap})
+        boot = parse_xen_cmdline(self.facts.cmdline)
+        return {
+            "scheduler": manager.host.scheduler,
+            # Xen's pool parameters as the command line gives them; CFS has no counterpart.
+            "pool": {"name": "Pool-0", "tslice_ms": boot.sched_credit_tslice_ms,
+                     "ratelimit_us": boot.sched_ratelimit_us, "migration_delay_us": 0},
+            "domains": rows,
+        }  # fmt: skip
+
+    async def domain_sched_set(
+        self, scheduler: str, dom: str, weight: int | None = None, cap: int | None = None
+    ) -> dict[str, object]:
+        """xl sched-credit -d DOM -w W -c C (and sched-credit2)."""
+        name = _dom(dom)
+        if name in ("0", DOM0_NAME):
+            raise Unsupported(
+                "scheduling parameters of Domain-0",
+                "Domain-0 is the host: its processes are not in a xenlite cgroup",
+                "set weights and caps of guest domains",
+            )
+        await self.manager.set_sched_params(name, scheduler, weight, cap)
         return {}
 
     async def domain_sysrq(self, dom: str, key: str) -> dict[str, object]:

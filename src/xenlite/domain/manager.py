@@ -67,6 +67,7 @@ from xenlite.domain.vcpu import (
     vcpu_rows,
     vcpu_threads,
 )
+from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT, CgroupHost
 from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
@@ -102,6 +103,9 @@ class EngineHost:
     accel: Accel
     nr_cpus: int
     memory: HostMemory
+    scheduler: str = "credit2"  # the host's Xen scheduler (sched=), credit or credit2
+    cgroups: CgroupHost | None = None  # None: no cpu controller (``cgroups_missing`` says why)
+    cgroups_missing: str = ""
 
     def run_dir(self, domid: int) -> Path:
         return under_root(RUN_DIR, self.root) / str(domid)
@@ -352,6 +356,9 @@ class DomainManager:
             argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True)
             dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
             undo.push_async_callback(self._stop_qemu, dom)
+            # Before the vCPUs are placed: joining a v1 cpuset resets a thread's affinity.
+            await asyncio.to_thread(self._join_cgroup, dom)
+            undo.push_async_callback(asyncio.to_thread, self._leave_cgroup, domid)
             dom.monitor = Monitor(f"{name}({domid})")
             await dom.monitor.connect(dom.paths.qmp_socket, timeout=QMP_TIMEOUT)
             balloon = balloon_target_bytes(cfg)
@@ -584,6 +591,7 @@ class DomainManager:
             supervisor.cancel()
             await asyncio.wait([supervisor])
         await self._stop_qemu(domain)
+        await asyncio.to_thread(self._leave_cgroup, domain.domid)
         await self._remove_nodes(domain.domid, domain.record.uuid)
         await self._release(domain.domid)
         await asyncio.to_thread(self.store.delete, domain.domid)
@@ -834,6 +842,9 @@ class DomainManager:
                 await self._teardown(domain)
             return
         await self._ensure_nodes(domain)
+        if domain.process is not None:
+            with contextlib.suppress(XenliteError):  # keep the domain even if this fails
+                await asyncio.to_thread(self._join_cgroup, domain)
         if domain.process is None:
             if record.state not in (DomainState.SHUTDOWN, DomainState.CRASHED):
                 self._spawn(
@@ -958,6 +969,95 @@ class DomainManager:
             domain.record, config_json=json.dumps(domain_config_to_json(domain.config))
         )
         await asyncio.to_thread(self.store.save, domain.record)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _join_cgroup(self, domain: Domain) -> None:
+        """Put the domain's QEMU in its own cgroup with its weight and cap (credit/credit2).
+
+        :raise Unsupported: when the config sets cpu_weight/cap and the host has no cpu
+            controller to honour them
+        """
+        params = domain.config.b_info.sched_params
+        cgroups = self.host.cgroups
+        if cgroups is None:
+            if params.weight != -1 or params.cap != -1:
+                raise Unsupported(
+                    f"cpu_weight/cap of domain '{domain.name}'",
+                    f"this host cannot apply them: {self.host.cgroups_missing}",
+                    "remove cpu_weight= and cap= from the config, or give xenlited a cpu "
+                    "cgroup controller",
+                )
+            return
+        assert domain.process is not None
+        group = cgroups.create_domain(domain.domid)
+        group.add_process(domain.process.pid)
+        group.set_weight(params.weight if params.weight != -1 else XEN_WEIGHT_DEFAULT)
+        group.set_cap(params.cap if params.cap != -1 else 0)
+
+    def _leave_cgroup(self, domid: int) -> None:
+        if self.host.cgroups is not None:
+            self.host.cgroups.domain(domid).remove()
+
+    def remove_stale_cgroups(self) -> None:
+        """Groups of domains that no longer exist (a daemon or host crash left them)."""
+        if self.host.cgroups is None:
+            return
+        for group in self.host.cgroups.domain_groups():
+            if group.domid not in self._domains:
+                with contextlib.suppress(XenliteError):
+                    group.remove()
+
+    def sched_params(self, dom: str, scheduler: str) -> tuple[int, int]:
+        """(weight, cap) of a domain under ``scheduler``, as its cgroup holds them.
+
+        :raise DomainError: when the host runs another scheduler (xl's sched_domain_get)
+        """
+        domain = self.lookup(dom)
+        self.check_scheduler(scheduler)
+        params = domain.config.b_info.sched_params
+        weight = params.weight if params.weight != -1 else XEN_WEIGHT_DEFAULT
+        return weight, params.cap if params.cap != -1 else 0
+
+    async def set_sched_params(
+        self, dom: str, scheduler: str, weight: int | None, cap: int | None
+    ) -> None:
+        """``xl sched-credit -d DOM -w W -c C``: onto the domain's cgroup, and into its config.
+
+        :raise DomainError: for another scheduler or a value out of range (nothing changed)
+        :raise Unsupported: when the host has no cpu cgroup controller
+        """
+        domain = self.lookup(dom)
+        self.check_scheduler(scheduler)
+        cgroups = self.host.cgroups
+        if cgroups is None:
+            raise Unsupported(
+                f"scheduling parameters of domain '{domain.name}'",
+                f"this host cannot apply them: {self.host.cgroups_missing}",
+                "give xenlited a cpu cgroup controller (cgroup v1 'cpu' or v2 'cpu')",
+            )
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="set its scheduling parameters")  # fmt: skip
+            group = cgroups.domain(domain.domid)
+            params = domain.config.b_info.sched_params
+            if weight is not None:
+                await asyncio.to_thread(group.set_weight, weight)
+                params = replace(params, weight=weight)
+            if cap is not None:
+                await asyncio.to_thread(group.set_cap, cap)
+                params = replace(params, cap=cap)
+            b_info = replace(domain.config.b_info, sched_params=params)
+            await self._update_config(domain, b_info)
+
+    def check_scheduler(self, scheduler: str) -> None:
+        if scheduler != self.host.scheduler:
+            raise DomainError(
+                f"{scheduler} scheduling parameters",
+                f"libxl_domain_sched_params_get returned {self.host.scheduler} not {scheduler}",
+                f"this host runs the {self.host.scheduler} scheduler (sched= on the Xen "
+                f"command line): use xl sched-{self.host.scheduler}",
+            )
 
     # ------------------------------------------------------------------ vCPUs
 

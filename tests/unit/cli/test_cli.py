@@ -48,7 +48,7 @@ def test_help_for_a_verb_shows_usage_and_options() -> None:
 
 
 def test_an_xl_verb_not_yet_provided_says_so_honestly() -> None:
-    result = run("vcpu-list")
+    result = run("cpupool-list")
     assert result.returncode == 1
     assert "does not provide yet" in result.stderr
     assert "Traceback" not in result.stderr

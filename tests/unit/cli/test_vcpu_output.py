@@ -1,26 +1,8 @@
-"""xl vcpu-list's text, as xl_vcpu.c print_vcpuinfo() and xl_utils.c print_bitmap() write it."""
+"""xl vcpu-list's text, as xl_vcpu.c print_vcpuinfo() writes it (maps: tests/unit/config)."""
 
 from __future__ import annotations
 
-import pytest
-
-from xenlite.cli.commands.vcpu import HEADER, print_bitmap, vcpu_row
-
-
-@pytest.mark.parametrize(
-    ("cpus", "nr", "text"),
-    [
-        ({0, 1, 2, 3}, 4, "all"),
-        (set(), 4, "none"),
-        ({0, 1, 2, 3}, 8, "0-3"),
-        ({1}, 2, "1"),
-        ({0, 2, 3, 5}, 8, "0,2-3,5"),
-        ({1, 2, 3}, 4, "1-3"),
-        ({0, 1, 3}, 4, "0-1,3"),
-    ],
-)
-def test_print_bitmap(cpus: set[int], nr: int, text: str) -> None:
-    assert print_bitmap(cpus, nr) == text
+from xenlite.cli.commands.vcpu import HEADER, vcpu_row
 
 
 def test_header_and_rows_in_xls_columns() -> None:

@@ -3,14 +3,14 @@
 xl(1) "vcpu-list", "vcpu-pin" (tools/xl/xl_vcpu.c): the rows are
 ``"%-32s %5u %5u"`` (name, domid, vCPU), then ``"%5u %3c%c- "`` (CPU, running, blocked) or
 ``"%5c %3c%cp "`` for an offline vCPU, ``"%9.1f  "`` (seconds of CPU time) and the hard and
-soft affinity as xl's ``print_bitmap`` writes them (``all``, ``none``, ``0-3,5``).
+soft affinity as xl's ``print_bitmap`` writes them (``config.cpus.format_cpumap``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from xenlite.cli.commands.domains import (
     XlFailure,
@@ -21,30 +21,12 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
-from xenlite.config.cpus import parse_cpu_list
+from xenlite.config.cpus import format_cpumap, parse_cpu_list
 
 HEADER = (
     f"{'Name':<32} {'ID':>5} {'VCPU':>5} {'CPU':>5} {'State':>5} {'Time(s)':>9} "
     "Affinity (Hard / Soft)\n"
 )
-
-
-def print_bitmap(cpus: Iterable[int], nr_cpus: int) -> str:
-    """xl_utils.c print_bitmap(): ranges of set bits; ``all`` when one run covers 0..end."""
-    wanted = set(cpus)
-    parts: list[str] = []
-    start: int | None = None
-    for cpu in range(nr_cpus + 1):
-        if cpu < nr_cpus and cpu in wanted:
-            if start is None:
-                start = cpu
-            continue
-        if start is not None:
-            parts.append(str(start) if start == cpu - 1 else f"{start}-{cpu - 1}")
-            if start == 0 and cpu == nr_cpus and len(parts) == 1:
-                return "all"
-            start = None
-    return ",".join(parts) if parts else "none"
 
 
 def _ints(value: object) -> list[int]:
@@ -66,7 +48,11 @@ def vcpu_row(name: str, domid: int, row: Mapping[str, object], nr_cpus: int) -> 
         line += f"{'-':>5} {'-':>3}-p "
     line += f"{_int(row.get('time_ns')) / 1e9:9.1f}  "
     hard, soft = _ints(row.get("hard")), _ints(row.get("soft"))
-    return line + f"{print_bitmap(hard, nr_cpus)} / {print_bitmap(soft, nr_cpus)}\n"
+    return line + f"{_cpumap(hard, nr_cpus)} / {_cpumap(soft, nr_cpus)}\n"
+
+
+def _cpumap(cpus: list[int], nr_cpus: int) -> str:
+    return format_cpumap([c for c in cpus if 0 <= c < nr_cpus], nr_cpus)
 
 
 @xl_verb

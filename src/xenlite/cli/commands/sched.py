@@ -1,0 +1,137 @@
+"""``xl sched-credit`` and ``xl sched-credit2``: domains' weights and caps.
+
+xl(1) "sched-credit", "sched-credit2" (tools/xl/xl_sched.c): without ``-d``, one block per
+cpupool that runs the scheduler: the pool line, the header ``"%-33s %4s %6s %4s"`` and a
+``"%-33s %4d %6d %4d"`` row per domain; with ``-d`` alone, the header and that domain's row;
+with ``-w``/``-c``, the new values are set, silently. xenlite applies them to the domain's
+cgroup (``host/cgroups.py`` documents the mapping). The scheduler-global parameters
+(``-s`` with ``-t``/``-r``/``-m``) belong to Xen's own scheduler, which Linux's CFS does not
+have: printing them works, setting them is refused.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+from xenlite.base.errors import Unsupported
+from xenlite.cli.commands.domains import XlFailure, connect, find_domain, show_help, xl_verb
+from xenlite.cli.getopt import parse_options
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+
+HEADER = f"{'Name':<33} {'ID':>4} {'Weight':>6} {'Cap':>4}\n"
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _number(flag: str, text: str) -> int:
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise XlFailure(f"Invalid value '{text}' for {flag}\n", hint="give a number") from None
+
+
+def pool_line(scheduler: str, pool: Mapping[str, object]) -> str:
+    name = pool.get("name", "Pool-0")
+    if scheduler == "credit":
+        return (f"Cpupool {name}: tslice={_int(pool.get('tslice_ms'))}ms "
+                f"ratelimit={_int(pool.get('ratelimit_us'))}us "
+                f"migration-delay={_int(pool.get('migration_delay_us'))}us\n")  # fmt: skip
+    return f"Cpupool {name}: ratelimit={_int(pool.get('ratelimit_us'))}us\n"
+
+
+def domain_row(row: Mapping[str, object]) -> str:
+    return (f"{row.get('name')!s:<33} {_int(row.get('domid')):4d} "
+            f"{_int(row.get('weight')):6d} {_int(row.get('cap')):4d}\n")  # fmt: skip
+
+
+def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
+    verb = f"sched-{scheduler}"
+    short = "d:w:c:p:t:r:m:sh" if scheduler == "credit" else "d:w:c:p:r:sh"
+    longs = ["domain=", "weight=", "cap=", "cpupool=", "schedparam", "help", "ratelimit_us="]
+    if scheduler == "credit":
+        longs += ["tslice_ms=", "migration_delay_us="]
+    pairs, operands = parse_options(verb, args, short, longs)
+    dom: str | None = None
+    weight: int | None = None
+    cap: int | None = None
+    pool: str | None = None
+    globals_asked = False
+    global_values: list[str] = []
+    for flag, value in pairs:
+        if flag in ("-h", "--help"):
+            return show_help(opts, verb)
+        if flag in ("-d", "--domain"):
+            dom = value
+        elif flag in ("-w", "--weight"):
+            weight = _number("weight", value)
+        elif flag in ("-c", "--cap"):
+            cap = _number("cap", value)
+        elif flag in ("-p", "--cpupool"):
+            pool = value
+        elif flag in ("-s", "--schedparam"):
+            globals_asked = True
+        else:  # -t, -r, -m: Xen scheduler globals
+            global_values.append(f"{flag} {value}")
+    if operands:
+        raise XlFailure(f"{verb}: unexpected argument '{operands[0]}'\n", hint=f"xl help {verb}")
+    if pool is not None and pool != "Pool-0":
+        raise XlFailure(f"unknown cpupool '{pool}'\n", hint="this host has one pool, Pool-0")
+    if global_values:
+        raise Unsupported(
+            f"xl {verb} -s {' '.join(global_values)}",
+            "time slice, rate limit and migration delay are parameters of Xen's own "
+            "scheduler; Linux's CFS, which runs xenlite's domains, has none of them",
+            "set domain weights and caps (-d DOMAIN -w WEIGHT -c CAP) instead",
+        )
+    with connect() as client:
+        if globals_asked:
+            answer = client.call("domain.sched_get", scheduler=scheduler)
+            if isinstance(answer, dict) and answer.get("scheduler") == scheduler:
+                pool_info = answer.get("pool")
+                sys.stdout.write(pool_line(scheduler, pool_info if isinstance(pool_info, dict)
+                                           else {}))  # fmt: skip
+            return EXIT_SUCCESS
+        if dom is None:
+            if weight is not None or cap is not None:
+                raise XlFailure("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
+            answer = client.call("domain.sched_get", scheduler=scheduler)
+            _print_all(answer, scheduler)
+            return EXIT_SUCCESS
+        domid, _ = find_domain(client, dom)
+        if weight is None and cap is None:
+            answer = client.call("domain.sched_get", scheduler=scheduler, dom=str(domid))
+            rows = answer.get("domains") if isinstance(answer, dict) else None
+            listed = rows if isinstance(rows, list) else []
+            out = [HEADER] + [domain_row(r) for r in listed if isinstance(r, dict)]
+            sys.stdout.write("".join(out))
+            return EXIT_SUCCESS
+        client.call("domain.sched_set", scheduler=scheduler, dom=str(domid), weight=weight,
+                    cap=cap)  # fmt: skip
+    return EXIT_SUCCESS
+
+
+def _print_all(answer: object, scheduler: str) -> None:
+    if not isinstance(answer, dict) or answer.get("scheduler") != scheduler:
+        return  # no pool runs this scheduler: xl prints nothing
+    pool = answer.get("pool")
+    out = [pool_line(scheduler, pool if isinstance(pool, dict) else {}), HEADER]
+    rows = answer.get("domains")
+    out += [domain_row(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    sys.stdout.write("".join(out))
+
+
+@xl_verb
+def main_sched_credit(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl sched-credit [-d <Domain> [-w[=WEIGHT]|-c[=CAP]]] [-s [-t TSLICE] [-r RATELIMIT]
+    [-m DELAY]] [-p CPUPOOL]``."""
+    return _sched_verb(opts, args, "credit")
+
+
+@xl_verb
+def main_sched_credit2(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl sched-credit2 [-d <Domain> [-w[=WEIGHT]|-c[=CAP]]] [-s [-r RATELIMIT]]
+    [-p CPUPOOL]``."""
+    return _sched_verb(opts, args, "credit2")
