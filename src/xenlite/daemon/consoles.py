@@ -21,7 +21,7 @@ from pathlib import Path
 
 from xenlite.base.errors import DomainError
 from xenlite.base.sockets import connect_unix
-from xenlite.domain.manager import Domain
+from xenlite.domain.live import Domain
 from xenlite.rpc.protocol import Event, JsonObject, Reply
 
 _TAIL_LIMIT = 1024 * 1024

@@ -40,7 +40,8 @@ from xenlite.daemon.services import (
     write_dom0_nodes,
     xenstored_socket,
 )
-from xenlite.domain.manager import DomainManager, EngineHost
+from xenlite.domain.live import EngineHost
+from xenlite.domain.manager import DomainManager
 from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
 from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import probe_accel

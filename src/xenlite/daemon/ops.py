@@ -20,7 +20,8 @@ from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
 from xenlite.config.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
-from xenlite.domain.manager import DomainInfo, DomainManager
+from xenlite.domain.live import DomainInfo
+from xenlite.domain.manager import DomainManager
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT

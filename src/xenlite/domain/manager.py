@@ -32,8 +32,7 @@ import time
 import uuid as uuidlib
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from xenlite.base.errors import (
@@ -41,7 +40,6 @@ from xenlite.base.errors import (
     DomainError,
     DomainNotFound,
     QemuError,
-    Unsupported,
     XenliteError,
     XenStoreError,
 )
@@ -49,9 +47,11 @@ from xenlite.base.paths import under_root
 from xenlite.config.choices import Action
 from xenlite.config.domain import effective_max_memkb, effective_target_memkb
 from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
-from xenlite.config.model import BuildInfo, DomainConfig, DomainType
+from xenlite.config.model import DomainConfig, DomainType
 from xenlite.domain import xspaths
+from xenlite.domain.live import Domain, DomainInfo, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
+from xenlite.domain.resources import DomainResources
 from xenlite.domain.state import (
     DomainState,
     ShutdownReason,
@@ -60,28 +60,14 @@ from xenlite.domain.state import (
     require,
     state_after,
 )
-from xenlite.domain.vcpu import (
-    VcpuInfo,
-    affinity_of,
-    apply_affinity,
-    vcpu_rows,
-    vcpu_threads,
-)
-from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT, CgroupHost
-from xenlite.host.memory import HostMemory
-from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
-from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
-from xenlite.qemu.runpaths import RunPaths
+from xenlite.qemu.process import attach, cpu_time_ns, launch, vcpu_on_cpu
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
 log = logging.getLogger(__name__)
 
-RUN_DIR = "/run/xenlite/qemu"
-LOG_DIR = "/var/log/xenlite"
-CONSOLE_LOG_DIR = "/var/log/xenlite/console"
 DUMP_DIR = "/var/lib/xen/dump"
 LAUNCH_TIMEOUT = 30.0
 QMP_TIMEOUT = 10.0
@@ -95,99 +81,7 @@ _LIST_FIX = "list the domains with: xl list"
 _NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
 
 
-@dataclass(frozen=True, slots=True)
-class EngineHost:
-    """What the engine knows about the host it runs domains on."""
-
-    root: Path
-    accel: Accel
-    nr_cpus: int
-    memory: HostMemory
-    scheduler: str = "credit2"  # the host's Xen scheduler (sched=), credit or credit2
-    cgroups: CgroupHost | None = None  # None: no cpu controller (``cgroups_missing`` says why)
-    cgroups_missing: str = ""
-
-    def run_dir(self, domid: int) -> Path:
-        return under_root(RUN_DIR, self.root) / str(domid)
-
-    def qemu_log(self, name: str) -> Path:
-        # Xen keeps the device model's output in /var/log/xen/qemu-dm-NAME.log.
-        return under_root(LOG_DIR, self.root) / f"qemu-dm-{name}.log"
-
-    def console_log(self, name: str) -> Path:
-        # xenconsoled's log name (xenconsoled --log=guest): guest-NAME.log.
-        return under_root(CONSOLE_LOG_DIR, self.root) / f"guest-{name}.log"
-
-
-@dataclass(frozen=True, slots=True)
-class DomainInfo:
-    """One row of ``domain.list`` (the JSON the CLI formats as xl list)."""
-
-    domid: int
-    name: str
-    uuid: str
-    current_memkb: int
-    outstanding_memkb: int
-    max_memkb: int
-    vcpu_online: int
-    max_vcpus: int
-    running: bool
-    blocked: bool
-    paused: bool
-    shutdown: bool
-    dying: bool
-    shutdown_reason: str | None
-    cpu_time_ns: int
-    start_time: float
-    config: dict[str, object] | None = field(default=None)
-
-
-class Domain:
-    """A domU the engine manages: its record, its config and, while it runs, its QEMU."""
-
-    def __init__(self, record: DomainRecord, config: DomainConfig) -> None:
-        self.record = record
-        self.config = config
-        self.process: QemuProcess | None = None
-        self.monitor: Monitor | None = None
-        self.supervisor: asyncio.Task[None] | None = None
-        self.gone = asyncio.Event()
-        self.lock = asyncio.Lock()
-        self.tearing_down = False
-        # xl destroy was asked for: an on_* restart under way must not bring it back.
-        self.destroy_requested = False
-        self.power_button: asyncio.Task[None] | None = None
-        self.alloc_kib = 0  # what the host's memory book gave this domain (its target)
-        self.balloon_kib: int | None = None  # the guest's size as its balloon last reported
-
-    @property
-    def domid(self) -> int:
-        return self.record.domid
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def state(self) -> DomainState:
-        return self.record.state
-
-    @property
-    def paths(self) -> RunPaths:
-        run_dir = Path(self.record.run_dir)
-        return RunPaths(
-            qmp_socket=run_dir / "qmp.sock",
-            serial_socket=run_dir / "serial.sock",
-            pid_file=run_dir / "qemu.pid",
-            log_file=Path(self.record.log_file),
-            console_log=Path(self.record.console_log),
-        )
-
-    def __repr__(self) -> str:
-        return f"Domain({self.domid}, {self.name!r}, {self.state})"
-
-
-class DomainManager:
+class DomainManager(DomainResources):
     """Every domU of one host root. All methods run on the daemon's event loop."""
 
     def __init__(
@@ -446,14 +340,14 @@ class DomainManager:
         domain = self.lookup(dom)
         async with domain.lock:
             require(domain.name, domain.state, DomainState.RUNNING, doing="pause it")
-            await self._monitor_of(domain).stop()
+            await live_monitor(domain).stop()
             await self._set_state(domain, DomainState.PAUSED)
 
     async def unpause(self, dom: str) -> None:
         domain = self.lookup(dom)
         async with domain.lock:
             require(domain.name, domain.state, DomainState.PAUSED, doing="unpause it")
-            await self._monitor_of(domain).cont()
+            await live_monitor(domain).cont()
             await self._set_state(domain, DomainState.RUNNING)
 
     async def rename(self, dom: str, new_name: str) -> None:
@@ -515,7 +409,7 @@ class DomainManager:
         await self.xs.write(
             xspaths.control_shutdown_path(domain.domid), "reboot" if reboot else "poweroff"
         )
-        monitor = self._monitor_of(domain)
+        monitor = live_monitor(domain)
         if reboot:
             await monitor.system_reset()
         else:
@@ -544,7 +438,7 @@ class DomainManager:
             try:
                 if await self.xs.read(path) != b"poweroff":
                     return
-                await self._monitor_of(domain).system_powerdown()
+                await live_monitor(domain).system_powerdown()
             except (QemuError, XenStoreError):
                 return
 
@@ -563,15 +457,6 @@ class DomainManager:
                 f"still exists {timeout:g} s later (state {domain.state})",
                 "the guest may ignore the request; xl destroy stops it at once",
             ) from None
-
-    def _monitor_of(self, domain: Domain) -> Monitor:
-        if domain.monitor is None or not domain.monitor.connected:
-            raise QemuError(
-                f"domain '{domain.name}' ({domain.domid})",
-                "its QEMU is not connected (it has exited)",
-                "destroy the domain (xl destroy)",
-            )
-        return domain.monitor
 
     async def _set_state(
         self, domain: Domain, state: DomainState, reason: ShutdownReason | None = None
@@ -891,264 +776,6 @@ class DomainManager:
             if domain.process is not None:
                 domain.process.close()
 
-    # ------------------------------------------------------------------ memory
-
-    async def mem_set(self, dom: str, target_kib: int) -> None:
-        """xl mem-set: the balloon brings the guest to ``target_kib``; memory/target follows.
-
-        Growing takes the difference from free memory (autoballooning dom0 as create does);
-        shrinking gives it back to free memory.
-
-        :raise DomainError: above the domain's maximum (maxmem)
-        :raise InsufficientMemory: when the growth does not fit
-        """
-        domain = self.lookup(dom)
-        async with domain.lock:
-            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
-                    doing="set its memory")  # fmt: skip
-            b_info = domain.config.b_info
-            maximum = effective_max_memkb(b_info)
-            if target_kib > maximum:
-                raise DomainError(
-                    f"memory target of domain '{domain.name}'",
-                    f"{target_kib} KiB is above its maximum of {maximum} KiB (maxmem)",
-                    f"ask for at most {maximum // 1024}m, or raise the maximum first "
-                    "(xl mem-max, up to the size the domain was built with)",
-                )
-            monitor = self._monitor_of(domain)
-            grow = target_kib - domain.alloc_kib
-            if grow > 0:
-                self.host.memory.claim(grow, f"growing domain '{domain.name}' by {grow} KiB")
-            try:
-                await monitor.balloon(target_kib * 1024)
-            except QemuError:
-                if grow > 0:
-                    self.host.memory.release(grow)
-                raise
-            if grow < 0:
-                self.host.memory.release(-grow)
-            domain.alloc_kib = target_kib
-            await self.xs.write(xspaths.memory_target_path(domain.domid), str(target_kib))
-            await self._update_config(domain, replace(b_info, target_memkb=target_kib))
-
-    async def mem_max(self, dom: str, max_kib: int) -> None:
-        """xl mem-max: the domain's ceiling (memory/static-max).
-
-        :raise Unsupported: above the size QEMU gave the guest at boot (no memory hotplug)
-        :raise DomainError: below the current target (libxl's static-max >= dynamic-max)
-        """
-        domain = self.lookup(dom)
-        async with domain.lock:
-            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
-                    doing="set its maximum memory")  # fmt: skip
-            built_kib = await self._monitor_of(domain).base_memory_bytes() // 1024
-            if max_kib > built_kib:
-                raise Unsupported(
-                    f"maximum memory of domain '{domain.name}'",
-                    f"{max_kib} KiB is more than the {built_kib} KiB its QEMU was built with, "
-                    "and a xenlite domain has no memory hotplug to grow past that",
-                    f"ask for at most {built_kib // 1024}m, or recreate the domain with a "
-                    "larger maxmem= (then xl mem-set can grow it up to that)",
-                )
-            if max_kib < domain.alloc_kib:
-                raise DomainError(
-                    f"maximum memory of domain '{domain.name}'",
-                    f"{max_kib} KiB is below its current target of {domain.alloc_kib} KiB "
-                    "(the maximum must be at least the target)",
-                    "lower the target first: xl mem-set DOMAIN SIZE",
-                )
-            await self.xs.write(xspaths.static_max_path(domain.domid), str(max_kib))
-            b_info = domain.config.b_info
-            await self._update_config(domain, replace(b_info, max_memkb=max_kib))
-
-    async def _update_config(self, domain: Domain, b_info: BuildInfo) -> None:
-        """Keep ``b_info`` in the domain's config and record, so a restart (on_reboot) and a
-        daemon restart see it, as libxl keeps a domain's current settings."""
-        domain.config = replace(domain.config, b_info=b_info)
-        domain.record = replace(
-            domain.record, config_json=json.dumps(domain_config_to_json(domain.config))
-        )
-        await asyncio.to_thread(self.store.save, domain.record)
-
-    # ------------------------------------------------------------------ scheduling
-
-    def _join_cgroup(self, domain: Domain) -> None:
-        """Put the domain's QEMU in its own cgroup with its weight and cap (credit/credit2).
-
-        :raise Unsupported: when the config sets cpu_weight/cap and the host has no cpu
-            controller to honour them
-        """
-        params = domain.config.b_info.sched_params
-        cgroups = self.host.cgroups
-        if cgroups is None:
-            if params.weight != -1 or params.cap != -1:
-                raise Unsupported(
-                    f"cpu_weight/cap of domain '{domain.name}'",
-                    f"this host cannot apply them: {self.host.cgroups_missing}",
-                    "remove cpu_weight= and cap= from the config, or give xenlited a cpu "
-                    "cgroup controller",
-                )
-            return
-        assert domain.process is not None
-        group = cgroups.create_domain(domain.domid)
-        group.add_process(domain.process.pid)
-        group.set_weight(params.weight if params.weight != -1 else XEN_WEIGHT_DEFAULT)
-        group.set_cap(params.cap if params.cap != -1 else 0)
-
-    def _leave_cgroup(self, domid: int) -> None:
-        if self.host.cgroups is not None:
-            self.host.cgroups.domain(domid).remove()
-
-    def remove_stale_cgroups(self) -> None:
-        """Groups of domains that no longer exist (a daemon or host crash left them)."""
-        if self.host.cgroups is None:
-            return
-        for group in self.host.cgroups.domain_groups():
-            if group.domid not in self._domains:
-                with contextlib.suppress(XenliteError):
-                    group.remove()
-
-    def sched_params(self, dom: str, scheduler: str) -> tuple[int, int]:
-        """(weight, cap) of a domain under ``scheduler``, as its cgroup holds them.
-
-        :raise DomainError: when the host runs another scheduler (xl's sched_domain_get)
-        """
-        domain = self.lookup(dom)
-        self.check_scheduler(scheduler)
-        params = domain.config.b_info.sched_params
-        weight = params.weight if params.weight != -1 else XEN_WEIGHT_DEFAULT
-        return weight, params.cap if params.cap != -1 else 0
-
-    async def set_sched_params(
-        self, dom: str, scheduler: str, weight: int | None, cap: int | None
-    ) -> None:
-        """``xl sched-credit -d DOM -w W -c C``: onto the domain's cgroup, and into its config.
-
-        :raise DomainError: for another scheduler or a value out of range (nothing changed)
-        :raise Unsupported: when the host has no cpu cgroup controller
-        """
-        domain = self.lookup(dom)
-        self.check_scheduler(scheduler)
-        cgroups = self.host.cgroups
-        if cgroups is None:
-            raise Unsupported(
-                f"scheduling parameters of domain '{domain.name}'",
-                f"this host cannot apply them: {self.host.cgroups_missing}",
-                "give xenlited a cpu cgroup controller (cgroup v1 'cpu' or v2 'cpu')",
-            )
-        async with domain.lock:
-            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
-                    doing="set its scheduling parameters")  # fmt: skip
-            group = cgroups.domain(domain.domid)
-            params = domain.config.b_info.sched_params
-            if weight is not None:
-                await asyncio.to_thread(group.set_weight, weight)
-                params = replace(params, weight=weight)
-            if cap is not None:
-                await asyncio.to_thread(group.set_cap, cap)
-                params = replace(params, cap=cap)
-            b_info = replace(domain.config.b_info, sched_params=params)
-            await self._update_config(domain, b_info)
-
-    def check_scheduler(self, scheduler: str) -> None:
-        if scheduler != self.host.scheduler:
-            raise DomainError(
-                f"{scheduler} scheduling parameters",
-                f"libxl_domain_sched_params_get returned {self.host.scheduler} not {scheduler}",
-                f"this host runs the {self.host.scheduler} scheduler (sched= on the Xen "
-                f"command line): use xl sched-{self.host.scheduler}",
-            )
-
-    # ------------------------------------------------------------------ vCPUs
-
-    def all_cpus(self) -> frozenset[int]:
-        """The host CPUs domains may run on (xenlited's own affinity)."""
-        return frozenset(os.sched_getaffinity(0))
-
-    async def _place_vcpus(self, domain: Domain) -> None:
-        """cpus= (hard affinity) onto the vCPU threads; cpus_soft= is only recorded."""
-        b_info = domain.config.b_info
-        threads = await vcpu_threads(self._monitor_of(domain))
-        what = f"vCPU affinity of domain '{domain.name}'"
-        await asyncio.to_thread(
-            apply_affinity, threads, b_info.vcpu_hard_affinity, self.all_cpus(), what
-        )
-        if any(b_info.vcpu_soft_affinity):
-            self._log_hypervisor(
-                f"Domain {domain.domid} ({domain.name}): soft affinity recorded; Linux has no "
-                "soft affinity, so it does not steer the vCPU threads"
-            )
-
-    async def vcpu_list(self, dom: str) -> list[VcpuInfo]:
-        """``xl vcpu-list``: each vCPU's thread, CPU, state, time and affinity."""
-        domain = self.lookup(dom)
-        b_info = domain.config.b_info
-        max_vcpus = b_info.max_vcpus or 1
-        everything = self.all_cpus()
-        live = domain.process is not None and domain.monitor is not None
-        if not live or domain.state not in (DomainState.RUNNING, DomainState.PAUSED):
-            soft = b_info.vcpu_soft_affinity
-            return vcpu_rows(0, [], max_vcpus, soft, everything, paused=True)
-        threads = await vcpu_threads(self._monitor_of(domain))
-        assert domain.process is not None
-        return vcpu_rows(domain.process.pid, threads, max_vcpus, b_info.vcpu_soft_affinity,
-                         everything, paused=domain.state is DomainState.PAUSED)  # fmt: skip
-
-    async def vcpu_pin(
-        self,
-        dom: str,
-        vcpu: int | None,
-        hard: frozenset[int] | None,
-        soft: frozenset[int] | None,
-    ) -> None:
-        """``xl vcpu-pin``: the hard affinity of one vCPU (or all, ``vcpu`` None) onto its
-        thread, kept in the config so that it survives a reboot of the domain as under Xen;
-        ``None`` leaves an affinity as it is ("-")."""
-        domain = self.lookup(dom)
-        async with domain.lock:
-            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
-                    doing="pin its vCPUs")  # fmt: skip
-            b_info = domain.config.b_info
-            max_vcpus = b_info.max_vcpus or 1
-            if vcpu is not None and not 0 <= vcpu < max_vcpus:
-                raise DomainError(
-                    f"vCPU {vcpu} of domain '{domain.name}'",
-                    f"does not exist (the domain has {max_vcpus} vCPUs, numbered from 0)",
-                    f"name a vCPU between 0 and {max_vcpus - 1}, or all",
-                )
-            everything = self.all_cpus()
-            chosen = range(max_vcpus) if vcpu is None else (vcpu,)
-
-            def updated(
-                current: tuple[frozenset[int], ...], new: frozenset[int] | None
-            ) -> tuple[frozenset[int], ...]:
-                if new is None:
-                    return current
-                table = [affinity_of(current, v, everything) for v in range(max_vcpus)]
-                for v in chosen:
-                    table[v] = new
-                return tuple(table)
-
-            hard_table = updated(b_info.vcpu_hard_affinity, hard)
-            soft_table = updated(b_info.vcpu_soft_affinity, soft)
-            if hard is not None:
-                if not hard & everything:
-                    raise DomainError(
-                        f"hard affinity of domain '{domain.name}'",
-                        f"names no CPU this host offers (host CPUs: {sorted(everything)})",
-                        "name CPUs that exist, e.g. 0-1 or all",
-                    )
-                threads = await vcpu_threads(self._monitor_of(domain))
-                await asyncio.to_thread(apply_affinity, threads, hard_table, everything,
-                                        f"vCPU affinity of domain '{domain.name}'")  # fmt: skip
-            new_b = replace(b_info, vcpu_hard_affinity=hard_table, vcpu_soft_affinity=soft_table)
-            await self._update_config(domain, new_b)
-            if soft is not None:
-                self._log_hypervisor(
-                    f"Domain {domain.domid} ({domain.name}): soft affinity recorded; Linux has "
-                    "no soft affinity, so it does not steer the vCPU threads"
-                )
-
     # ------------------------------------------------------------------ sysrq, triggers
 
     async def send_keys(self, dom: str, keys: Sequence[str], *, doing: str) -> None:
@@ -1159,7 +786,7 @@ class DomainManager:
         """
         domain = self.lookup(dom)
         require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED, doing=doing)
-        await self._monitor_of(domain).send_key(list(keys))
+        await live_monitor(domain).send_key(list(keys))
 
     async def machine_command(self, dom: str, command: str, *, doing: str) -> None:
         """Run one argument-less QMP machine command (inject-nmi, system_reset,
@@ -1170,7 +797,7 @@ class DomainManager:
         """
         domain = self.lookup(dom)
         require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED, doing=doing)
-        await self._monitor_of(domain).execute(command)
+        await live_monitor(domain).execute(command)
 
 
 def _finished(domain: Domain) -> bool:

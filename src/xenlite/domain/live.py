@@ -1,0 +1,134 @@
+"""A live domain and the host it runs on: what the manager and its helpers share.
+
+``Domain`` is a domU as the engine holds it (record, config, QEMU process and monitor, lock,
+its share of memory); ``EngineHost`` the facts of the host (root, accelerator, CPUs, memory
+book, scheduler and cgroups); ``DomainInfo`` one row of ``xl list``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xenlite.base.errors import QemuError
+from xenlite.base.paths import under_root
+from xenlite.config.model import DomainConfig
+from xenlite.domain.record import DomainRecord
+from xenlite.domain.state import DomainState
+from xenlite.host.cgroups import CgroupHost
+from xenlite.host.memory import HostMemory
+from xenlite.qemu.accel import Accel
+from xenlite.qemu.monitor import Monitor
+from xenlite.qemu.process import QemuProcess
+from xenlite.qemu.runpaths import RunPaths
+
+RUN_DIR = "/run/xenlite/qemu"
+LOG_DIR = "/var/log/xenlite"
+CONSOLE_LOG_DIR = "/var/log/xenlite/console"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHost:
+    """What the engine knows about the host it runs domains on."""
+
+    root: Path
+    accel: Accel
+    nr_cpus: int
+    memory: HostMemory
+    scheduler: str = "credit2"  # the host's Xen scheduler (sched=), credit or credit2
+    cgroups: CgroupHost | None = None  # None: no cpu controller (``cgroups_missing`` says why)
+    cgroups_missing: str = ""
+
+    def run_dir(self, domid: int) -> Path:
+        return under_root(RUN_DIR, self.root) / str(domid)
+
+    def qemu_log(self, name: str) -> Path:
+        # Xen keeps the device model's output in /var/log/xen/qemu-dm-NAME.log.
+        return under_root(LOG_DIR, self.root) / f"qemu-dm-{name}.log"
+
+    def console_log(self, name: str) -> Path:
+        # xenconsoled's log name (xenconsoled --log=guest): guest-NAME.log.
+        return under_root(CONSOLE_LOG_DIR, self.root) / f"guest-{name}.log"
+
+
+@dataclass(frozen=True, slots=True)
+class DomainInfo:
+    """One row of ``domain.list`` (the JSON the CLI formats as xl list)."""
+
+    domid: int
+    name: str
+    uuid: str
+    current_memkb: int
+    outstanding_memkb: int
+    max_memkb: int
+    vcpu_online: int
+    max_vcpus: int
+    running: bool
+    blocked: bool
+    paused: bool
+    shutdown: bool
+    dying: bool
+    shutdown_reason: str | None
+    cpu_time_ns: int
+    start_time: float
+    config: dict[str, object] | None = field(default=None)
+
+
+class Domain:
+    """A domU the engine manages: its record, its config and, while it runs, its QEMU."""
+
+    def __init__(self, record: DomainRecord, config: DomainConfig) -> None:
+        self.record = record
+        self.config = config
+        self.process: QemuProcess | None = None
+        self.monitor: Monitor | None = None
+        self.supervisor: asyncio.Task[None] | None = None
+        self.gone = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.tearing_down = False
+        # xl destroy was asked for: an on_* restart under way must not bring it back.
+        self.destroy_requested = False
+        self.power_button: asyncio.Task[None] | None = None
+        self.alloc_kib = 0  # what the host's memory book gave this domain (its target)
+        self.balloon_kib: int | None = None  # the guest's size as its balloon last reported
+
+    @property
+    def domid(self) -> int:
+        return self.record.domid
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def state(self) -> DomainState:
+        return self.record.state
+
+    @property
+    def paths(self) -> RunPaths:
+        run_dir = Path(self.record.run_dir)
+        return RunPaths(
+            qmp_socket=run_dir / "qmp.sock",
+            serial_socket=run_dir / "serial.sock",
+            pid_file=run_dir / "qemu.pid",
+            log_file=Path(self.record.log_file),
+            console_log=Path(self.record.console_log),
+        )
+
+    def __repr__(self) -> str:
+        return f"Domain({self.domid}, {self.name!r}, {self.state})"
+
+
+def live_monitor(domain: Domain) -> Monitor:
+    """The domain's connected QMP monitor.
+
+    :raise QemuError: when its QEMU is not connected (it has exited)
+    """
+    if domain.monitor is None or not domain.monitor.connected:
+        raise QemuError(
+            f"domain '{domain.name}' ({domain.domid})",
+            "its QEMU is not connected (it has exited)",
+            "destroy the domain (xl destroy)",
+        )
+    return domain.monitor
