@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import select
 import subprocess
 import sys
 import termios
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from fdwait import read_until
 from xenlite.guestkit.boot import READY_MARKER
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -46,20 +46,7 @@ def _wait_log(host: Any, name: str, text: str, timeout: float = BOOT_TIMEOUT) ->
 
 
 def _read_until(fd: int, wanted: bytes, timeout: float = ECHO_TIMEOUT) -> bytes:
-    data = b""
-    deadline = time.monotonic() + timeout
-    while wanted not in data:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {wanted!r} in {data[-2000:]!r}"
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # a pty whose other side has closed
-                chunk = b""
-            assert chunk, f"EOF before {wanted!r}; got {data[-2000:]!r}"
-            data += chunk
-    return data
+    return read_until(fd, wanted, timeout)
 
 
 def _names(host: Any) -> list[str]:

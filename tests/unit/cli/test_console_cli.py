@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from fdwait import read_until
 from rpc_harness import ServerThread
 from xenlite.base.errors import DomainNotFound
 from xenlite.cli import main as cli_main
@@ -61,17 +61,7 @@ def test_an_escape_of_another_shape_is_invalid(text: str) -> None:
 
 
 def _read_until(fd: int, wanted: bytes, timeout: float = DEADLINE) -> bytes:
-    data = b""
-    deadline = time.monotonic() + timeout
-    while wanted not in data:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {wanted!r} in {data!r}"
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 4096)
-            assert chunk, f"EOF before {wanted!r}; got {data!r}"
-            data += chunk
-    return data
+    return read_until(fd, wanted, timeout)
 
 
 class RelayRun:
