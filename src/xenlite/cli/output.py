@@ -66,9 +66,9 @@ class DomainInfo:
     config: Mapping[str, object] | None = None
 
 
-def _bad_field(name: str, cause: str) -> RpcError:
+def _bad_field(name: str, cause: str, source: str = "domain.list") -> RpcError:
     return RpcError(
-        "xenlited domain.list",
+        f"xenlited {source}",
         f"answer field '{name}' {cause}",
         "xl and xenlited may come from different xenlite versions; restart the host "
         "services (xenlite stop; xenlite start)",
@@ -76,25 +76,45 @@ def _bad_field(name: str, cause: str) -> RpcError:
     )
 
 
-def _int_field(obj: Mapping[str, object], name: str) -> int:
+def int_field(obj: Mapping[str, object], name: str, source: str = "domain.list") -> int:
+    """``obj[name]`` as an integer. :raise RpcError: ``protocol`` for anything else."""
     value = obj.get(name)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _bad_field(name, f"is {value!r}, not an integer")
+        raise _bad_field(name, f"is {value!r}, not an integer", source)
     return value
 
 
-def _bool_field(obj: Mapping[str, object], name: str) -> bool:
+def bool_field(obj: Mapping[str, object], name: str, source: str = "domain.list") -> bool:
+    """``obj[name]`` as true/false. :raise RpcError: ``protocol`` for anything else."""
     value = obj.get(name)
     if not isinstance(value, bool):
-        raise _bad_field(name, f"is {value!r}, not true/false")
+        raise _bad_field(name, f"is {value!r}, not true/false", source)
     return value
 
 
-def _str_field(obj: Mapping[str, object], name: str) -> str:
+def str_field(obj: Mapping[str, object], name: str, source: str = "domain.list") -> str:
+    """``obj[name]`` as a string. :raise RpcError: ``protocol`` for anything else."""
     value = obj.get(name)
     if not isinstance(value, str):
-        raise _bad_field(name, f"is {value!r}, not a string")
+        raise _bad_field(name, f"is {value!r}, not a string", source)
     return value
+
+
+def objects(value: object, name: str, source: str) -> list[Mapping[str, object]]:
+    """``value`` as a list of JSON objects. :raise RpcError: ``protocol`` for anything else."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _bad_field(name, f"is {value!r}, not a list of objects", source)
+    return list(value)
+
+
+def int_list(obj: Mapping[str, object], name: str, source: str) -> list[int]:
+    """``obj[name]`` as a list of integers. :raise RpcError: ``protocol`` otherwise."""
+    value = obj.get(name)
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise _bad_field(name, f"is {value!r}, not a list of integers", source)
+    return list(value)
 
 
 def domain_info_from_json(obj: object) -> DomainInfo:
@@ -118,21 +138,21 @@ def domain_info_from_json(obj: object) -> DomainInfo:
     if config is not None and not isinstance(config, dict):
         raise _bad_field("config", "is not a JSON object")
     return DomainInfo(
-        domid=_int_field(obj, "domid"),
-        name=_str_field(obj, "name"),
-        uuid=_str_field(obj, "uuid"),
-        current_memkb=_int_field(obj, "current_memkb"),
-        outstanding_memkb=_int_field(obj, "outstanding_memkb"),
-        max_memkb=_int_field(obj, "max_memkb"),
-        vcpu_online=_int_field(obj, "vcpu_online"),
-        max_vcpus=_int_field(obj, "max_vcpus"),
-        running=_bool_field(obj, "running"),
-        blocked=_bool_field(obj, "blocked"),
-        paused=_bool_field(obj, "paused"),
-        shutdown=_bool_field(obj, "shutdown"),
-        dying=_bool_field(obj, "dying"),
+        domid=int_field(obj, "domid"),
+        name=str_field(obj, "name"),
+        uuid=str_field(obj, "uuid"),
+        current_memkb=int_field(obj, "current_memkb"),
+        outstanding_memkb=int_field(obj, "outstanding_memkb"),
+        max_memkb=int_field(obj, "max_memkb"),
+        vcpu_online=int_field(obj, "vcpu_online"),
+        max_vcpus=int_field(obj, "max_vcpus"),
+        running=bool_field(obj, "running"),
+        blocked=bool_field(obj, "blocked"),
+        paused=bool_field(obj, "paused"),
+        shutdown=bool_field(obj, "shutdown"),
+        dying=bool_field(obj, "dying"),
         shutdown_reason=reason,
-        cpu_time_ns=_int_field(obj, "cpu_time_ns"),
+        cpu_time_ns=int_field(obj, "cpu_time_ns"),
         start_time=float(start),
         config=config,
     )

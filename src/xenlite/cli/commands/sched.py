@@ -18,12 +18,10 @@ from xenlite.base.errors import Unsupported
 from xenlite.cli.commands.domains import XlFailure, connect, find_domain, show_help, xl_verb
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.output import int_field, objects, str_field
 
+_SOURCE = "domain.sched_get"
 HEADER = f"{'Name':<33} {'ID':>4} {'Weight':>6} {'Cap':>4}\n"
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
 
 
 def _number(flag: str, text: str) -> int:
@@ -34,17 +32,26 @@ def _number(flag: str, text: str) -> int:
 
 
 def pool_line(scheduler: str, pool: Mapping[str, object]) -> str:
-    name = pool.get("name", "Pool-0")
-    if scheduler == "credit":
-        return (f"Cpupool {name}: tslice={_int(pool.get('tslice_ms'))}ms "
-                f"ratelimit={_int(pool.get('ratelimit_us'))}us "
-                f"migration-delay={_int(pool.get('migration_delay_us'))}us\n")  # fmt: skip
-    return f"Cpupool {name}: ratelimit={_int(pool.get('ratelimit_us'))}us\n"
+    """xl_sched.c's pool line: credit's time slice, rate limit and migration delay, or
+    credit2's rate limit."""
+    name = str_field(pool, "name", _SOURCE)
+    ratelimit = int_field(pool, "ratelimit_us", _SOURCE)
+    if scheduler != "credit":
+        return f"Cpupool {name}: ratelimit={ratelimit}us\n"
+    tslice = int_field(pool, "tslice_ms", _SOURCE)
+    delay = int_field(pool, "migration_delay_us", _SOURCE)
+    return f"Cpupool {name}: tslice={tslice}ms ratelimit={ratelimit}us migration-delay={delay}us\n"
 
 
 def domain_row(row: Mapping[str, object]) -> str:
-    return (f"{row.get('name')!s:<33} {_int(row.get('domid')):4d} "
-            f"{_int(row.get('weight')):6d} {_int(row.get('cap')):4d}\n")  # fmt: skip
+    name, domid = str_field(row, "name", _SOURCE), int_field(row, "domid", _SOURCE)
+    weight, cap = int_field(row, "weight", _SOURCE), int_field(row, "cap", _SOURCE)
+    return f"{name:<33} {domid:4d} {weight:6d} {cap:4d}\n"
+
+
+def _answer(value: object) -> Mapping[str, object]:
+    """domain.sched_get's answer, checked. :raise RpcError: ``protocol`` otherwise."""
+    return objects([value], "[]", _SOURCE)[0]
 
 
 def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
@@ -88,39 +95,39 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
         )
     with connect() as client:
         if globals_asked:
-            answer = client.call("domain.sched_get", scheduler=scheduler)
-            if isinstance(answer, dict) and answer.get("scheduler") == scheduler:
-                pool_info = answer.get("pool")
-                sys.stdout.write(pool_line(scheduler, pool_info if isinstance(pool_info, dict)
-                                           else {}))  # fmt: skip
+            answer = _answer(client.call("domain.sched_get", scheduler=scheduler))
+            if _runs(answer, scheduler):
+                sys.stdout.write(pool_line(scheduler, _pool(answer)))
             return EXIT_SUCCESS
         if dom is None:
             if weight is not None or cap is not None:
                 raise XlFailure("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
-            answer = client.call("domain.sched_get", scheduler=scheduler)
-            _print_all(answer, scheduler)
+            answer = _answer(client.call("domain.sched_get", scheduler=scheduler))
+            if _runs(answer, scheduler):  # else no pool runs this scheduler: xl prints nothing
+                out = [pool_line(scheduler, _pool(answer)), HEADER]
+                sys.stdout.write("".join(out + [domain_row(r) for r in _rows(answer)]))
             return EXIT_SUCCESS
         domid, _ = find_domain(client, dom)
         if weight is None and cap is None:
-            answer = client.call("domain.sched_get", scheduler=scheduler, dom=str(domid))
-            rows = answer.get("domains") if isinstance(answer, dict) else None
-            listed = rows if isinstance(rows, list) else []
-            out = [HEADER] + [domain_row(r) for r in listed if isinstance(r, dict)]
-            sys.stdout.write("".join(out))
+            answer = _answer(client.call("domain.sched_get", scheduler=scheduler, dom=str(domid)))
+            sys.stdout.write("".join([HEADER] + [domain_row(r) for r in _rows(answer)]))
             return EXIT_SUCCESS
         client.call("domain.sched_set", scheduler=scheduler, dom=str(domid), weight=weight,
                     cap=cap)  # fmt: skip
     return EXIT_SUCCESS
 
 
-def _print_all(answer: object, scheduler: str) -> None:
-    if not isinstance(answer, dict) or answer.get("scheduler") != scheduler:
-        return  # no pool runs this scheduler: xl prints nothing
-    pool = answer.get("pool")
-    out = [pool_line(scheduler, pool if isinstance(pool, dict) else {}), HEADER]
-    rows = answer.get("domains")
-    out += [domain_row(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-    sys.stdout.write("".join(out))
+def _runs(answer: Mapping[str, object], scheduler: str) -> bool:
+    """Whether the host's pool runs ``scheduler``."""
+    return str_field(answer, "scheduler", _SOURCE) == scheduler
+
+
+def _pool(answer: Mapping[str, object]) -> Mapping[str, object]:
+    return objects([answer.get("pool")], "pool", _SOURCE)[0]
+
+
+def _rows(answer: Mapping[str, object]) -> list[Mapping[str, object]]:
+    return objects(answer.get("domains"), "domains", _SOURCE)
 
 
 @xl_verb

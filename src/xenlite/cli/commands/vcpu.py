@@ -21,33 +21,30 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.output import bool_field, int_field, int_list, objects, str_field
 from xenlite.config.cpus import format_cpumap, parse_cpu_list
 
+_SOURCE = "domain.vcpu_list"
 HEADER = (
     f"{'Name':<32} {'ID':>5} {'VCPU':>5} {'CPU':>5} {'State':>5} {'Time(s)':>9} "
     "Affinity (Hard / Soft)\n"
 )
 
 
-def _ints(value: object) -> list[int]:
-    return [v for v in value if isinstance(v, int)] if isinstance(value, list) else []
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else 0
-
-
 def vcpu_row(name: str, domid: int, row: Mapping[str, object], nr_cpus: int) -> str:
-    """One line as xl_vcpu.c's print_vcpuinfo() prints it."""
-    line = f"{name:<32} {domid:5d} {_int(row.get('vcpuid')):5d}"
-    if row.get("online"):
-        running = "r" if row.get("running") else "-"
-        blocked = "b" if row.get("blocked") else "-"
-        line += f"{_int(row.get('cpu')):5d} {running:>3}{blocked}- "
+    """One line as xl_vcpu.c's print_vcpuinfo() prints it.
+
+    :raise RpcError: ``protocol`` when xenlited's row lacks a field or has the wrong type
+    """
+    line = f"{name:<32} {domid:5d} {int_field(row, 'vcpuid', _SOURCE):5d}"
+    if bool_field(row, "online", _SOURCE):
+        running = "r" if bool_field(row, "running", _SOURCE) else "-"
+        blocked = "b" if bool_field(row, "blocked", _SOURCE) else "-"
+        line += f"{int_field(row, 'cpu', _SOURCE):5d} {running:>3}{blocked}- "
     else:
         line += f"{'-':>5} {'-':>3}-p "
-    line += f"{_int(row.get('time_ns')) / 1e9:9.1f}  "
-    hard, soft = _ints(row.get("hard")), _ints(row.get("soft"))
+    line += f"{int_field(row, 'time_ns', _SOURCE) / 1e9:9.1f}  "
+    hard, soft = int_list(row, "hard", _SOURCE), int_list(row, "soft", _SOURCE)
     return line + f"{_cpumap(hard, nr_cpus)} / {_cpumap(soft, nr_cpus)}\n"
 
 
@@ -62,27 +59,20 @@ def main_vcpu_list(opts: GlobalOptions, args: list[str]) -> int:
     if pairs:
         return show_help(opts, "vcpu-list")
     nr_cpus = os.cpu_count() or 1
-    answers: list[object] = []
+    answers: list[Mapping[str, object]] = []
     with connect() as client:
         if not operands:
-            answers += _list(client.call("domain.vcpu_list"))
+            answers += objects(client.call("domain.vcpu_list"), "[]", _SOURCE)
         for operand in operands:
             domid, _ = find_domain(client, operand)
-            answers += _list(client.call("domain.vcpu_list", dom=str(domid)))
+            answers += objects(client.call("domain.vcpu_list", dom=str(domid)), "[]", _SOURCE)
     out = [HEADER]
     for domain in answers:
-        if not isinstance(domain, dict):
-            continue
-        name, domid = str(domain.get("name")), _int(domain.get("domid"))
-        for row in _list(domain.get("vcpus")):
-            if isinstance(row, dict):
-                out.append(vcpu_row(name, domid, row, nr_cpus))
+        name, domid = str_field(domain, "name", _SOURCE), int_field(domain, "domid", _SOURCE)
+        for row in objects(domain.get("vcpus"), "vcpus", _SOURCE):
+            out.append(vcpu_row(name, domid, row, nr_cpus))
     sys.stdout.write("".join(out))
     return EXIT_SUCCESS
-
-
-def _list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list) else []
 
 
 def _affinity(text: str, nr_cpus: int) -> list[int] | None:
