@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from xenlite.base.errors import XenliteError
 from xenlite.host.cgroups import CgroupVersion, detect_layout, parent_for_root
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 def _group(host: Any, domid: int) -> tuple[CgroupVersion, Path]:
     try:
         layout = detect_layout()
-    except Exception as exc:  # noqa: BLE001 - the reason is the skip message
+    except XenliteError as exc:
         pytest.skip(f"no cgroup cpu controller on this machine: {exc}")
     return layout.cpu_version, layout.cpu_mount / parent_for_root(host.root) / f"dom{domid}"
 

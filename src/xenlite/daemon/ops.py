@@ -275,7 +275,7 @@ class Operations:
         :raise InsufficientMemory: when the growth does not fit
         """
         name = _dom(dom)
-        if name in ("0", DOM0_NAME):
+        if _is_dom0(name):
             self.manager.host.memory.set_dom0(memkb)
             await self.manager.xs.write(memory_target_path(0), str(memkb))
             return {}
@@ -285,7 +285,7 @@ class Operations:
     async def domain_mem_max(self, dom: str, memkb: int) -> dict[str, object]:
         """xl mem-max: a domU's ceiling; Domain-0's is the host's memory."""
         name = _dom(dom)
-        if name in ("0", DOM0_NAME):
+        if _is_dom0(name):
             raise Unsupported(
                 "xl mem-max on Domain-0",
                 "Domain-0 is the host: its ceiling is the host's memory",
@@ -297,7 +297,7 @@ class Operations:
     async def domain_vcpu_list(self, dom: str | None = None) -> list[dict[str, object]]:
         """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""
         out: list[dict[str, object]] = []
-        if dom is None or _dom(dom) in ("0", DOM0_NAME):
+        if dom is None or _is_dom0(_dom(dom)):
             rows = await asyncio.to_thread(_dom0_vcpus)
             out.append({"domid": 0, "name": DOM0_NAME, "vcpus": rows})
             if dom is not None:
@@ -313,7 +313,7 @@ class Operations:
     ) -> dict[str, object]:
         """xl vcpu-pin: ``None`` for "all" vCPUs or for an affinity left as it is."""
         name = _dom(dom)
-        if name in ("0", DOM0_NAME):
+        if _is_dom0(name):
             raise Unsupported(
                 "xl vcpu-pin on Domain-0",
                 "Domain-0's vCPUs are the host's own CPUs, which cannot be pinned elsewhere",
@@ -344,7 +344,7 @@ class Operations:
                     weight, cap = manager.sched_params(str(domain.domid), scheduler)
                     rows.append({"domid": domain.domid, "name": domain.name, "weight": weight,
                                  "cap": cap})  # fmt: skip
-        elif _dom(dom) in ("0", DOM0_NAME):
+        elif _is_dom0(_dom(dom)):
             manager.check_scheduler(scheduler)
             rows.append(dom0)
         else:
@@ -365,7 +365,7 @@ class Operations:
     ) -> dict[str, object]:
         """xl sched-credit -d DOM -w W -c C (and sched-credit2)."""
         name = _dom(dom)
-        if name in ("0", DOM0_NAME):
+        if _is_dom0(name):
             raise Unsupported(
                 "scheduling parameters of Domain-0",
                 "Domain-0 is the host: its processes are not in a xenlite cgroup",
@@ -441,6 +441,11 @@ class Operations:
                 "(echo mem > /sys/power/state in the guest)",
             ) from exc
         return {}
+
+
+def _is_dom0(dom: str) -> bool:
+    """Whether ``dom`` (as ``_dom`` gives it) names Domain-0, the host itself."""
+    return dom in ("0", DOM0_NAME)
 
 
 def _dom(dom: object) -> str:

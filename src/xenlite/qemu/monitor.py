@@ -227,14 +227,12 @@ class Monitor:
 
         :return: whether one came in time (False also when QEMU hung up)
         """
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while True:
-                    event = await self.wait_event("RESET", timeout=timeout)
-                    if event.data.get("guest") is True:
+                async for event in self.events():
+                    if event.name == "RESET" and event.data.get("guest") is True:
                         return True
-        except (TimeoutError, QemuError):
-            return False
+        return False
 
     # ------------------------------------------------------------ typed commands
 
