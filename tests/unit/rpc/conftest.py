@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rpc_harness import ServerThread
 
+from rpc_harness import ServerThread
 from xenlite.rpc.server import Handler
 
 

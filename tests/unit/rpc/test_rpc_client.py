@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rpc_harness import ServerThread
 
+from rpc_harness import ServerThread
 from xenlite.base.errors import DaemonNotRunning, RpcError
 from xenlite.rpc.client import START_FIX, RpcClient
 from xenlite.rpc.protocol import (

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from rpc_harness import ServerThread
 
+from rpc_harness import ServerThread
 from xenlite.base.errors import CommandFailed, ConfigError, RpcError, XenStoreError
 from xenlite.rpc.client import RpcClient
 from xenlite.rpc.protocol import (
