@@ -221,15 +221,28 @@ class LiveHost:
         path.write_text("\n".join(body) + "\n")
         return path
 
-    def start(self) -> None:
-        """``xenlite start``: start whichever daemon of this host is not running (TCG)."""
+    def start(self, *, crash_at: str | None = None) -> None:
+        """``xenlite start``: start whichever daemon of this host is not running (TCG);
+        ``crash_at``: the crash point (base/crashpoint.py) at which a new xenlited kills
+        itself."""
         env = self.env
         env["XENLITE_ACCEL"] = "tcg"
+        if crash_at is not None:
+            env["XENLITE_CRASH_AT"] = crash_at
         started = subprocess.run(
             [str(XENLITE), "start"], env=env, capture_output=True, text=True, timeout=180
         )
         if started.returncode != 0:
             raise RuntimeError(f"xenlite start failed: {started.stderr}")
+
+    def xenlited_pid(self) -> int:
+        return int((self.root / "run/xenlite/xenlited.pid").read_text())
+
+    def stop_xenlited(self) -> None:
+        """End xenlited alone (SIGTERM, as ``xenlite stop`` does); xenstored stays."""
+        from xenlite.daemon.services import stop_daemon
+
+        stop_daemon("xenlited", self.root / "run/xenlite/xenlited.pid")
 
     def xl(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -17,12 +17,12 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from hoststate import host_state
 from xenlite.xenstore.client import XenStore
 from xenlite.xenstore.wire import Op
 
@@ -34,36 +34,6 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 # Ring frame for the domains this test introduces itself: differs from the engine's, so
 # XenStore refuses the engine's INTRODUCE of the same domid.
 FOREIGN_MFN = 99
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a host holds: QEMU processes, records, run directories, sockets, XenStore."""
-
-    qemu_pids: list[int]
-    records: list[Path]
-    run_dirs: list[Path]
-    sockets: list[Path]
-    xenstore_domains: list[str]
-    vm_uuids: list[str]
-    libxl_domains: list[str]
-
-
-def _xenstore_listing(host: LiveHost, path: str) -> list[str]:
-    with XenStore.open(host.root / "run/xenstored/socket") as xs:
-        return sorted(xs.directory(path)) if xs.exists(path) else []
-
-
-def snapshot(host: LiveHost) -> Snapshot:
-    return Snapshot(
-        qemu_pids=host.qemu_pids(),
-        records=host.records(),
-        run_dirs=host.run_dirs(),
-        sockets=host.sockets(),
-        xenstore_domains=_xenstore_listing(host, "/local/domain"),
-        vm_uuids=_xenstore_listing(host, "/vm"),
-        libxl_domains=_xenstore_listing(host, "/libxl"),
-    )
 
 
 def _listed(host: LiveHost) -> list[str]:
@@ -92,12 +62,12 @@ def host(live_host_factory: HostFactory) -> Iterator[LiveHost]:
 
 
 def test_qemu_launch_failure_leaves_nothing(host: LiveHost) -> None:
-    before = snapshot(host)
+    before = host_state(host.root)
     config = host.write_config("nokernel")
     result = host.xl("create", str(config), 'kernel="/nonexistent/vmlinuz"')
     # QEMU's own message reaches the user.
     _assert_clean_failure(result, "could not open kernel file '/nonexistent/vmlinuz'")
-    assert snapshot(host) == before
+    assert host_state(host.root) == before
     assert _listed(host) == ["Domain-0", "bystander"]
 
 
@@ -112,18 +82,18 @@ def test_qmp_command_refused_leaves_nothing(host: LiveHost, tmp_path: Path) -> N
         'exec qemu-system-x86_64 "$@"\n'
     )
     wrapper.chmod(0o755)
-    before = snapshot(host)
+    before = host_state(host.root)
     config = host.write_config(
         "noballoon", f'device_model_override = "{wrapper}"', "maxmem = 96", memory=64
     )
     result = host.xl("create", str(config))
     _assert_clean_failure(result, "balloon")
-    assert snapshot(host) == before
+    assert host_state(host.root) == before
     assert _listed(host) == ["Domain-0", "bystander"]
 
 
 def test_xenstore_refusing_introduce_leaves_nothing(host: LiveHost) -> None:
-    before = snapshot(host)
+    before = host_state(host.root)
     upcoming = [host.high_water() + n for n in (1, 2, 3)]
     with XenStore.open(host.root / "run/xenstored/socket") as xs:
         for domid in upcoming:
@@ -131,7 +101,7 @@ def test_xenstore_refusing_introduce_leaves_nothing(host: LiveHost) -> None:
         try:
             result = host.xl("create", str(host.write_config("refused")))
             _assert_clean_failure(result, "XenStore", "EINVAL")
-            assert snapshot(host) == before
+            assert host_state(host.root) == before
             assert _listed(host) == ["Domain-0", "bystander"]
             # The engine released nothing it had not introduced itself.
             for domid in upcoming:
@@ -143,8 +113,8 @@ def test_xenstore_refusing_introduce_leaves_nothing(host: LiveHost) -> None:
 
 
 def test_kill_9_of_xenlited_during_create_leaves_nothing(host: LiveHost) -> None:
-    before = snapshot(host)
-    known = set(before.records)
+    before = host_state(host.root)
+    known = set(host.records())
     pid = int((host.root / "run/xenlite/xenlited.pid").read_text())
     creator = host.xl_popen("create", str(host.write_config("halfway")))
     # Kill the daemon as soon as the new domain's record exists: the create is under way.
@@ -159,8 +129,8 @@ def test_kill_9_of_xenlited_during_create_leaves_nothing(host: LiveHost) -> None
     host.start()
     # The new daemon tore the half-made domain down (its QEMU too, if it had started).
     deadline = time.monotonic() + 30
-    while snapshot(host) != before:
-        assert time.monotonic() < deadline, (snapshot(host), before)
+    while host_state(host.root) != before:
+        assert time.monotonic() < deadline, (host_state(host.root), before)
         time.sleep(0.1)
     assert _listed(host) == ["Domain-0", "bystander"]
 

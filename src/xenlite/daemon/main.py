@@ -253,7 +253,6 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
                           missing)  # fmt: skip
         manager = DomainManager(host, xs, hypervisor_log=dmesg.write)
         await manager.rebuild()
-        await asyncio.to_thread(manager.remove_stale_cgroups)
         path = Path(opts.socket) if opts.socket else socket_path()
         server = build_server(path, Operations(manager, dmesg, facts))
         await server.start()

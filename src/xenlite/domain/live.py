@@ -40,8 +40,12 @@ class EngineHost:
     cgroups: CgroupHost | None = None  # None: no cpu controller (``cgroups_missing`` says why)
     cgroups_missing: str = ""
 
+    def run_root(self) -> Path:
+        """Where every domain's run directory lives."""
+        return under_root(RUN_DIR, self.root)
+
     def run_dir(self, domid: int) -> Path:
-        return under_root(RUN_DIR, self.root) / str(domid)
+        return self.run_root() / str(domid)
 
     def qemu_log(self, name: str) -> Path:
         # Xen keeps the device model's output in /var/log/xen/qemu-dm-NAME.log.

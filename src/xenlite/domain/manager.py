@@ -35,6 +35,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import Any
 
+from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import (
     ConfigError,
     DomainError,
@@ -48,7 +49,7 @@ from xenlite.config.choices import Action
 from xenlite.config.domain import effective_max_memkb, effective_target_memkb
 from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
 from xenlite.config.model import DomainConfig, DomainType
-from xenlite.domain import xspaths
+from xenlite.domain import orphans, xspaths
 from xenlite.domain.live import Domain, DomainInfo, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
@@ -63,7 +64,7 @@ from xenlite.domain.state import (
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
-from xenlite.qemu.process import attach, cpu_time_ns, launch, vcpu_on_cpu
+from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
 log = logging.getLogger(__name__)
@@ -243,28 +244,37 @@ class DomainManager(DomainResources):
             self.host.memory.claim(target, f"domain '{name}' (memory = {target // 1024} MiB)")
             dom.alloc_kib = target
             undo.callback(self._give_back, dom)
-            undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
+            # The record goes last (undos run in reverse): while any other trace is left, a
+            # record in state CREATING says so to the next daemon.
             await asyncio.to_thread(self.store.save, record)
             undo.push_async_callback(asyncio.to_thread, self.store.delete, domid)
+            undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
+            crash_point("create:record-saved")
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
             argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True)
             dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
             undo.push_async_callback(self._stop_qemu, dom)
+            crash_point("create:qemu-launched")
             # Before the vCPUs are placed: joining a v1 cpuset resets a thread's affinity.
             await asyncio.to_thread(self._join_cgroup, dom)
             undo.push_async_callback(asyncio.to_thread, self._leave_cgroup, domid)
+            crash_point("create:cgroup-joined")
             dom.monitor = Monitor(f"{name}({domid})")
             await dom.monitor.connect(dom.paths.qmp_socket, timeout=QMP_TIMEOUT)
+            crash_point("create:qmp-connected")
             balloon = balloon_target_bytes(cfg)
             if balloon is not None:
                 await dom.monitor.balloon(balloon)
             await self._place_vcpus(dom)
             await self._write_nodes(dom)
             undo.push_async_callback(self._remove_nodes, domid, uuid)
+            crash_point("create:nodes-written")
             await self.xs.introduce(domid, xspaths.STORE_MFN, xspaths.STORE_PORT)
             undo.push_async_callback(self._release, domid)
+            crash_point("create:introduced")
             if not paused:
                 await dom.monitor.cont()
+            crash_point("create:unpaused")
             dom.record = record.with_state(DomainState.PAUSED if paused else DomainState.RUNNING)
             await asyncio.to_thread(self.store.save, dom.record)
             self._domains[domid] = dom
@@ -471,16 +481,20 @@ class DomainManager(DomainResources):
         domain.tearing_down = True
         with contextlib.suppress(XenliteError):
             await self._set_state(domain, DomainState.DYING, domain.record.shutdown_reason)
+        crash_point("destroy:dying-saved")
         supervisor = domain.supervisor
         if supervisor is not None and supervisor is not asyncio.current_task():
             supervisor.cancel()
             await asyncio.wait([supervisor])
         await self._stop_qemu(domain)
+        crash_point("destroy:qemu-stopped")
         await asyncio.to_thread(self._leave_cgroup, domain.domid)
         await self._remove_nodes(domain.domid, domain.record.uuid)
         await self._release(domain.domid)
-        await asyncio.to_thread(self.store.delete, domain.domid)
+        crash_point("destroy:nodes-removed")
         await asyncio.to_thread(shutil.rmtree, domain.record.run_dir, True)
+        crash_point("destroy:run-dir-removed")
+        await asyncio.to_thread(self.store.delete, domain.domid)  # last: see _build
         self._give_back(domain)
         self._domains.pop(domain.domid, None)
         domain.gone.set()
@@ -492,16 +506,15 @@ class DomainManager(DomainResources):
 
     async def _stop_qemu(self, domain: Domain) -> None:
         process, monitor = domain.process, domain.monitor
+        asked = False
         if monitor is not None and monitor.connected and process is not None:
             with contextlib.suppress(QemuError):
                 await monitor.quit(timeout=QUIT_TIMEOUT)
-        if process is not None:
-            try:
-                await asyncio.to_thread(process.wait_exit, QUIT_TIMEOUT)
-            except QemuError:
-                process.kill()
-                with contextlib.suppress(QemuError):
-                    await asyncio.to_thread(process.wait_exit, QUIT_TIMEOUT)
+                asked = True
+        # A QEMU nobody could ask (half-made, or its monitor lost) is killed at once.
+        if process is not None and not (asked and await _exits(process, QUIT_TIMEOUT)):
+            process.kill()
+            await _exits(process, QUIT_TIMEOUT)
         if monitor is not None:
             await monitor.disconnect()
         if process is not None:
@@ -713,6 +726,23 @@ class DomainManager(DomainResources):
             except XenliteError as exc:
                 log.error("domain %d (%s): cannot be taken over: %s", record.domid,
                           record.name, exc)  # fmt: skip
+        await self._sweep_orphans()
+
+    async def _sweep_orphans(self) -> None:
+        """Remove every trace that no domain owns any more (see domain/orphans.py)."""
+        domids = set(self._domains)
+        uuids = {d.record.uuid for d in self._domains.values()}
+        swept = await asyncio.to_thread(
+            orphans.sweep_files,
+            self.host.run_root(),
+            self.store.directory,
+            self.host.cgroups,
+            domids,
+        )
+        await orphans.sweep_xenstore(self.xs, domids, uuids, swept)
+        if swept:
+            log.warning("removed what no domain owns: %s", swept)
+            self._log_hypervisor(f"Removed traces of domains that no longer exist: {swept}")
 
     async def _adopt(self, record: DomainRecord) -> None:
         config = domain_config_from_json(json.loads(record.config_json), source=record.source)
@@ -798,6 +828,15 @@ class DomainManager(DomainResources):
         domain = self.lookup(dom)
         require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED, doing=doing)
         await live_monitor(domain).execute(command)
+
+
+async def _exits(process: QemuProcess, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``process`` to exit; whether it did."""
+    try:
+        await asyncio.to_thread(process.wait_exit, timeout)
+    except QemuError:
+        return False
+    return True
 
 
 def _finished(domain: Domain) -> bool:

@@ -9,14 +9,13 @@ brings the registry (``lookup``, ``_domains``), the record store and the hypervi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import replace
 
-from xenlite.base.errors import DomainError, QemuError, Unsupported, XenliteError
+from xenlite.base.errors import DomainError, QemuError, Unsupported
 from xenlite.config.domain import effective_max_memkb
 from xenlite.config.libxl_json import domain_config_to_json
 from xenlite.config.model import BuildInfo
@@ -149,15 +148,6 @@ class DomainResources:
     def _leave_cgroup(self, domid: int) -> None:
         if self.host.cgroups is not None:
             self.host.cgroups.domain(domid).remove()
-
-    def remove_stale_cgroups(self) -> None:
-        """Groups of domains that no longer exist (a daemon or host crash left them)."""
-        if self.host.cgroups is None:
-            return
-        for group in self.host.cgroups.domain_groups():
-            if group.domid not in self._domains:
-                with contextlib.suppress(XenliteError):
-                    group.remove()
 
     def sched_params(self, dom: str, scheduler: str) -> tuple[int, int]:
         """(weight, cap) of a domain under ``scheduler``, as its cgroup holds them.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import select
@@ -26,6 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import HostError, QemuError, QemuLaunchError
 from xenlite.qemu.argv import opt
 from xenlite.qemu.binary import QEMU_PACKAGE
@@ -191,6 +193,7 @@ def launch(argv: Sequence[str], paths: RunPaths, *, timeout: float = 30.0) -> Qe
     pidfd = os.pidfd_open(pid)
     process = QemuProcess(pid, pidfd, paths, is_child=True, argv=argv)
     try:
+        crash_point("create:qemu-spawned")
         _write_pid_file(paths.pid_file, pid)
         _wait_for_greeting(process, timeout, start_offset)
     except BaseException:
@@ -204,18 +207,30 @@ def launch(argv: Sequence[str], paths: RunPaths, *, timeout: float = 30.0) -> Qe
 
 
 def attach(paths: RunPaths) -> QemuProcess | None:
-    """The QEMU that runs with these paths, found through its pid file, or None.
+    """The QEMU that runs with these paths, or None.
 
-    A pid is trusted only when ``/proc/PID/cmdline`` names this QMP socket, so a pid that was
-    recycled by another program is never touched.
+    Found through its pid file; without one (the launcher was killed between starting QEMU
+    and writing it) through ``/proc``: the one process whose command line names this exact
+    QMP socket. The socket lies in the domain's own run directory under the host root, so it
+    names one domain of one host and never matches another program by its name. A pid is
+    trusted only when ``/proc/PID/cmdline`` names this QMP socket, checked after its pidfd is
+    open, so a pid recycled by another program is never touched.
     """
     try:
-        text = paths.pid_file.read_text().strip()
-        pid = int(text)
+        pid = int(paths.pid_file.read_text().strip())
     except (OSError, ValueError):
-        return None
-    if pid <= 1:
-        return None
+        pid = 0
+    process = _attach_pid(pid, paths) if pid > 1 else None
+    if process is not None:
+        return process
+    for candidate in _pids_naming(paths.qmp_socket):
+        process = _attach_pid(candidate, paths)
+        if process is not None:
+            return process
+    return None
+
+
+def _attach_pid(pid: int, paths: RunPaths) -> QemuProcess | None:
     try:
         pidfd = os.pidfd_open(pid)
     except OSError:
@@ -229,6 +244,24 @@ def attach(paths: RunPaths) -> QemuProcess | None:
         process.close()
         return None
     return process
+
+
+def _pids_naming(qmp_socket: Path) -> list[int]:
+    """Pids whose command line holds ``qmp_socket`` (a cheap byte test; the caller checks
+    each option exactly)."""
+    wanted = os.fsencode(opt(qmp_socket))  # as QEMU's option list spells it
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as stream:
+                cmdline = stream.read()
+        except OSError:
+            continue
+        if wanted in cmdline:
+            pids.append(int(entry))
+    return pids
 
 
 def qemu_pids_under(root: str | os.PathLike[str]) -> list[int]:
@@ -308,13 +341,18 @@ def log_tail(path: Path, start: int = 0, chars: int = _TAIL_CHARS) -> str:
 
 
 def _runs_with_socket(pid: int, qmp_socket: Path) -> bool:
+    """The process's command line has ``-chardev`` with ``path=`` this QMP socket: QEMU's own
+    option, not merely the text somewhere (a launcher's arguments may carry the same path)."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
     args = raw.decode(errors="surrogateescape").split("\0")
     wanted = {f"path={opt(qmp_socket)}", f"path={qmp_socket}"}
-    return any(part in wanted for arg in args for part in _option_parts(arg))
+    return any(
+        flag == "-chardev" and any(part in wanted for part in _option_parts(value))
+        for flag, value in itertools.pairwise(args)
+    )
 
 
 def _option_parts(arg: str) -> list[str]:

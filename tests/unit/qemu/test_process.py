@@ -5,35 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
+from qmp_greeter import greeter_argv
 from xenlite.base.errors import HostError, QemuError, QemuLaunchError
-from xenlite.qemu.argv import opt
 from xenlite.qemu.process import _option_parts, attach, launch, log_tail
 from xenlite.qemu.runpaths import RunPaths
-
-GREETER = r"""
-import os, socket, sys, time
-path = [p[5:].replace(",,", ",") for p in sys.argv[1].split(",") if p.startswith("path=")][0]
-server = socket.socket(socket.AF_UNIX)
-server.bind(path)
-server.listen(4)
-print("greeter up", flush=True)
-while True:
-    conn, _ = server.accept()
-    conn.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\r\n')
-    if conn.recv(4096):
-        conn.sendall(b'{"return": {}}\r\n')
-    conn.close()
-"""
-
-
-def greeter_argv(paths: RunPaths) -> list[str]:
-    chardev = f"socket,id=qmp,path={opt(paths.qmp_socket)},server=on,wait=off"
-    return [sys.executable, "-c", GREETER, chardev]
 
 
 @pytest.fixture
@@ -88,6 +67,26 @@ def test_greeting_makes_a_launch_and_attach_finds_it(paths: RunPaths) -> None:
     assert not process.is_alive()
     process.remove_run_files()
     assert leftovers(paths) == []
+    assert attach(paths) is None
+    process.close()
+
+
+def test_attach_finds_a_qemu_whose_pid_file_was_never_written(paths: RunPaths) -> None:
+    # The launcher died between starting QEMU and writing its pid file: the QMP socket on
+    # the command line (this run directory's own) still finds it, and only it: /run/qmp.sock
+    # is a tail of this socket's path, yet names another directory.
+    other = RunPaths.in_directory(Path("/") / paths.qmp_socket.parent.name)
+    process = launch(greeter_argv(paths), paths, timeout=20)
+    try:
+        paths.pid_file.unlink()
+        found = attach(paths)
+        assert found is not None
+        assert found.pid == process.pid
+        found.close()
+        assert attach(other) is None
+    finally:
+        process.kill()
+    process.wait_exit(10)
     assert attach(paths) is None
     process.close()
 

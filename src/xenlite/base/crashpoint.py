@@ -1,0 +1,52 @@
+"""Named crash points: ``kill -9`` of the running daemon at an exact step, for crash tests.
+
+Not a Xen man page: ../shared/DESIGN.md "crash-only steps". A kill -9 sent from outside
+lands wherever the daemon happens to be; to prove that recovery copes with a death at *each*
+step of create and destroy, the tests set ``XENLITE_CRASH_AT=NAME`` in a daemon's environment
+and the daemon sends itself SIGKILL when it reaches the step of that name: the same death as
+a kill from outside, at an instant chosen instead of guessed. Unset (always, outside tests),
+a crash point costs one dictionary lookup.
+
+The names are listed in :data:`POINTS`; a name that is not there is an error at the first
+crash point reached, so a test cannot silently wait for a step that never comes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "XENLITE_CRASH_AT"
+
+POINTS = frozenset(
+    {
+        # create (domain/manager.py _build), in order
+        "create:record-saved",
+        "create:qemu-spawned",  # QEMU exists, its pid file does not yet (qemu/process.py)
+        "create:qemu-launched",
+        "create:cgroup-joined",
+        "create:qmp-connected",
+        "create:nodes-written",
+        "create:introduced",
+        "create:unpaused",
+        # destroy (domain/manager.py _teardown), in order
+        "destroy:dying-saved",
+        "destroy:qemu-stopped",
+        "destroy:nodes-removed",
+        "destroy:run-dir-removed",
+    }
+)
+
+
+def crash_point(name: str) -> None:
+    """Die here, by SIGKILL, when ``XENLITE_CRASH_AT`` names this point.
+
+    :raise ValueError: when ``XENLITE_CRASH_AT`` names no crash point at all
+    """
+    wanted = os.environ.get(ENV)
+    if not wanted:
+        return
+    if wanted not in POINTS:
+        raise ValueError(f"{ENV}={wanted!r} names no crash point; known: {sorted(POINTS)}")
+    if wanted == name:
+        os.kill(os.getpid(), signal.SIGKILL)
