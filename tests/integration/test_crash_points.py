@@ -2,7 +2,10 @@
 and of ``xl destroy`` (base/crashpoint.py picks the instant), and the next xenlited leaves the
 host exactly as the interrupted operation promised: a create that did not report success
 leaves nothing (no QEMU, record, run directory, socket, cgroup or XenStore node), and a
-destroy that was asked for finishes. A bystander domain runs on untouched throughout.
+destroy that was asked for finishes. The same when xenstored dies (kill -9) under a create or
+before a destroy: the create fails with a clear error and leaves nothing, the destroy finishes
+without XenStore, and once xenstored is back xenlited reconnects by itself and sweeps the
+nodes of domains that went away. A bystander domain runs on untouched throughout.
 
 The state is read from outside the daemon (tests/hoststate.py), never from the daemon's own
 answers.
@@ -10,6 +13,8 @@ answers.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -105,4 +110,53 @@ def test_a_destroy_cut_short_is_finished(host: LiveHost, point: str) -> None:
     assert created.returncode == 0, created.stderr
     _crash_during(host, point, "destroy", "doomed")
     _settles_to(host, before)
+    assert _listed(host) == ["Domain-0", "bystander"]
+
+
+# ---------------------------------------------------------------------- xenstored dies
+
+
+def _kill_xenstored(host: LiveHost) -> None:
+    pid = int((host.root / "run/xenlite/xenstored.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid):
+        assert time.monotonic() < deadline, "xenstored survived SIGKILL"
+        time.sleep(0.01)
+
+
+def test_xenstored_killed_during_create_then_back(host: LiveHost) -> None:
+    before = host_state(host.root)
+    known = set(host.records())
+    creator = host.xl_popen("create", str(host.write_config("orphaned")))
+    deadline = time.monotonic() + 60
+    while not set(host.records()) - known:
+        assert time.monotonic() < deadline, "the create never wrote its record"
+        assert creator.poll() is None, creator.communicate()
+        time.sleep(0.001)
+    _kill_xenstored(host)
+    _, err = creator.communicate(timeout=120)
+    assert creator.returncode != 0, err
+    assert "XenStore" in err, err
+    assert "xenlite start" in err, err
+    assert "Traceback" not in err, err
+    host.start()  # xenstored again, on its persisted store; xenlited reconnects by itself
+    _settles_to(host, before)
+    assert _listed(host) == ["Domain-0", "bystander"]
+    # The link is back: a create works again, and so does its destroy.
+    created = host.xl("create", "-p", str(host.write_config("after")))
+    assert created.returncode == 0, created.stderr
+    assert host.xl("destroy", "after").returncode == 0
+    _settles_to(host, before)
+
+
+def test_destroy_while_xenstored_is_gone_finishes(host: LiveHost) -> None:
+    before = host_state(host.root)
+    created = host.xl("create", "-p", str(host.write_config("lonely")))
+    assert created.returncode == 0, created.stderr
+    _kill_xenstored(host)
+    destroyed = host.xl("destroy", "lonely")
+    assert destroyed.returncode == 0, destroyed.stderr
+    host.start()
+    _settles_to(host, before)  # its nodes, left in the persisted store, are swept
     assert _listed(host) == ["Domain-0", "bystander"]

@@ -136,7 +136,7 @@ def test_kill_9_of_xenlited_during_create_leaves_nothing(host: LiveHost) -> None
 
 
 def test_xenstore_gone_leaves_nothing(live_host_factory: HostFactory) -> None:
-    # A host of its own: xenlited does not outlive the loss of its XenStore connection here.
+    # A host of its own: its xenstored stays dead (test_crash_points.py brings one back).
     with live_host_factory() as live:
         pid = int((live.root / "run/xenlite/xenstored.pid").read_text())
         os.kill(pid, signal.SIGKILL)

@@ -40,6 +40,7 @@ from xenlite.daemon.services import (
     write_dom0_nodes,
     xenstored_socket,
 )
+from xenlite.daemon.xenstore_link import keep_connected
 from xenlite.domain.live import EngineHost
 from xenlite.domain.manager import DomainManager
 from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
@@ -246,6 +247,7 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     memory = host_memory_book(boot, facts.total_kib, dmesg.write)
     xs = await _connect_xenstore()
     manager: DomainManager | None = None
+    link: asyncio.Task[None] | None = None
     try:
         await write_dom0_nodes(xs, memory_kib=memory.dom0_kib, nr_cpus=facts.nr_cpus)
         cgroups, missing = host_cgroups(root, dmesg.write)
@@ -253,6 +255,15 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
                           missing)  # fmt: skip
         manager = DomainManager(host, xs, hypervisor_log=dmesg.write)
         await manager.rebuild()
+
+        async def xenstore_back() -> None:
+            await write_dom0_nodes(xs, memory_kib=memory.dom0_kib, nr_cpus=facts.nr_cpus)
+            assert manager is not None
+            await manager.xenstore_back()
+
+        link = asyncio.get_running_loop().create_task(
+            keep_connected(xs, xenstore_back, dmesg.write), name="xenstore link"
+        )
         path = Path(opts.socket) if opts.socket else socket_path()
         server = build_server(path, Operations(manager, dmesg, facts))
         await server.start()
@@ -274,6 +285,8 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
             await manager.close()
             await asyncio.to_thread(_tidy_cgroups, manager)
         await xs.close()
+        if link is not None:
+            await link
     return 0
 
 

@@ -65,7 +65,7 @@ from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
 from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
-from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
+from xenlite.xenstore.client import PermList, Transaction, XenStoreClient, XenStoreConnectionError
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class DomainManager(DomainResources):
         self._domains: dict[int, Domain] = {}
         self._creating_names: set[str] = set()
         self._creating_domids: set[int] = set()
+        self._creating_uuids: set[str] = set()
         # Allocation reads and rewrites the high-water file in a worker thread: two creates
         # at once would otherwise both read N and both get domid N+1.
         self._allocating = asyncio.Lock()
@@ -201,6 +202,9 @@ class DomainManager(DomainResources):
                 "a domain needs a name", path=source or None, key="name", fix='add name="..."'
             )
         self._claim_name(name)
+        uuid = cfg.c_info.uuid or str(uuidlib.uuid4())
+        cfg = replace(cfg, c_info=replace(cfg.c_info, uuid=uuid))
+        self._creating_uuids.add(uuid)
         domid = -1
         try:
             async with self._allocating:
@@ -213,6 +217,7 @@ class DomainManager(DomainResources):
         finally:
             self._creating_names.discard(name)
             self._creating_domids.discard(domid)
+            self._creating_uuids.discard(uuid)
         dom.supervisor = self._spawn(self._supervise(dom), f"supervise domain {domid}")
         log.info("created domain %d (%s)%s", domid, name, " paused" if paused else "")
         return dom
@@ -221,8 +226,8 @@ class DomainManager(DomainResources):
         self, cfg: DomainConfig, domid: int, *, config_text: str, source: str, paused: bool
     ) -> Domain:
         name = cfg.c_info.name or ""
-        uuid = cfg.c_info.uuid or str(uuidlib.uuid4())
-        cfg = replace(cfg, c_info=replace(cfg.c_info, uuid=uuid, domid=domid))
+        uuid = cfg.c_info.uuid or ""  # chosen by _create
+        cfg = replace(cfg, c_info=replace(cfg.c_info, domid=domid))
         run_dir = self.host.run_dir(domid)
         record = DomainRecord(
             domid=domid,
@@ -322,9 +327,14 @@ class DomainManager(DomainResources):
         await self.xs.transact(body)
 
     async def _remove_nodes(self, domid: int, uuid: str) -> None:
+        """Remove the domain's subtrees. Without XenStore the rest of a teardown goes on:
+        the nodes of a domain without a record are swept when XenStore is back."""
         for root in xspaths.domain_roots(domid, uuid):
             try:
                 await self.xs.rm(root)
+            except XenStoreConnectionError as exc:
+                log.warning("domain %d: nodes left for the sweep: %s", domid, exc)
+                return
             except XenStoreError as exc:
                 if exc.wire_name != "ENOENT":
                     raise
@@ -332,6 +342,8 @@ class DomainManager(DomainResources):
     async def _release(self, domid: int) -> None:
         try:
             await self.xs.release(domid)
+        except XenStoreConnectionError as exc:
+            log.warning("domain %d: not released (a new xenstored never knew it): %s", domid, exc)
         except XenStoreError as exc:
             if exc.wire_name != "ENOENT":
                 raise
@@ -731,7 +743,6 @@ class DomainManager(DomainResources):
     async def _sweep_orphans(self) -> None:
         """Remove every trace that no domain owns any more (see domain/orphans.py)."""
         domids = set(self._domains)
-        uuids = {d.record.uuid for d in self._domains.values()}
         swept = await asyncio.to_thread(
             orphans.sweep_files,
             self.host.run_root(),
@@ -739,10 +750,24 @@ class DomainManager(DomainResources):
             self.host.cgroups,
             domids,
         )
+        await self._sweep_xenstore(swept)
+
+    async def _sweep_xenstore(self, swept: orphans.Swept) -> None:
+        domids = set(self._domains) | self._creating_domids
+        uuids = {d.record.uuid for d in self._domains.values()} | self._creating_uuids
         await orphans.sweep_xenstore(self.xs, domids, uuids, swept)
         if swept:
             log.warning("removed what no domain owns: %s", swept)
             self._log_hypervisor(f"Removed traces of domains that no longer exist: {swept}")
+
+    async def xenstore_back(self) -> None:
+        """xenstored answers again after it was lost (daemon/xenstore_link.py): write every
+        live domain's nodes where the store lacks them, introduce it again, and remove the
+        nodes of domains that went away meanwhile."""
+        for domain in self.domains():
+            if not _finished(domain):
+                await self._ensure_nodes(domain)
+        await self._sweep_xenstore(orphans.Swept())
 
     async def _adopt(self, record: DomainRecord) -> None:
         config = domain_config_from_json(json.loads(record.config_json), source=record.source)

@@ -10,6 +10,7 @@ by ``xenlite xenstore-*``) keeps CLI start-up fast.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -183,6 +184,21 @@ def socket_candidates(environ: os._Environ[str] | dict[str, str] | None = None) 
     if env.get("XENSTORED_RUNDIR"):
         return [Path(env["XENSTORED_RUNDIR"]) / "socket"]
     return [under_root("/run/xenstored/socket"), under_root("/var/run/xenstored/socket")]
+
+
+async def _open(path: Path, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A unix connection to ``path`` (abstract-socket aware), within ``timeout`` seconds.
+
+    :raise OSError: when it cannot be made (ETIMEDOUT for the deadline)
+    """
+    import asyncio
+
+    try:
+        with address_for(path) as address:
+            async with asyncio.timeout(timeout):
+                return await asyncio.open_unix_connection(address, limit=_READ_CHUNK)
+    except TimeoutError:
+        raise OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT)) from None
 
 
 def _no_daemon(tried: Sequence[Path], exc: OSError | None) -> XenStoreConnectionError:
@@ -359,14 +375,31 @@ class Transaction:
         self.tx_id = 0
         self.state = "new"  # new, open, committed, aborted, conflict
         self._retrying = retrying
+        self._generation = client.generation
 
     async def start(self) -> Self:
         if self.state != "new":
             raise XenStoreError("XenStore transaction", "EINVAL", "start a new Transaction")
+        self._generation = self.client.generation
         reply = await self.client.request(Op.TRANSACTION_START, b"\0", subject="")
         self.tx_id = int(_one_string(reply))
         self.state = "open"
         return self
+
+    def _id(self) -> int:
+        """The transaction id, while the connection it was started on stands.
+
+        :raise XenStoreConnectionError: after a reopen(): the daemon never knew this id
+        """
+        if self._generation != self.client.generation:
+            self.state = "aborted"
+            raise XenStoreConnectionError(
+                f"XenStore transaction {self.tx_id}",
+                "was started on a connection that has since been lost",
+                "EIO",
+                "run the whole operation again",
+            )
+        return self.tx_id
 
     async def _end(self, commit: bool) -> None:
         if self.state != "open":
@@ -375,7 +408,7 @@ class Transaction:
             )
         try:
             await self.client.request(
-                Op.TRANSACTION_END, b"T\0" if commit else b"F\0", tx=self.tx_id, subject=""
+                Op.TRANSACTION_END, b"T\0" if commit else b"F\0", tx=self._id(), subject=""
             )
         except XenStoreError as exc:
             self.state = "conflict" if exc.wire_name == "EAGAIN" else "aborted"
@@ -394,28 +427,28 @@ class Transaction:
         await self._end(False)
 
     async def read(self, path: str) -> bytes:
-        return await self.client.read(path, tx=self.tx_id)
+        return await self.client.read(path, tx=self._id())
 
     async def write(self, path: str, value: bytes | str) -> None:
-        await self.client.write(path, value, tx=self.tx_id)
+        await self.client.write(path, value, tx=self._id())
 
     async def mkdir(self, path: str) -> None:
-        await self.client.mkdir(path, tx=self.tx_id)
+        await self.client.mkdir(path, tx=self._id())
 
     async def rm(self, path: str) -> None:
-        await self.client.rm(path, tx=self.tx_id)
+        await self.client.rm(path, tx=self._id())
 
     async def directory(self, path: str) -> list[str]:
-        return await self.client.directory(path, tx=self.tx_id)
+        return await self.client.directory(path, tx=self._id())
 
     async def exists(self, path: str) -> bool:
-        return await self.client.exists(path, tx=self.tx_id)
+        return await self.client.exists(path, tx=self._id())
 
     async def get_perms(self, path: str) -> PermList:
-        return await self.client.get_perms(path, tx=self.tx_id)
+        return await self.client.get_perms(path, tx=self._id())
 
     async def set_perms(self, path: str, perms: PermList) -> None:
-        await self.client.set_perms(path, perms, tx=self.tx_id)
+        await self.client.set_perms(path, perms, tx=self._id())
 
     async def __aenter__(self) -> Self:
         if self.state == "new":
@@ -431,7 +464,7 @@ class Transaction:
         if self.state != "open":
             return False
         if exc_type is not None:
-            if not self.client.closed:
+            if not self.client.closed and self._generation == self.client.generation:
                 await self.abort()
             return False
         try:
@@ -471,6 +504,13 @@ class XenStoreClient(AsyncClosing):
         self._next_id = 0
         self._tokens = itertools.count(1)
         self._closed_reason: XenStoreConnectionError | None = None
+        self._closed_by_client = False
+        self._lost = asyncio.Event()
+        # Bumped by each reopen(): transactions of an older connection are void.
+        self.generation = 0
+        # The fix a request on a lost connection names (a daemon that reconnects by itself
+        # says so instead).
+        self.lost_fix = "check that the daemon is running and reconnect"
         self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @classmethod
@@ -485,20 +525,11 @@ class XenStoreClient(AsyncClosing):
 
         :raise XenStoreConnectionError: when no daemon answers there
         """
-        import asyncio
-
         tried = [Path(path)] if path is not None else socket_candidates()
         last: OSError | None = None
         for candidate in tried:
             try:
-                with address_for(candidate) as address:
-                    async with asyncio.timeout(timeout):
-                        reader, writer = await asyncio.open_unix_connection(
-                            address, limit=_READ_CHUNK
-                        )
-            except TimeoutError:
-                last = OSError(errno.ETIMEDOUT, os.strerror(errno.ETIMEDOUT))
-                continue
+                reader, writer = await _open(candidate, timeout)
             except OSError as exc:
                 last = exc
                 continue
@@ -506,6 +537,46 @@ class XenStoreClient(AsyncClosing):
                 reader, writer, path=candidate, timeout=timeout, watch_queue_size=watch_queue_size
             )
         raise _no_daemon(tried, last)
+
+    async def wait_lost(self) -> XenStoreConnectionError:
+        """Wait until the connection is gone (the daemon died or hung up, or close());
+        return why."""
+        await self._lost.wait()
+        assert self._closed_reason is not None
+        return self._closed_reason
+
+    @property
+    def closed_by_client(self) -> bool:
+        """close() was called: the connection is not to be reopened."""
+        return self._closed_by_client
+
+    async def reopen(self, timeout: float | None = None) -> None:
+        """Connect again to the same daemon after the connection was lost. What was pending
+        has failed and watches have ended; transactions started before are void.
+
+        :raise XenStoreConnectionError: when no daemon answers yet, or after close()
+        """
+        import asyncio
+
+        if self._closed_reason is None:
+            return
+        if self._closed_by_client:
+            raise XenStoreConnectionError(
+                f"XenStore connection {self.path}", "was closed by the client", "EIO"
+            )
+        try:
+            reader, writer = await _open(self.path, self.timeout if timeout is None else timeout)
+        except OSError as exc:
+            raise _no_daemon([self.path], exc) from None
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._read_task  # ended with the connection; reaped here
+        self._writer.close()
+        self._reader, self._writer = reader, writer
+        self._watches.clear()
+        self._closed_reason = None
+        self._lost = asyncio.Event()
+        self.generation += 1
+        self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @property
     def closed(self) -> bool:
@@ -524,6 +595,7 @@ class XenStoreClient(AsyncClosing):
         """Close the connection; pending requests fail with EIO, watch iterators end."""
         import asyncio
 
+        self._closed_by_client = True
         if self._closed_reason is None:
             self._shut(
                 XenStoreConnectionError(
@@ -547,6 +619,7 @@ class XenStoreClient(AsyncClosing):
         if self._closed_reason is not None:
             return
         self._closed_reason = reason
+        self._lost.set()
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(
@@ -579,7 +652,7 @@ class XenStoreClient(AsyncClosing):
                 f"XenStore connection {self.path}",
                 reason,
                 "EIO",
-                "check that the daemon is running and reconnect",
+                self.lost_fix,
             )
         )
 
@@ -632,7 +705,7 @@ class XenStoreClient(AsyncClosing):
                     f"XenStore connection {self.path}",
                     f"writing to the daemon failed: {exc}",
                     "EIO",
-                    "check that the daemon is running and reconnect",
+                    self.lost_fix,
                 )
             )
             self._raise_if_closed(f"XenStore {op.name} {subject}".rstrip())

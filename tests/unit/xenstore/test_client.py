@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -237,3 +238,41 @@ def test_directory_part_reassembly(sock_path: Path) -> None:
 
     with serve(sock_path, answer), XenStore.open(sock_path, timeout=5) as xs:
         assert xs.directory("/big") == [n.decode() for n in names]
+
+
+def test_reopen_after_the_daemon_died(
+    tmp_path: Path, start_xenstored: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    # A real xenstored, killed -9 and started again on its persisted store: the client's
+    # pending work fails clearly, a transaction of the old connection stays void, and after
+    # reopen() the same client works again on what the store kept.
+    sock, store = tmp_path / "xs.sock", tmp_path / "xs.db"
+    daemon = start_xenstored(sock, "--persist", str(store))
+
+    async def go() -> None:
+        client = await XenStoreClient.connect(sock)
+        client.lost_fix = "wait: the owner reconnects"
+        await client.write("/kept", "yes")
+        tx = await client.start_transaction()
+        await tx.write("/in-tx", "1")
+        daemon.kill()
+        daemon.wait(10)
+        reason = await asyncio.wait_for(client.wait_lost(), 10)
+        assert reason.fix == "wait: the owner reconnects"
+        with pytest.raises(XenStoreConnectionError, match="closed the connection"):
+            await client.read("/kept")
+        with pytest.raises(XenStoreConnectionError, match="Connection refused"):
+            await client.reopen(timeout=1)
+        start_xenstored(sock, "--persist", str(store))
+        await client.reopen(timeout=5)
+        assert client.generation == 1
+        assert await client.read("/kept") == b"yes"
+        with pytest.raises(XenStoreConnectionError, match="since been lost"):
+            await tx.write("/in-tx", "2")
+        assert not await client.exists("/in-tx")
+        await client.close()
+        assert client.closed_by_client
+        with pytest.raises(XenStoreConnectionError, match="closed by the client"):
+            await client.reopen()
+
+    asyncio.run(go())
