@@ -45,7 +45,9 @@ from pathlib import Path
 # tests/hoststate.py reads a host from outside its daemon; the tests judge recovery with it too.
 sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1] / "tests"))
 from hoststate import HostState, host_state
+from xenlite.base.crashpoint import CREATE_POINTS, DESTROY_POINTS
 from xenlite.base.crashpoint import ENV as CRASH_ENV
+from xenlite.base.proc import pid_alive
 from xenlite.guestkit.build import GuestKit, build_guest_kit
 from xenlite.host.cgroups import remove_root_groups
 from xenlite.qemu.process import qemu_pids_under
@@ -56,22 +58,6 @@ XL = BIN / "xl"
 DOM0_UUID = "00000000-0000-0000-0000-000000000000"
 OP_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
-CREATE_POINTS = [
-    "create:record-saved",
-    "create:qemu-spawned",
-    "create:qemu-launched",
-    "create:cgroup-joined",
-    "create:qmp-connected",
-    "create:nodes-written",
-    "create:introduced",
-    "create:unpaused",
-]
-DESTROY_POINTS = [
-    "destroy:dying-saved",
-    "destroy:qemu-stopped",
-    "destroy:nodes-removed",
-    "destroy:run-dir-removed",
-]
 
 
 class BenchError(Exception):
@@ -145,12 +131,12 @@ class Host:
 
     def kill(self, daemon: str) -> bool:
         pid = self.pid(daemon)
-        if pid is None or not _alive(pid):
+        if pid is None or not pid_alive(pid):
             return False
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.01)
         return True
 
@@ -185,15 +171,6 @@ class Host:
             f'extra = "{extra}"\n' + ('on_crash = "destroy"\n' if panic else "")
         )
         return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            stat = stream.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 # ---------------------------------------------------------------------- reading the host
@@ -316,7 +293,7 @@ class Soak:
             _, err = process.communicate()
             self.report.fail(f"{self.op_text}: no answer in {OP_TIMEOUT:g} s; {self.context(args)}")
         if point is not None:
-            self.report.kills_xenlited += int(not _alive(self.host.pid("xenlited") or 0))
+            self.report.kills_xenlited += int(not pid_alive(self.host.pid("xenlited") or 0))
         ok = process.returncode == 0
         if not ok and "Traceback" in err:
             self.report.fail(f"{self.op_text}: traceback: {err.strip()[-400:]}")
@@ -341,10 +318,10 @@ class Soak:
 
     def restart_xenlited(self, point: str | None) -> None:
         pid = self.host.pid("xenlited")
-        if pid is not None and _alive(pid):
+        if pid is not None and pid_alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 30
-            while _alive(pid):
+            while pid_alive(pid):
                 if time.monotonic() > deadline:
                     raise BenchError("xenlited did not stop on SIGTERM")
                 time.sleep(0.02)

@@ -19,7 +19,7 @@ out, whatever happened, this host's QEMU processes are killed, the daemons stopp
 root removed.
 
     .venv/bin/python bench/lifecycle.py [--repeats 3] [--domains 20] [--at-once 10]
-        [--memory 64] [--list-runs 20]
+        [--memory 96] [--list-runs 20]
 """
 
 from __future__ import annotations

@@ -254,6 +254,12 @@ class LiveHost:
             check=False,
         )
 
+    def listed(self) -> list[str]:
+        """The names ``xl list`` shows, Domain-0 first."""
+        result = self.xl("list")
+        assert result.returncode == 0, result.stderr
+        return [line.split()[0] for line in result.stdout.splitlines()[1:]]
+
     def xl_popen(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [str(XENLITE.with_name("xl")), *args],
@@ -338,3 +344,13 @@ def live_host() -> Iterator[LiveHost]:
 def live_host_factory() -> Callable[[], contextlib.AbstractContextManager[LiveHost]]:
     """``running_live_host`` itself, for tests that need a host of their own."""
     return running_live_host
+
+
+@pytest.fixture(scope="module")
+def bystander_host() -> Iterator[LiveHost]:
+    """A private host for a module of failure tests, with one paused domain "bystander"
+    that every failure must leave untouched."""
+    with running_live_host() as live:
+        result = live.xl("create", "-p", str(live.write_config("bystander")))
+        assert result.returncode == 0, result.stderr
+        yield live

@@ -16,52 +16,25 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import pytest
 
 from hoststate import HostState, host_state
+from xenlite.base.crashpoint import CREATE_POINTS, DESTROY_POINTS
+from xenlite.base.proc import pid_alive
 
 if TYPE_CHECKING:
     from tests.integration.conftest import LiveHost
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
-CREATE_POINTS = [
-    "create:record-saved",
-    "create:qemu-spawned",
-    "create:qemu-launched",
-    "create:cgroup-joined",
-    "create:qmp-connected",
-    "create:nodes-written",
-    "create:introduced",
-    "create:unpaused",
-]
-DESTROY_POINTS = [
-    "destroy:dying-saved",
-    "destroy:qemu-stopped",
-    "destroy:nodes-removed",
-    "destroy:run-dir-removed",
-]
 SETTLE_TIMEOUT = 30.0
-
-HostFactory = Callable[[], AbstractContextManager["LiveHost"]]
 
 
 @pytest.fixture(scope="module")
-def host(live_host_factory: HostFactory) -> Iterator[LiveHost]:
-    with live_host_factory() as live:
-        result = live.xl("create", "-p", str(live.write_config("bystander")))
-        assert result.returncode == 0, result.stderr
-        yield live
-
-
-def _listed(host: LiveHost) -> list[str]:
-    result = host.xl("list")
-    assert result.returncode == 0, result.stderr
-    return [line.split()[0] for line in result.stdout.splitlines()[1:]]
+def host(bystander_host: LiveHost) -> LiveHost:
+    return bystander_host
 
 
 def _settles_to(host: LiveHost, expected: HostState) -> None:
@@ -82,17 +55,8 @@ def _crash_during(host: LiveHost, point: str, *xl_args: str) -> None:
     result = host.xl(*xl_args)
     assert result.returncode != 0, (point, result.stdout)
     assert "Traceback" not in result.stderr, result.stderr
-    assert not _pid_alive(dead), f"xenlited did not reach {point}"
+    assert not pid_alive(dead), f"xenlited did not reach {point}"
     host.start()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            stat = stream.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 @pytest.mark.parametrize("point", CREATE_POINTS)
@@ -100,7 +64,7 @@ def test_a_create_cut_short_leaves_nothing(host: LiveHost, point: str) -> None:
     before = host_state(host.root)
     _crash_during(host, point, "create", str(host.write_config("halfway")))
     _settles_to(host, before)
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]
 
 
 @pytest.mark.parametrize("point", DESTROY_POINTS)
@@ -110,7 +74,7 @@ def test_a_destroy_cut_short_is_finished(host: LiveHost, point: str) -> None:
     assert created.returncode == 0, created.stderr
     _crash_during(host, point, "destroy", "doomed")
     _settles_to(host, before)
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]
 
 
 # ---------------------------------------------------------------------- xenstored dies
@@ -120,7 +84,7 @@ def _kill_xenstored(host: LiveHost) -> None:
     pid = int((host.root / "run/xenlite/xenstored.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while _pid_alive(pid):
+    while pid_alive(pid):
         assert time.monotonic() < deadline, "xenstored survived SIGKILL"
         time.sleep(0.01)
 
@@ -142,7 +106,7 @@ def test_xenstored_killed_during_create_then_back(host: LiveHost) -> None:
     assert "Traceback" not in err, err
     host.start()  # xenstored again, on its persisted store; xenlited reconnects by itself
     _settles_to(host, before)
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]
     # The link is back: a create works again, and so does its destroy.
     created = host.xl("create", "-p", str(host.write_config("after")))
     assert created.returncode == 0, created.stderr
@@ -159,4 +123,4 @@ def test_destroy_while_xenstored_is_gone_finishes(host: LiveHost) -> None:
     assert destroyed.returncode == 0, destroyed.stderr
     host.start()
     _settles_to(host, before)  # its nodes, left in the persisted store, are swept
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,12 +36,6 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 FOREIGN_MFN = 99
 
 
-def _listed(host: LiveHost) -> list[str]:
-    result = host.xl("list")
-    assert result.returncode == 0, result.stderr
-    return [line.split()[0] for line in result.stdout.splitlines()[1:]]
-
-
 def _assert_clean_failure(result: subprocess.CompletedProcess[str], *causes: str) -> None:
     assert result.returncode != 0, result.stdout
     for cause in causes:
@@ -53,12 +47,8 @@ HostFactory = Callable[[], AbstractContextManager["LiveHost"]]
 
 
 @pytest.fixture(scope="module")
-def host(live_host_factory: HostFactory) -> Iterator[LiveHost]:
-    with live_host_factory() as live:
-        # One healthy domain throughout: a failed create must not disturb it.
-        result = live.xl("create", "-p", str(live.write_config("bystander")))
-        assert result.returncode == 0, result.stderr
-        yield live
+def host(bystander_host: LiveHost) -> LiveHost:
+    return bystander_host
 
 
 def test_qemu_launch_failure_leaves_nothing(host: LiveHost) -> None:
@@ -68,7 +58,7 @@ def test_qemu_launch_failure_leaves_nothing(host: LiveHost) -> None:
     # QEMU's own message reaches the user.
     _assert_clean_failure(result, "could not open kernel file '/nonexistent/vmlinuz'")
     assert host_state(host.root) == before
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]
 
 
 def test_qmp_command_refused_leaves_nothing(host: LiveHost, tmp_path: Path) -> None:
@@ -89,7 +79,7 @@ def test_qmp_command_refused_leaves_nothing(host: LiveHost, tmp_path: Path) -> N
     result = host.xl("create", str(config))
     _assert_clean_failure(result, "balloon")
     assert host_state(host.root) == before
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]
 
 
 def test_xenstore_refusing_introduce_leaves_nothing(host: LiveHost) -> None:
@@ -102,7 +92,7 @@ def test_xenstore_refusing_introduce_leaves_nothing(host: LiveHost) -> None:
             result = host.xl("create", str(host.write_config("refused")))
             _assert_clean_failure(result, "XenStore", "EINVAL")
             assert host_state(host.root) == before
-            assert _listed(host) == ["Domain-0", "bystander"]
+            assert host.listed() == ["Domain-0", "bystander"]
             # The engine released nothing it had not introduced itself.
             for domid in upcoming:
                 answer = xs.request(Op.IS_DOMAIN_INTRODUCED, f"{domid}\0".encode(), subject="t")
@@ -132,7 +122,7 @@ def test_kill_9_of_xenlited_during_create_leaves_nothing(host: LiveHost) -> None
     while host_state(host.root) != before:
         assert time.monotonic() < deadline, (host_state(host.root), before)
         time.sleep(0.1)
-    assert _listed(host) == ["Domain-0", "bystander"]
+    assert host.listed() == ["Domain-0", "bystander"]
 
 
 def test_xenstore_gone_leaves_nothing(live_host_factory: HostFactory) -> None:

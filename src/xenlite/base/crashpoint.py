@@ -18,24 +18,24 @@ import signal
 
 ENV = "XENLITE_CRASH_AT"
 
-POINTS = frozenset(
-    {
-        # create (domain/manager.py _build), in order
-        "create:record-saved",
-        "create:qemu-spawned",  # QEMU exists, its pid file does not yet (qemu/process.py)
-        "create:qemu-launched",
-        "create:cgroup-joined",
-        "create:qmp-connected",
-        "create:nodes-written",
-        "create:introduced",
-        "create:unpaused",
-        # destroy (domain/manager.py _teardown), in order
-        "destroy:dying-saved",
-        "destroy:qemu-stopped",
-        "destroy:nodes-removed",
-        "destroy:run-dir-removed",
-    }
+# The steps of create (domain/manager.py _build) and of destroy (_teardown), in order.
+CREATE_POINTS = (
+    "create:record-saved",
+    "create:qemu-spawned",  # QEMU exists, its pid file does not yet (qemu/process.py)
+    "create:qemu-launched",
+    "create:cgroup-joined",
+    "create:qmp-connected",
+    "create:nodes-written",
+    "create:introduced",
+    "create:unpaused",
 )
+DESTROY_POINTS = (
+    "destroy:dying-saved",
+    "destroy:qemu-stopped",
+    "destroy:nodes-removed",
+    "destroy:run-dir-removed",
+)
+POINTS = frozenset(CREATE_POINTS + DESTROY_POINTS)
 
 
 def crash_point(name: str) -> None:

@@ -1,4 +1,5 @@
-"""The one subprocess helper: no shell, C locale, stdin closed, typed failures."""
+"""The one subprocess helper: no shell, C locale, stdin closed, typed failures; and whether a
+pid still runs."""
 
 from __future__ import annotations
 
@@ -79,3 +80,13 @@ def require_program(name: str, package: str) -> Path:
             f"program '{name}'", "not found on PATH", f"install it: apt-get install {package}"
         )
     return Path(found)
+
+
+def pid_alive(pid: int) -> bool:
+    """The process ``pid`` exists and is not a zombie (an exited child not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            stat = stream.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from xenlite.base.errors import HostError, XenliteError
 from xenlite.base.paths import under_root
-from xenlite.base.proc import run_sync
+from xenlite.base.proc import pid_alive, run_sync
 from xenlite.base.sockets import connect_unix
 from xenlite.domain import xspaths
 from xenlite.rpc.protocol import socket_path as xenlited_socket
@@ -114,7 +114,7 @@ def stop_daemon(name: str, pid_file: Path, timeout: float = STOP_TIMEOUT) -> boo
     try:
         signal.pidfd_send_signal(pidfd, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _alive(pid):
+        while pid_alive(pid):
             if time.monotonic() > deadline:
                 raise HostError(
                     f"{name} (pid {pid})",
@@ -190,15 +190,6 @@ def _answers(path: Path) -> bool:
     except OSError:
         return False
     return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stream:
-            stat = stream.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 def _is_python_daemon(pid: int) -> bool:

@@ -24,7 +24,7 @@ import shlex
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from xenlite.base.crashpoint import crash_point
@@ -250,36 +250,28 @@ def _pids_naming(qmp_socket: Path) -> list[int]:
     """Pids whose command line holds ``qmp_socket`` (a cheap byte test; the caller checks
     each option exactly)."""
     wanted = os.fsencode(opt(qmp_socket))  # as QEMU's option list spells it
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as stream:
-                cmdline = stream.read()
-        except OSError:
-            continue
-        if wanted in cmdline:
-            pids.append(int(entry))
-    return pids
+    return [pid for pid, cmdline in _command_lines() if wanted in cmdline]
 
 
 def qemu_pids_under(root: str | os.PathLike[str]) -> list[int]:
     """The pids of the QEMU processes of host root ``root`` (their command lines name it),
     for cleaning a host up after a test or benchmark without its daemon's help."""
     wanted = os.fsencode(root)
-    pids = []
+    return sorted(
+        pid for pid, cmdline in _command_lines() if b"qemu-system" in cmdline and wanted in cmdline
+    )
+
+
+def _command_lines() -> Iterator[tuple[int, bytes]]:
+    """(pid, raw /proc/PID/cmdline) of every process that is still there when read."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as stream:
-                cmdline = stream.read()
+                yield int(entry), stream.read()
         except OSError:
             continue
-        if b"qemu-system" in cmdline and wanted in cmdline:
-            pids.append(int(entry))
-    return sorted(pids)
 
 
 def vcpu_on_cpu(pid: int) -> bool:
