@@ -225,6 +225,7 @@ def orphans_of(state: HostState, domids: set[int], uuids: set[str]) -> dict[str,
         "xenstore_domains": len([d for d in state.xenstore_domains if d not in ids | {"0"}]),
         "libxl": len([d for d in state.libxl_domains if d not in ids | {"0"}]),
         "vm": len([u for u in state.vm_uuids if u not in uuids | {DOM0_UUID}]),
+        "restart_notes": len(state.restart_notes),
     }
 
 
@@ -240,6 +241,7 @@ class Soak:
         self.model: dict[str, Expected] = {}
         self.serial = 0
         self.op_text = ""
+        self.last_error = ""
 
     def fresh_name(self) -> str:
         self.serial += 1
@@ -295,6 +297,7 @@ class Soak:
         if point is not None:
             self.report.kills_xenlited += int(not pid_alive(self.host.pid("xenlited") or 0))
         ok = process.returncode == 0
+        self.last_error = err.strip()[-300:]
         if not ok and "Traceback" in err:
             self.report.fail(f"{self.op_text}: traceback: {err.strip()[-400:]}")
         cut_short = kill or kill_store or point is not None
@@ -352,7 +355,7 @@ class Soak:
             if ok:
                 self.model[name] = Expected(name, self.domid_of(name), paused)
             elif not cut:
-                self.report.fail(f"{self.op_text}: failed without a kill")
+                self.report.fail(f"{self.op_text}: failed without a kill: {self.last_error}")
             else:
                 # Not reported created: it must be gone, unless the kill came after the
                 # create had finished and before xl heard so (then it is a whole domain).
@@ -377,7 +380,7 @@ class Soak:
             elif cut:
                 _unsure(target, op)
             else:
-                self.report.fail(f"{self.op_text}: failed without a kill")
+                self.report.fail(f"{self.op_text}: failed without a kill: {self.last_error}")
 
         return op, args, apply
 
@@ -455,7 +458,7 @@ class Soak:
             elif cut:
                 target.other_names.add(new)
             else:
-                self.report.fail(f"{self.op_text}: failed without a kill")
+                self.report.fail(f"{self.op_text}: failed without a kill: {self.last_error}")
 
         return "rename", args, apply
 
@@ -478,13 +481,14 @@ class Soak:
         """Compare the host with the model; wait (bounded) for what settles by itself."""
         self.report.checks += 1
         deadline = time.monotonic() + SETTLE_TIMEOUT
-        while True:
-            problems, orphans = self.compare(final=time.monotonic() > deadline)
+        while time.monotonic() < deadline:
+            problems, orphans = self.compare(final=False)
             if not problems and not any(orphans.values()):
                 return
-            if time.monotonic() > deadline:
-                break
             time.sleep(0.25)
+        problems, orphans = self.compare(final=True)
+        if problems:
+            problems.append(repr(self.host.xl("dmesg").stdout.strip().splitlines()[-3:]))
         for kind, count in orphans.items():
             if count:
                 self.report.orphans[kind] = self.report.orphans.get(kind, 0) + count
@@ -679,7 +683,16 @@ def main(argv: list[str]) -> int:
     return 0 if result["met"] else 1
 
 
-ORPHAN_KINDS = ("qemu", "records", "run_dirs", "cgroups", "xenstore_domains", "libxl", "vm")
+ORPHAN_KINDS = (
+    "qemu",
+    "records",
+    "run_dirs",
+    "cgroups",
+    "xenstore_domains",
+    "libxl",
+    "vm",
+    "restart_notes",
+)
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

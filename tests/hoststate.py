@@ -28,6 +28,7 @@ class HostState:
 
     qemu_pids: tuple[int, ...]
     records: tuple[str, ...]  # file names in the records directory, temporary ones too
+    restart_notes: tuple[str, ...]  # on_* restarts noted and not yet carried out
     run_dirs: tuple[str, ...]
     sockets: tuple[str, ...]
     cgroups: tuple[int, ...]  # domids with a dom<N> group under this root's parent
@@ -65,7 +66,7 @@ def host_state(root: Path) -> HostState:
     """Read the state of host root ``root`` (its xenstored must be running)."""
     run = root / RUN
     sockets = tuple(sorted(os.fspath(p.relative_to(run)) for p in run.rglob("*.sock")))
-    records = tuple(n for n in _names(root / RECORDS) if n != "next-domid")
+    records = tuple(n for n in _names(root / RECORDS) if n not in ("next-domid", "restarts"))
     with XenStore.open(root / XENSTORED_SOCKET) as xs:
         domains = _listing(xs, "/local/domain")
         vms = _listing(xs, "/vm")
@@ -73,6 +74,7 @@ def host_state(root: Path) -> HostState:
     return HostState(
         qemu_pids=tuple(qemu_pids_under(root)),
         records=records,
+        restart_notes=_names(root / RECORDS / "restarts"),
         run_dirs=_names(run),
         sockets=sockets if run.is_dir() else (),
         cgroups=cgroup_domids(root),

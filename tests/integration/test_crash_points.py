@@ -77,6 +77,29 @@ def test_a_destroy_cut_short_is_finished(host: LiveHost, point: str) -> None:
     assert host.listed() == ["Domain-0", "bystander"]
 
 
+def test_a_reboot_cut_short_between_old_and_new_domain_restarts(host: LiveHost) -> None:
+    # on_reboot=restart tears the old domain down and builds a new one; a daemon killed in
+    # between finds the restart note and builds it at its next start.
+    before = host_state(host.root)
+    created = host.xl("create", str(host.write_config("phoenix")))
+    assert created.returncode == 0, created.stderr
+    old = int(host.xl("domid", "phoenix").stdout)
+    host.stop_xenlited()
+    host.start(crash_at="restart:torn-down")
+    dead = host.xenlited_pid()
+    assert host.xl("reboot", "phoenix").returncode == 0
+    deadline = time.monotonic() + 60
+    while pid_alive(dead):
+        assert time.monotonic() < deadline, "xenlited never reached restart:torn-down"
+        time.sleep(0.05)
+    host.start()
+    assert host.listed() == ["Domain-0", "bystander", "phoenix"]
+    assert int(host.xl("domid", "phoenix").stdout) > old
+    assert host_state(host.root).restart_notes == ()
+    assert host.xl("destroy", "phoenix").returncode == 0
+    _settles_to(host, before)
+
+
 # ---------------------------------------------------------------------- xenstored dies
 
 

@@ -35,7 +35,9 @@ DESTROY_POINTS = (
     "destroy:nodes-removed",
     "destroy:run-dir-removed",
 )
-POINTS = frozenset(CREATE_POINTS + DESTROY_POINTS)
+# An on_* restart: the old domain is gone, the new one not yet begun (its note holds it).
+RESTART_POINTS = ("restart:torn-down",)
+POINTS = frozenset(CREATE_POINTS + DESTROY_POINTS + RESTART_POINTS)
 
 
 def crash_point(name: str) -> None:

@@ -638,9 +638,15 @@ class DomainManager(DomainResources):
             await self._preserve_renamed(domain)
             await self._restart(domain, config, text, source)
             return
+        restarting = action in (Action.RESTART, Action.COREDUMP_RESTART)
+        if restarting and not domain.destroy_requested:
+            # Between the teardown and the new domain's record the domain exists only in
+            # this note: a daemon killed there restarts it when it starts again.
+            await asyncio.to_thread(self.store.save_restart, domain.record)
         await self._teardown(domain)
-        if action in (Action.RESTART, Action.COREDUMP_RESTART):
-            await self._restart(domain, config, text, source)
+        if restarting:
+            crash_point("restart:torn-down")
+            await self._restart_noted(domain.record, domain)
 
     async def _soft_reset(self, domain: Domain, *, qemu_gone: bool) -> None:
         """The soft-reset action: the same domain (domid, name, uuid, QEMU) is reset in place
@@ -678,6 +684,46 @@ class DomainManager(DomainResources):
             return
         await self._set_state(domain, DomainState.RUNNING)
         self._log_hypervisor(f"{what}: soft reset; running again")
+
+    async def _restart_noted(self, note: DomainRecord, old: Domain | None) -> None:
+        """Build the domain of a restart note again; the note goes once that is settled,
+        except when XenStore is away: then it waits for xenstore_back() (or the next start).
+        """
+        if old is not None and old.destroy_requested:
+            await asyncio.to_thread(self.store.delete_restart, note.domid)
+            self._log_hypervisor(
+                f"Domain {note.domid} ({note.name}): not restarted, xl destroy was asked for"
+            )
+            return
+        config = domain_config_from_json(json.loads(note.config_json), source=note.source)
+        try:
+            fresh = await self._create(
+                config, config_text=note.config_text, source=note.source, paused=False
+            )
+        except XenStoreConnectionError as exc:
+            log.warning("restart of domain %s waits for XenStore: %s", note.name, exc)
+            self._log_hypervisor(f"restart of domain {note.name} waits for XenStore")
+            return
+        except XenliteError as exc:
+            log.error("restarting domain %s failed: %s", note.name, exc)
+            self._log_hypervisor(f"restart of domain {note.name} failed: {exc}")
+        else:
+            log.info("domain %s restarted as domain %d", fresh.name, fresh.domid)
+        await asyncio.to_thread(self.store.delete_restart, note.domid)
+
+    async def _restart_pending(self) -> None:
+        """Carry out the restart notes a dead daemon (or a XenStore outage) left."""
+        for note in await asyncio.to_thread(self.store.load_restarts):
+            old = self._domains.get(note.domid)
+            if old is not None:  # its teardown had not begun
+                async with old.lock:
+                    if not old.gone.is_set():
+                        await self._teardown(old)
+            if any(d.name == note.name for d in self._domains.values()):
+                # The new domain was complete before the daemon died.
+                await asyncio.to_thread(self.store.delete_restart, note.domid)
+                continue
+            await self._restart_noted(note, None)
 
     async def _restart(self, old: Domain, config: DomainConfig, text: str, source: str) -> None:
         if old.destroy_requested:
@@ -739,6 +785,7 @@ class DomainManager(DomainResources):
                 log.error("domain %d (%s): cannot be taken over: %s", record.domid,
                           record.name, exc)  # fmt: skip
         await self._sweep_orphans()
+        await self._restart_pending()
 
     async def _sweep_orphans(self) -> None:
         """Remove every trace that no domain owns any more (see domain/orphans.py)."""
@@ -768,6 +815,7 @@ class DomainManager(DomainResources):
             if not _finished(domain):
                 await self._ensure_nodes(domain)
         await self._sweep_xenstore(orphans.Swept())
+        await self._restart_pending()
 
     async def _adopt(self, record: DomainRecord) -> None:
         config = domain_config_from_json(json.loads(record.config_json), source=record.source)

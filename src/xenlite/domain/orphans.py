@@ -71,7 +71,7 @@ def sweep_files(
                 with contextlib.suppress(XenliteError):
                     group.remove()
                     swept.cgroups.append(group.domid)
-    for temporary in _children(record_dir):
+    for temporary in _children(record_dir) + _children(record_dir / "restarts"):
         # write_atomic's ".NAME.PID.tmp": the writer died before its rename.
         if temporary.name.startswith(".") and temporary.name.endswith(".tmp"):
             with contextlib.suppress(OSError):

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 RECORD_DIR = "/var/lib/xenlite/domains"
 HIGH_WATER_FILE = "next-domid"
+RESTART_DIR = "restarts"
 RECORD_FORMAT = 1
 # xen/include/public/xen.h: DOMID_FIRST_RESERVED; domids 1..0x7FEF are for domains.
 DOMID_FIRST_RESERVED = 0x7FF0
@@ -132,6 +133,31 @@ class RecordStore:
             except (HostError, OSError) as exc:
                 log.error("skipping domain record %s: %s", path, exc)
         return sorted(records, key=lambda r: r.domid)
+
+    # -- restart intents: an on_* restart between the old domain's teardown and the new
+    # domain's record exists only here, so a daemon killed in between still restarts it.
+
+    def save_restart(self, record: DomainRecord) -> None:
+        """Note that ``record``'s domain is to be built again (before its teardown)."""
+        write_atomic(
+            self.directory / RESTART_DIR / f"{record.domid}.json", record.to_json().encode()
+        )
+
+    def delete_restart(self, domid: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.directory / RESTART_DIR / f"{domid}.json").unlink()
+        _fsync_directory(self.directory / RESTART_DIR)
+
+    def load_restarts(self) -> list[DomainRecord]:
+        """The restarts noted and not yet done, by domid of the old domain."""
+        directory = self.directory / RESTART_DIR
+        found: list[DomainRecord] = []
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                found.append(DomainRecord.from_json(path.read_text(), source=os.fspath(path)))
+            except (HostError, OSError) as exc:
+                log.error("skipping restart note %s: %s", path, exc)
+        return sorted(found, key=lambda r: r.domid)
 
     def high_water(self) -> int:
         """The highest domid ever handed out on this host root (0 when none)."""
