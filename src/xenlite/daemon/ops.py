@@ -101,6 +101,7 @@ class Operations:
             "domain.rename": self.domain_rename,
             "domain.shutdown": self.domain_shutdown,
             "domain.wait_gone": self.domain_wait_gone,
+            "domain.ended": self.domain_ended,
             "domain.console": self.domain_console,
             "domain.console_attach": self.domain_console_attach,
             "domain.mem_set": self.domain_mem_set,
@@ -237,6 +238,11 @@ class Operations:
     async def domain_wait_gone(self, dom: str, timeout: float = 60.0) -> dict[str, object]:
         await self.manager.wait_gone(_dom(dom), float(timeout))
         return {}
+
+    async def domain_ended(self, domid: int) -> dict[str, object]:
+        """How a domain that is gone ended: {"known", "shutdown_reason"} (xl's -w waits)."""
+        known, reason = self.manager.ended(int(domid))
+        return {"known": known, "shutdown_reason": None if reason is None else str(reason)}
 
     async def domain_console(self, dom: str) -> ConsoleInfo:
         return console_info(self.manager.lookup(_dom(dom)))

@@ -30,6 +30,7 @@ import os
 import shutil
 import time
 import uuid as uuidlib
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -78,6 +79,7 @@ FIRMWARE_RESET_TIMEOUT = 3.0
 POWER_BUTTON_INTERVAL = 2.0  # seconds between presses while a shutdown request stands
 POWER_BUTTON_REPEAT_FOR = 120.0
 _LIST_FIX = "list the domains with: xl list"
+ENDED_KEPT = 1024
 # QEMU run states that a reset must clear before ``cont`` (qapi/run-state.json).
 _NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
 
@@ -101,6 +103,9 @@ class DomainManager(DomainResources):
         self._creating_names: set[str] = set()
         self._creating_domids: set[int] = set()
         self._creating_uuids: set[str] = set()
+        # How recently destroyed domains ended (None: destroyed without a shutdown), for a
+        # waiter that polls and would otherwise miss a shutdown its on_* action cut short.
+        self._ended: OrderedDict[int, ShutdownReason | None] = OrderedDict()
         # Allocation reads and rewrites the high-water file in a worker thread: two creates
         # at once would otherwise both read N and both get domid N+1.
         self._allocating = asyncio.Lock()
@@ -464,6 +469,13 @@ class DomainManager(DomainResources):
             except (QemuError, XenStoreError):
                 return
 
+    def ended(self, domid: int) -> tuple[bool, ShutdownReason | None]:
+        """Whether domain ``domid`` was destroyed while this daemon ran (among the last
+        ENDED_KEPT), and the reason it had shut down with before (None: none)."""
+        if domid not in self._ended:
+            return False, None
+        return True, self._ended[domid]
+
     async def wait_gone(self, dom: str, timeout: float) -> None:
         """Return once the domain has been destroyed (xl shutdown -w, reboot -w).
 
@@ -509,6 +521,9 @@ class DomainManager(DomainResources):
         await asyncio.to_thread(self.store.delete, domain.domid)  # last: see _build
         self._give_back(domain)
         self._domains.pop(domain.domid, None)
+        self._ended[domain.domid] = domain.record.shutdown_reason
+        while len(self._ended) > ENDED_KEPT:
+            self._ended.popitem(last=False)
         domain.gone.set()
         log.info("destroyed domain %d (%s)", domain.domid, domain.name)
 

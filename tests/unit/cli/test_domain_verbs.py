@@ -170,6 +170,10 @@ class FakeDaemon:
                 ["xend_config_format", 4],
             ]
 
+        async def ended(domid: int) -> dict[str, Any]:
+            self.calls.append(("domain.ended", {"domid": domid}))
+            return {"known": True, "shutdown_reason": self.ended_reason}
+
         async def host_dmesg(clear: bool) -> dict[str, Any]:
             self.calls.append(("host.dmesg", {"clear": clear}))
             text = self.dmesg
@@ -185,9 +189,12 @@ class FakeDaemon:
             "domain.rename": rename,
             "domain.shutdown": shutdown,
             "domain.create": create,
+            "domain.ended": ended,
             "host.info": host_info,
             "host.dmesg": host_dmesg,
         }
+
+    ended_reason: str | None = None  # how a domain that vanished between polls had ended
 
     def methods(self) -> list[str]:
         return [m for m, _ in self.calls]
@@ -429,6 +436,22 @@ def test_reboot_all_wait(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str])
         "Waiting for 2 domains",
         "Domain 3 has been destroyed",
         "Domain 5 has been destroyed",
+    ]
+
+
+def test_wait_reports_a_shutdown_that_fell_between_two_polls(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The domain shut down (reboot) and its on_reboot restart destroyed it before the next
+    # poll: xl's event loop would have seen the shutdown, so the daemon is asked.
+    daemon.after_shutdown = ["gone"]
+    daemon.ended_reason = "reboot"
+    status, _, err = xl(capsys, "reboot", "-w", "3")
+    assert status == 0
+    assert err.splitlines() == [
+        "Rebooting domain 3",
+        "Waiting for 1 domains",
+        "Domain 3 has been shut down, reason code 1",
     ]
 
 

@@ -19,7 +19,7 @@ from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
 
 if TYPE_CHECKING:
-    from xenlite.cli.output import DomainInfo
+    from xenlite.cli.output import DomainInfo, ShutdownReason
     from xenlite.rpc.client import RpcClient
 
 # Polling of ``domain.list`` by ``shutdown -w`` / ``create -F``: first quickly (a guest that
@@ -420,6 +420,15 @@ def wait_for_domains(
         for domid in list(remaining):
             info = current.get(domid)
             if info is None:
+                # An on_* action may have destroyed it between two polls: xl's event loop
+                # never misses the shutdown before, so ask the daemon how it ended.
+                reason = _ended_reason(client, domid) if domid not in seen_shutdown else None
+                if reason is not None:
+                    log(opts, f"Domain {domid} has been shut down, reason code {reason.code}")
+                    if not death_only:
+                        remaining.remove(domid)
+                        continue
+                    log(opts, f"Domain {domid} continue waiting for death")
                 log(opts, f"Domain {domid} has been destroyed")
                 remaining.remove(domid)
             elif info.shutdown and domid not in seen_shutdown:
@@ -433,6 +442,20 @@ def wait_for_domains(
         if remaining:
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX_S)
+
+
+def _ended_reason(client: RpcClient, domid: int) -> ShutdownReason | None:
+    """The reason a domain that is gone had shut down with, when the daemon saw it."""
+    from xenlite.cli.output import ShutdownReason
+
+    answer = client.call("domain.ended", domid=domid)
+    raw = answer.get("shutdown_reason") if isinstance(answer, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return ShutdownReason(raw)
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------- uptime
