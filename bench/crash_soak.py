@@ -295,7 +295,12 @@ class Soak:
             _, err = process.communicate()
             self.report.fail(f"{self.op_text}: no answer in {OP_TIMEOUT:g} s; {self.context(args)}")
         if point is not None:
-            self.report.kills_xenlited += int(not pid_alive(self.host.pid("xenlited") or 0))
+            if pid_alive(self.host.pid("xenlited") or 0):
+                # The operation never reached its crash point (it failed before, or took
+                # another path): the armed daemon must not die at a later operation.
+                self.restart_xenlited(None)
+            else:
+                self.report.kills_xenlited += 1
         ok = process.returncode == 0
         self.last_error = err.strip()[-300:]
         if not ok and "Traceback" in err:
