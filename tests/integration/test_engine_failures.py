@@ -61,6 +61,16 @@ def test_qemu_launch_failure_leaves_nothing(host: LiveHost) -> None:
     assert host.listed() == ["Domain-0", "bystander"]
 
 
+def test_a_setting_not_yet_honoured_is_refused_and_leaves_nothing(host: LiveHost) -> None:
+    # pool= relies on cpupools, which xenlite does not have yet: a clear "not yet", not a
+    # domain that silently runs outside the pool it was put in.
+    before = host_state(host.root)
+    result = host.xl("create", str(host.write_config("pooled", 'pool = "Pool-1"')))
+    _assert_clean_failure(result, "xl: pool: not in xenlite yet (cpupools)")
+    assert "remove pool= from the config for now" in result.stderr
+    assert host_state(host.root) == before
+
+
 def test_qmp_command_refused_leaves_nothing(host: LiveHost, tmp_path: Path) -> None:
     # A device model that is real QEMU without the balloon device: QEMU starts and answers
     # QMP, then refuses the balloon target the engine sets because memory < maxmem.

@@ -187,3 +187,36 @@ def test_create_paused_with_overrides_then_foreground(live_host: Any, tmp_path: 
     assert follow.returncode == 0, err
     assert re.search(r"Waiting for domain fg \(domid \d+\) to die", err)
     assert "fg" not in _rows(live_host)
+
+
+def test_create_reports_each_setting_without_effect(live_host: Any) -> None:
+    # tsc_mode and max_grant_frames mean nothing without Xen: the create goes on and says so,
+    # once each, on stderr as xl prints its warnings and in xl dmesg (config.settings).
+    config = live_host.write_config("knobs", 'tsc_mode = "native"', "max_grant_frames = 64")
+    created = live_host.xl("create", "-p", str(config))
+    try:
+        assert created.returncode == 0, created.stderr
+        warnings = [line for line in created.stderr.splitlines() if line.startswith("warning:")]
+        assert warnings == [
+            "warning: tsc_mode: has no effect on a QEMU host (Xen's TSC emulation modes have "
+            "no QEMU counterpart)",
+            "warning: max_grant_frames: has no effect on a QEMU host (Xen grant tables do not "
+            "exist here)",
+        ]
+        log = _ok(live_host.xl("dmesg"))
+        assert log.count("(knobs): tsc_mode: has no effect on a QEMU host") == 1
+        assert log.count("(knobs): max_grant_frames: has no effect on a QEMU host") == 1
+    finally:
+        live_host.xl("destroy", "knobs")
+
+
+def test_dry_run_says_what_a_create_would_report_and_refuse(live_host: Any) -> None:
+    config = live_host.write_config("dry", 'tsc_mode = "native"', 'pool = "Pool-1"')
+    result = live_host.xl("create", "-n", str(config))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["c_info"]["pool_name"] == "Pool-1"  # xl's JSON, as ever
+    assert "warning: tsc_mode: has no effect on a QEMU host" in result.stderr
+    assert (
+        "warning: pool: xl create would refuse it here: not in xenlite yet (cpupools)"
+        in result.stderr
+    )

@@ -25,6 +25,7 @@ from xenlite.config.domain_reader import HostFacts, KeyReader
 from xenlite.config.domain_render import render_domain_config
 from xenlite.config.grammar import XlConfig
 from xenlite.config.model import BuildInfo, DomainConfig
+from xenlite.config.settings import KNOWN_KEYS
 from xenlite.config.xlconf import XlConf
 
 __all__ = [
@@ -108,35 +109,8 @@ def build_domain_config(
 
 # ---------------------------------------------------------------- known keys
 
-# Every top-level key xl 4.17's parse_config_data() reads, plus xl.cfg(5) keys read
-# elsewhere by xl (e.g. vncviewer, the xm-era keys xl ignores on purpose).
-KNOWN_KEYS: frozenset[str] = frozenset(
-    """
-    acpi acpi_firmware acpi_laptop_slate acpi_s3 acpi_s4 altp2m altp2mhvm apic bios
-    bios_path_override boot bootloader bootloader_args bootloader_restrict
-    bootloader_user builder cap channel cmdline cpu_weight cpuid cpus cpus_soft
-    device_model device_model_args device_model_args_hvm device_model_args_pv
-    device_model_override device_model_stubdomain_override
-    device_model_stubdomain_seclabel device_model_user device_model_version device_tree
-    disk display dm_restrict driver_domain dtdev e820_host extra extratime firmware
-    firmware_override gfx_passthru gic_version hap hdtype hpet init_seclabel iomem
-    ioports irqs kernel keymap latency localtime max_event_channels max_grant_frames
-    max_grant_version max_maptrack_frames maxmem maxvcpus mca_caps memory mmio_hole
-    ms_vm_genid msr_relaxed name nestedhvm nographic nomigrate nx on_crash on_poweroff
-    on_reboot on_soft_reset on_watchdog oos opengl p9 pae passthrough pci
-    pci_msitranslate pci_permissive pci_power_mgmt pci_seize period pool pvcalls pvshim
-    pvshim_cmdline pvshim_extra pvshim_path ramdisk rdm rdm_mem_boundary root
-    rtc_timeoffset sdl seclabel serial shadow_memory slice smbios_firmware soundhw spice
-    spice_clipboard_sharing spice_image_compression spice_streaming_video
-    spiceagent_mouse spicedisable_ticketing spicehost spicepasswd spiceport
-    spicetls_port spiceusbredirection spicevdagent stdvga stubdomain_kernel
-    stubdomain_memory stubdomain_ramdisk tee timer_mode tsc_mode type usb usbctrl usbdev
-    usbdevice usbversion uuid vcpus vdispl vendor_device vfb vga videoram vif vif2
-    viridian vkb vkb_device vmtrace_buf_kb vnc vncconsole vncdisplay vnclisten vncpasswd
-    vncunused vncviewer vnuma vpt_align vsnd vtpm vuart xauthority xen_platform_pci
-    xend_suspend_evtchn_compat
-    """.split()  # noqa: SIM905 - a word list reads better than 180 quoted lines
-)
+# Every top-level key xl 4.17's parse_config_data() reads, plus xl.cfg(5) keys read elsewhere
+# by xl (vncviewer, the xm-era keys xl ignores on purpose): the rows of the settings table.
 
 
 def _warn_unknown_keys(r: KeyReader) -> None:

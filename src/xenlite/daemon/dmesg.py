@@ -35,7 +35,7 @@ class BootFacts:
     accel: str  # "kvm" or "tcg"
     accel_reason: str
     scheduler: str
-    ignored_options: tuple[str, ...] = ()
+    ignored_options: tuple[tuple[str, str], ...] = ()  # (option, why), config.settings
 
 
 class HypervisorLog:
@@ -74,6 +74,6 @@ def boot_banner(facts: BootFacts) -> list[str]:
         f"Brought up {facts.nr_cpus} CPUs",
         f"HVM: accelerator {accel}: {facts.accel_reason}",
     ]
-    lines += [f"Ignored option: {option} (no effect on a QEMU host)" for option in
-              facts.ignored_options]  # fmt: skip
+    lines += [f"Ignored option: {option} (no effect on a QEMU host: {why})"
+              for option, why in facts.ignored_options]  # fmt: skip
     return lines

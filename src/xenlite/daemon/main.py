@@ -22,7 +22,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from xenlite.base.daemonise import daemonise
 from xenlite.base.errors import XenliteError
+from xenlite.base.files import write_atomic
 from xenlite.base.paths import host_root, under_root
 from xenlite.config.bootopts import (
     XenBootOptions,
@@ -30,7 +32,8 @@ from xenlite.config.bootopts import (
     read_grub_default,
     resolve_dom0_mem,
 )
-from xenlite.config.xlconf import load_xlconf_with_warnings, resolve_autoballoon
+from xenlite.config.settings import boot_reports, xlconf_reports
+from xenlite.config.xlconf import XlConf, load_xlconf_with_warnings, resolve_autoballoon
 from xenlite.daemon.dmesg import BootFacts, HypervisorLog, boot_banner
 from xenlite.daemon.ops import HostFacts, Operations, boot_time, xen_version
 from xenlite.daemon.rpc_server import build_server
@@ -38,7 +41,6 @@ from xenlite.daemon.services import (
     XENLITED_LOG,
     host_memory_kib,
     write_dom0_nodes,
-    xenstored_socket,
 )
 from xenlite.daemon.xenstore_link import keep_connected
 from xenlite.domain.live import EngineHost
@@ -47,7 +49,8 @@ from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
 from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import probe_accel
 from xenlite.rpc.protocol import socket_path
-from xenlite.xenstore.client import XenStoreClient, socket_candidates
+from xenlite.xenstore.client import XenStoreClient
+from xenlite.xenstore.location import socket_candidates
 
 log = logging.getLogger("xenlite")
 
@@ -89,7 +92,13 @@ def run(argv: list[str]) -> int:
     if opts.no_fork:
         _setup_logging(opts.log_file, opts.verbose, foreground=True)
         return asyncio.run(_serve(opts, None))
-    return _daemonise(opts)
+    return daemonise(
+        "xenlited",
+        lambda ready: asyncio.run(_serve(opts, ready)),
+        setup_logging=lambda: _setup_logging(opts.log_file, opts.verbose, foreground=False),
+        logger=log,
+        fix=f"read its log: {opts.log_file or under_root(XENLITED_LOG)}",
+    )
 
 
 def _setup_logging(log_file: str | None, verbose: bool, *, foreground: bool) -> None:
@@ -104,50 +113,6 @@ def _setup_logging(log_file: str | None, verbose: bool, *, foreground: bool) -> 
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
-
-
-def _daemonise(opts: argparse.Namespace) -> int:
-    # The parent returns only once the child serves, or raises with the child's reason.
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(wfd)
-        with os.fdopen(rfd, "rb") as pipe:
-            message = pipe.read()
-        os.waitpid(pid, 0)
-        if message == b"ready":
-            return 0
-        raise XenliteError(
-            "xenlited",
-            message.decode(errors="replace") or "failed to start",
-            f"read its log: {opts.log_file or under_root(XENLITED_LOG)}",
-        )
-    os.close(rfd)
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    status = 1
-    try:
-        _setup_logging(opts.log_file, opts.verbose, foreground=False)
-
-        def ready() -> None:
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            os.close(devnull)
-            os.write(wfd, b"ready")
-            os.close(wfd)
-
-        status = asyncio.run(_serve(opts, ready))
-    except XenliteError as err:
-        log.error("xenlited cannot start: %s", err)
-        with contextlib.suppress(OSError):
-            os.write(wfd, str(err).encode())
-    except BaseException:
-        log.exception("xenlited failed")
-    finally:
-        logging.shutdown()
-        os._exit(status)
 
 
 def host_facts(accel: str, scheduler: str, cmdline: str) -> HostFacts:
@@ -166,16 +131,15 @@ def host_facts(accel: str, scheduler: str, cmdline: str) -> HostFacts:
     )
 
 
-def host_memory_book(boot: XenBootOptions, host_kib: int, say: Callable[[str], None]) -> HostMemory:
+def host_memory_book(
+    boot: XenBootOptions, conf: XlConf, host_kib: int, say: Callable[[str], None]
+) -> HostMemory:
     """The hypervisor's memory book: total (``mem=`` lowers it), dom0's reservation from
     ``dom0_mem=``, and xl.conf's autoballoon (``auto``: on unless dom0_mem was given)."""
     total = host_kib
     if boot.mem is not None:
         total = min(total, boot.mem // 1024)
     dom0 = resolve_dom0_mem(boot, total)
-    conf, warnings = load_xlconf_with_warnings()
-    for warning in warnings:
-        log.warning("%s", warning)
     autoballoon = resolve_autoballoon(conf, boot.dom0_mem_set)
     say(f"Dom0 has {dom0 // 1024} MB of {total // 1024} MB; autoballoon "
         f"{'on' if autoballoon else 'off'}")  # fmt: skip
@@ -228,8 +192,9 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     probe = await asyncio.to_thread(probe_accel)
     facts = host_facts(str(probe.accel), str(boot.sched), cmdline)
     dmesg = HypervisorLog()
-    ignored = tuple(
-        name if value is None else f"{name}={value}" for name, value in boot.unrecognised
+    ignored = tuple((row.name, row.explanation) for row in boot_reports(boot.given)) + tuple(
+        (name if value is None else f"{name}={value}", "not an option xenlite knows")
+        for name, value in boot.unrecognised
     )
     banner = BootFacts(
         version=xen_version(),
@@ -244,7 +209,12 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     )
     for line in boot_banner(banner):
         dmesg.write(line)
-    memory = host_memory_book(boot, facts.total_kib, dmesg.write)
+    conf, warnings = load_xlconf_with_warnings()
+    for warning in warnings:
+        log.warning("%s", warning)
+    for row in xlconf_reports(conf):
+        dmesg.write(f"xl.conf: {row.name}: no effect on a QEMU host: {row.explanation}")
+    memory = host_memory_book(boot, conf, facts.total_kib, dmesg.write)
     xs = await _connect_xenstore()
     manager: DomainManager | None = None
     link: asyncio.Task[None] | None = None
@@ -269,7 +239,7 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
         await server.start()
         try:
             if opts.pid_file:
-                _write_pid_file(Path(opts.pid_file))
+                write_atomic(Path(opts.pid_file), f"{os.getpid()}\n".encode(), 0o644)
             log.info("xenlited ready (pid %d, root %s, %s)", os.getpid(), root, probe.reason)
             if ready is not None:
                 ready()
@@ -293,8 +263,6 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
 async def _connect_xenstore() -> XenStoreClient:
     """Connect to xenstored, waiting a little for one that is still starting."""
     candidates = socket_candidates()
-    if not os.environ.get("XENSTORED_PATH") and not os.environ.get("XENSTORED_RUNDIR"):
-        candidates = [xenstored_socket(), *candidates]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + XENSTORE_WAIT
     while True:
@@ -317,13 +285,6 @@ async def _wait_for_signal() -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-
-
-def _write_pid_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(f"{os.getpid()}\n")
-    os.replace(temporary, path)
 
 
 def _threads_per_core() -> int:

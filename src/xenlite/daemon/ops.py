@@ -213,7 +213,7 @@ class Operations:
         domain = await self.manager.create(
             config, config_text=config_text, source=source, paused=paused
         )
-        return {"domid": domain.domid, "name": domain.name}
+        return {"domid": domain.domid, "name": domain.name, "warnings": list(domain.notes)}
 
     async def domain_destroy(self, dom: str) -> dict[str, object]:
         await self.manager.destroy(_dom(dom))

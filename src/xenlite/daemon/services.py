@@ -27,8 +27,8 @@ from xenlite.base.sockets import connect_unix
 from xenlite.domain import xspaths
 from xenlite.rpc.protocol import socket_path as xenlited_socket
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
+from xenlite.xenstore.location import default_socket
 
-XENSTORED_SOCKET = "/run/xenstored/socket"
 XENSTORED_PID = "/run/xenlite/xenstored.pid"
 XENSTORED_LOG = "/var/log/xenlite/xenstored.log"
 XENSTORED_STORE = "/var/lib/xenlite/xenstore.db"
@@ -46,10 +46,6 @@ _XENLITED_RUN = (
 _USAGE_FIX = "usage: xenlite start [--no-xenstored]; xenlite stop"
 
 
-def xenstored_socket() -> Path:
-    return under_root(XENSTORED_SOCKET)
-
-
 def main_start(opts: object, args: list[str]) -> int:
     """``xenlite start [--no-xenstored]``: start what is not running yet."""
     start_xenstored = True
@@ -60,18 +56,18 @@ def main_start(opts: object, args: list[str]) -> int:
             raise XenliteError("xenlite start", f"unknown argument '{arg}'", _USAGE_FIX)
     for directory in ("/run/xenlite", "/run/xenstored", "/var/log/xenlite", "/var/lib/xenlite"):
         _make_directory(under_root(directory))
-    if start_xenstored and not _answers(xenstored_socket()):
+    if start_xenstored and not _answers(default_socket()):
         _spawn_daemon(
             "xenstored",
             [
                 _XENSTORED_RUN,
-                "--socket", os.fspath(xenstored_socket()),
+                "--socket", os.fspath(default_socket()),
                 "--pid-file", os.fspath(under_root(XENSTORED_PID)),
                 "--log-file", os.fspath(under_root(XENSTORED_LOG)),
                 "--persist", os.fspath(under_root(XENSTORED_STORE)),
             ],
         )  # fmt: skip
-    asyncio.run(_write_dom0(xenstored_socket()))
+    asyncio.run(_write_dom0(default_socket()))
     if not _answers(xenlited_socket()):
         _spawn_daemon(
             "xenlited",

@@ -42,6 +42,7 @@ from xenlite.base.errors import (
     DomainError,
     DomainNotFound,
     QemuError,
+    Unsupported,
     XenliteError,
     XenStoreError,
 )
@@ -49,7 +50,8 @@ from xenlite.base.paths import under_root
 from xenlite.config.choices import Action
 from xenlite.config.domain import effective_max_memkb, effective_target_memkb
 from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
-from xenlite.config.model import DomainConfig, DomainType
+from xenlite.config.model import CreateInfo, DomainConfig, DomainType
+from xenlite.config.settings import LATER_WORDS, domain_reports
 from xenlite.domain import orphans, xspaths
 from xenlite.domain.live import Domain, DomainInfo, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
@@ -62,7 +64,7 @@ from xenlite.domain.state import (
     require,
     state_after,
 )
-from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv
+from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv, check_supported
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
 from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
@@ -192,11 +194,22 @@ class DomainManager(DomainResources):
 
         :raise ConfigError: when the JSON is not a domain config or has no name
         :raise DomainError: when the name is taken
-        :raise Unsupported: for what this host cannot do (from the QEMU layer)
+        :raise Unsupported: for what xenlite cannot do (config.settings says what)
         :raise QemuLaunchError: when QEMU refuses to start, with QEMU's own message
         """
         cfg = domain_config_from_json(config, source=source or "<domain.create>")
-        return await self._create(cfg, config_text=config_text, source=source, paused=paused)
+        if cfg.c_info.domid != CreateInfo().domid:  # the engine writes it (config.settings)
+            raise Unsupported(
+                "c_info.domid",
+                f"xenlite chooses each new domain's domid; asking for one is {LATER_WORDS}",
+                "remove domid from the domain's JSON",
+            )
+        check_supported(cfg)  # before anything is claimed: a refusal leaves nothing to undo
+        domain = await self._create(cfg, config_text=config_text, source=source, paused=paused)
+        domain.notes = tuple(report.message() for report in domain_reports(cfg)[0])
+        for note in domain.notes:
+            self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): {note}")
+        return domain
 
     async def _create(
         self, cfg: DomainConfig, *, config_text: str, source: str, paused: bool

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xenlite.base.errors import QemuError, XenliteError, XenStoreError
+from xenlite.base.files import is_temporary
 from xenlite.domain import xspaths
 from xenlite.host.cgroups import CgroupHost
 from xenlite.qemu.process import attach
@@ -72,8 +73,7 @@ def sweep_files(
                     group.remove()
                     swept.cgroups.append(group.domid)
     for temporary in _children(record_dir) + _children(record_dir / "restarts"):
-        # write_atomic's ".NAME.PID.tmp": the writer died before its rename.
-        if temporary.name.startswith(".") and temporary.name.endswith(".tmp"):
+        if is_temporary(temporary):  # the writer died before its rename
             with contextlib.suppress(OSError):
                 temporary.unlink()
                 swept.temp_files.append(str(temporary))

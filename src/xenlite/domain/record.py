@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Self
 
 from xenlite.base.errors import HostError
+from xenlite.base.files import fsync_directory, write_atomic
 from xenlite.base.paths import under_root
 from xenlite.domain.state import DomainState, ShutdownReason
 
@@ -120,7 +121,7 @@ class RecordStore:
         """Forget a domain's record (idempotent)."""
         with contextlib.suppress(FileNotFoundError):
             self.path_of(domid).unlink()
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def load_all(self) -> list[DomainRecord]:
         """Every readable record, by domid; an unreadable one is logged and skipped."""
@@ -146,7 +147,7 @@ class RecordStore:
     def delete_restart(self, domid: int) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.directory / RESTART_DIR / f"{domid}.json").unlink()
-        _fsync_directory(self.directory / RESTART_DIR)
+        fsync_directory(self.directory / RESTART_DIR)
 
     def load_restarts(self) -> list[DomainRecord]:
         """The restarts noted and not yet done, by domid of the old domain."""
@@ -183,43 +184,3 @@ class RecordStore:
         raise HostError(
             "domain ids", f"all {DOMID_FIRST_RESERVED - 1} are in use", "destroy some domains"
         )
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temporary file, fsync, rename over ``path``, fsync of the directory.
-
-    :raise HostError: when it cannot be written
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-        _fsync_directory(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise HostError(
-            f"file {path}",
-            f"cannot be written: {exc.strerror or exc}",
-            f"check that {path.parent} is writable (xenlited runs as root)",
-        ) from None
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

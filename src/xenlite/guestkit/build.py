@@ -34,6 +34,7 @@ from importlib import resources
 from pathlib import Path
 
 from xenlite.base.errors import CommandFailed, GuestKitError, HostError
+from xenlite.base.files import fsync_path
 from xenlite.base.paths import user_cache_dir
 from xenlite.base.proc import run_sync
 from xenlite.guestkit.cpio import CPIO_WRITER_VERSION, CpioArchive, EntryKind
@@ -517,9 +518,9 @@ def _build_entry(
             }
             (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
             for name in (KERNEL_FILE, INITRD_FILE, MANIFEST_FILE):
-                _fsync_path(staging / name)
+                fsync_path(staging / name)
             staging.chmod(0o755)  # mkdtemp's 0700 is for the unfinished entry only
-            _fsync_path(staging)
+            fsync_path(staging)
             _install_entry(staging, root / key)
         finally:
             if staging.exists():
@@ -534,7 +535,7 @@ def _install_entry(staging: Path, entry: Path) -> None:
         old = entry.with_name(f".tmp-old-{entry.name}-{os.getpid()}")
         os.rename(entry, old)
     os.rename(staging, entry)
-    _fsync_path(entry.parent)
+    fsync_path(entry.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -587,14 +588,6 @@ def _remove_stale_temporaries(root: Path) -> None:
         with contextlib.suppress(OSError):
             if now - path.stat().st_mtime > _STALE_SECONDS:
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _dpkg_architecture() -> str:

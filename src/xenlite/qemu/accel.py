@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from xenlite.base.errors import HostError, Unsupported
+from xenlite.base.files import write_atomic
 from xenlite.base.paths import user_cache_dir
 from xenlite.base.proc import require_program, run_sync
 
@@ -204,15 +205,5 @@ def _store_probe(qemu: Path, probe: AccelProbe) -> None:
     directory = user_cache_dir()
     record = {"identity": identity, "accel": str(probe.accel), "reason": probe.reason}
     # A cache that cannot be written only costs a probe next time.
-    with contextlib.suppress(OSError):
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".accel-", dir=directory)
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump(record, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, directory / _CACHE_FILE)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+    with contextlib.suppress(HostError):
+        write_atomic(directory / _CACHE_FILE, json.dumps(record).encode())

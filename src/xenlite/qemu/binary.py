@@ -13,11 +13,11 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from xenlite.base.errors import HostError, Unsupported
+from xenlite.base.files import write_atomic
 from xenlite.base.paths import user_cache_dir
 from xenlite.base.proc import require_program, run_sync
 
@@ -230,15 +230,5 @@ def _store_disk_cache(directory: Path, key: tuple[str, int, int], binary: QemuBi
         "devices": sorted(binary.devices),
         "accels": sorted(binary.accels),
     }
-    with contextlib.suppress(OSError):
-        directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".qemu-binaries-", dir=directory)
-        try:
-            with os.fdopen(handle, "w") as stream:
-                json.dump({"format": _CACHE_FORMAT, "binaries": entries}, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+    with contextlib.suppress(HostError):  # an unwritable cache only costs a probe next time
+        write_atomic(path, json.dumps({"format": _CACHE_FORMAT, "binaries": entries}).encode())

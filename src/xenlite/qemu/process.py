@@ -29,6 +29,7 @@ from pathlib import Path
 
 from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import HostError, QemuError, QemuLaunchError
+from xenlite.base.files import write_atomic
 from xenlite.qemu.argv import opt
 from xenlite.qemu.binary import QEMU_PACKAGE
 from xenlite.qemu.runpaths import RunPaths
@@ -194,7 +195,7 @@ def launch(argv: Sequence[str], paths: RunPaths, *, timeout: float = 30.0) -> Qe
     process = QemuProcess(pid, pidfd, paths, is_child=True, argv=argv)
     try:
         crash_point("create:qemu-spawned")
-        _write_pid_file(paths.pid_file, pid)
+        write_atomic(paths.pid_file, f"{pid}\n".encode(), 0o644)
         _wait_for_greeting(process, timeout, start_offset)
     except BaseException:
         process.kill()
@@ -366,26 +367,6 @@ def _option_parts(arg: str) -> list[str]:
         index += 1
     parts.append(current)
     return parts
-
-
-def _write_pid_file(path: Path, pid: int) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, f"{pid}\n".encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise HostError(
-            f"pid file {path}",
-            f"cannot be written: {exc.strerror or exc}",
-            f"check that {path.parent} is writable",
-        ) from None
 
 
 def _wait_for_greeting(process: QemuProcess, timeout: float, log_start: int) -> None:

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from xenlite.base.errors import XenliteError, XenStoreError
-from xenlite.base.paths import under_root
 from xenlite.base.sockets import AsyncClosing, Closing, address_for, connect_unix
+from xenlite.xenstore.location import socket_candidates
 from xenlite.xenstore.wire import ERROR_NAMES, Decoder, Op, Packet, encode_packet, split_strings
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ __all__ = [
     "XenStoreClient",
     "XenStoreConnectionError",
     "errno_of",
-    "socket_candidates",
 ]
 
 T = TypeVar("T")
@@ -169,21 +168,6 @@ class PermList:
 
 
 # --- socket lookup and payloads ------------------------------------------------------------------
-
-
-def socket_candidates(environ: os._Environ[str] | dict[str, str] | None = None) -> list[Path]:
-    """Where the daemon's socket may be, in the order xenlite tries them.
-
-    libxenstore uses ``$XENSTORED_PATH`` if set, else ``$XENSTORED_RUNDIR/socket`` (default
-    /var/run/xenstored/socket); a set variable is final. Without either, xenlite looks under
-    the host root at /run/xenstored/socket, then /var/run/xenstored/socket.
-    """
-    env = os.environ if environ is None else environ
-    if env.get("XENSTORED_PATH"):
-        return [Path(env["XENSTORED_PATH"])]
-    if env.get("XENSTORED_RUNDIR"):
-        return [Path(env["XENSTORED_RUNDIR"]) / "socket"]
-    return [under_root("/run/xenstored/socket"), under_root("/var/run/xenstored/socket")]
 
 
 async def _open(path: Path, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

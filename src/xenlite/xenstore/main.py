@@ -16,10 +16,14 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from xenlite.base.daemonise import daemonise
 from xenlite.base.errors import XenliteError, XenStoreError
+from xenlite.base.files import write_atomic
 from xenlite.base.paths import under_root
+from xenlite.xenstore.location import DEFAULT_SOCKET, default_socket
 from xenlite.xenstore.ops import XenStore
 from xenlite.xenstore.persist import Persistence
 from xenlite.xenstore.quota import Quotas, set_quota
@@ -27,7 +31,6 @@ from xenlite.xenstore.server import Server
 
 log = logging.getLogger("xenlite.xenstore")
 
-DEFAULT_SOCKET = "/run/xenstored/socket"
 DEFAULT_LOG = "/var/log/xen/xenstored.log"
 SYNC_INTERVAL = 1.0  # seconds between journal fdatasyncs (see persist.py)
 
@@ -114,13 +117,18 @@ def run(argv: list[str]) -> int:
         sys.stdout.write(parser.format_help())
         return 0
     quotas = quotas_from(opts)
-    socket_path = opts.socket or os.fspath(under_root(DEFAULT_SOCKET))
+    socket_path = opts.socket or os.fspath(default_socket())
     persistence = Persistence(opts.persist) if opts.persist else None
     tree, domains = persistence.load() if persistence else (None, None)
     if opts.no_fork:
         _setup_logging(opts.log_file, opts.trace_file, foreground=True)
         return _serve(opts, quotas, socket_path, persistence, tree, domains, None)
-    return _daemonise(opts, quotas, socket_path, persistence, tree, domains)
+    return daemonise(
+        "xenstored",
+        lambda ready: _serve(opts, quotas, socket_path, persistence, tree, domains, ready),
+        setup_logging=lambda: _setup_logging(opts.log_file, opts.trace_file, foreground=False),
+        logger=log,
+    )
 
 
 def _setup_logging(log_file: str | None, trace_file: str | None, foreground: bool) -> None:
@@ -140,53 +148,6 @@ def _setup_logging(log_file: str | None, trace_file: str | None, foreground: boo
         trace.setLevel(logging.DEBUG)
         log.addHandler(trace)
         log.setLevel(logging.DEBUG)
-
-
-def _daemonise(
-    opts: argparse.Namespace,
-    quotas: Quotas,
-    socket_path: str,
-    persistence: Persistence | None,
-    tree: object,
-    domains: object,
-) -> int:
-    # The parent returns only once the child listens (or says why it could not), so
-    # "xenlite xenstored && xenstore-read ..." works without a sleep.
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(wfd)
-        with os.fdopen(rfd, "rb") as pipe:
-            message = pipe.read()
-        if message == b"ready":
-            return 0
-        os.waitpid(pid, 0)
-        raise XenliteError("xenstored", message.decode(errors="replace") or "failed to start")
-    os.close(rfd)
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    status = 1
-    try:
-        _setup_logging(opts.log_file, opts.trace_file, foreground=False)
-
-        def ready() -> None:
-            devnull = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(devnull, fd)
-            os.close(devnull)
-            os.write(wfd, b"ready")
-            os.close(wfd)
-
-        status = _serve(opts, quotas, socket_path, persistence, tree, domains, ready)
-    except XenliteError as err:
-        with contextlib.suppress(OSError):
-            os.write(wfd, str(err).encode())
-    except BaseException:
-        log.exception("xenstored failed")
-    finally:
-        logging.shutdown()
-        os._exit(status)
 
 
 def _serve(
@@ -238,10 +199,7 @@ def _run(
     for domid, path in opts.domain_socket:
         server.add_domain_socket(domid, path)
     if opts.pid_file:
-        tmp = f"{opts.pid_file}.tmp"
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(f"{os.getpid()}\n")
-        os.replace(tmp, opts.pid_file)  # readers never see it half-written
+        write_atomic(Path(opts.pid_file), f"{os.getpid()}\n".encode(), 0o644)
     for spec in opts.quota_soft:
         log.warning("soft quota %s not implemented (C xenstored only logs it): ignored", spec)
     log.info("xenstored ready on %s (pid %d)", socket_path, os.getpid())

@@ -2,8 +2,9 @@
 
 Beyond Xen (whose xenstored keeps everything in memory). Two files:
 
-- ``FILE``: a snapshot, a complete dump of the store. It is only ever replaced atomically:
-  written to ``FILE.tmp``, fsync'd, renamed over ``FILE``, then the directory is fsync'd.
+- ``FILE``: a snapshot, a complete dump of the store. It is only ever replaced atomically
+  (``base.files.write_atomic``: a temporary file beside it, fsync, rename, fsync of the
+  directory).
 - ``FILE.journal``: an append-only journal of every change since that snapshot. Each record
   carries a CRC32, so a record torn by a crash is recognised and ignored with everything after
   it. Both files start with the snapshot's generation number; a journal whose generation does
@@ -28,6 +29,7 @@ import zlib
 from pathlib import Path
 
 from xenlite.base.errors import XenStoreError
+from xenlite.base.files import fsync_directory, write_atomic, write_synced
 from xenlite.xenstore.domains import Domain, Domains
 from xenlite.xenstore.perms import ROOT_PERMS, parse_perms
 from xenlite.xenstore.tree import Node, Record, Tree, next_gen, walk
@@ -189,20 +191,17 @@ class Persistence:
         """Write a new snapshot of ``tree`` and start an empty journal for it."""
         self.close()
         generation = self.generation + 1
-        tmp = Path(f"{self.path}.tmp")
         parts = [_FILE_HEADER.pack(MAGIC, generation)]
         for path, node in walk(tree.root):
             parts.append(encode_record(KIND_SET, path, node.value, node.perms.wire))
         parts.append(encode_domains(domains))
         data = b"".join(parts)
-        _write_synced(tmp, data)
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        write_atomic(self.path, data, fix=f"check that {self.path.parent} is writable")
         self.generation = generation
         self.snapshot_size = len(data)
         header = _FILE_HEADER.pack(MAGIC, generation)
-        _write_synced(self.journal_path, header)
-        _fsync_dir(self.path.parent)
+        write_synced(self.journal_path, header)
+        fsync_directory(self.path.parent)
         self._fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND)
         self.journal_size = len(header)
         self._unsynced = False
@@ -252,22 +251,3 @@ def _reset_root(tree: Tree) -> None:
     """Start from an empty root (the snapshot supplies every node, including /tool)."""
     tree.root = Node(b"", ROOT_PERMS, None, next_gen(), tree.epoch)
     tree.owners = {0: 1}
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

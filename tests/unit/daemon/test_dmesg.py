@@ -26,7 +26,7 @@ def test_banner_names_version_cmdline_ram_cpus_accel_and_scheduler() -> None:
         accel="tcg",
         accel_reason="/dev/kvm is missing",
         scheduler="credit",
-        ignored_options=("iommu=on",),
+        ignored_options=(("iommu=on", "not an option xenlite knows"),),
     )
     text = "\n".join(boot_banner(facts))
     assert "Xen version 4.17.0-xenlite-0.1.0" in text
@@ -35,4 +35,6 @@ def test_banner_names_version_cmdline_ram_cpus_accel_and_scheduler() -> None:
     assert "Brought up 4 CPUs" in text
     assert "TCG: /dev/kvm is missing" in text
     assert "Using scheduler: SMP Credit Scheduler (credit)" in text
-    assert "Ignored option: iommu=on" in text
+    assert (
+        "Ignored option: iommu=on (no effect on a QEMU host: not an option xenlite knows)" in text
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from xenlite.base.errors import HostError
-from xenlite.domain.record import DOMID_FIRST_RESERVED, DomainRecord, RecordStore, write_atomic
+from xenlite.domain.record import DOMID_FIRST_RESERVED, DomainRecord, RecordStore
 from xenlite.domain.state import DomainState, ShutdownReason
 
 
@@ -55,14 +54,6 @@ def test_unreadable_record_names_the_file() -> None:
     with pytest.raises(HostError) as info:
         DomainRecord.from_json('{"format": 1}', source="/x/5.json")
     assert "/x/5.json" in str(info.value)
-
-
-def test_atomic_write_leaves_no_temporaries(tmp_path: Path) -> None:
-    target = tmp_path / "a" / "b.json"
-    write_atomic(target, b"one")
-    write_atomic(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert os.listdir(target.parent) == ["b.json"]
 
 
 def test_domids_increase_and_are_not_reused(tmp_path: Path) -> None:

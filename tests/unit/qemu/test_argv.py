@@ -4,37 +4,26 @@ cannot honour yet."""
 from __future__ import annotations
 
 import dataclasses
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from model_values import refused_paths, with_changed
 from xenlite.base.errors import ConfigError, HostError, Unsupported
 from xenlite.config.domain import build_domain_config
 from xenlite.config.grammar import parse_with_overrides
 from xenlite.config.model import (
-    BuildInfo,
-    CreateInfo,
     DeviceDisk,
     DomainConfig,
-    PvBuildInfo,
-    PvhBuildInfo,
 )
+from xenlite.config.settings import BY_FIELD, LATER_WORDS, Treatment
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import (
-    BUILD_INFO_RULES,
-    CREATE_INFO_RULES,
-    DOMAIN_RULES,
-    PV_RULES,
-    PVH_RULES,
-    FieldRule,
-    Handling,
     QemuHost,
     balloon_target_bytes,
     build_argv,
     check_supported,
-    ignored_settings,
     opt,
 )
 from xenlite.qemu.binary import QemuBinary
@@ -187,116 +176,22 @@ def test_sparse_vcpu_sets_are_refused() -> None:
         argv_of(cfg)
 
 
-# ---------------------------------------------------------------- every refused field
-
-
-def _non_default(default: Any, field: dataclasses.Field[Any]) -> Any:
-    """A value different from ``default`` of the field's libxl kind."""
-    kind = field.metadata.get("kind")
-    if kind in ("array", "string_list", "kv_list", "bitmaps"):
-        item = field.metadata.get("item")
-        if item is not None and dataclasses.is_dataclass(item):
-            return (item(),)
-        if kind == "kv_list":
-            return (("k", "v"),)
-        if kind == "bitmaps":
-            return (frozenset({0}),)
-        return ("x",) if kind == "string_list" else (1,)
-    if kind == "bitmap":
-        return frozenset({0, 5})
-    if kind == "str":
-        return "x"
-    if kind in ("bool", "defbool"):
-        return True
-    if kind == "int":
-        return 1 if default != 1 else 2
-    if kind == "enum":
-        cls: type[StrEnum] = field.metadata["cls"]
-        return next(member for member in cls if member != default)
-    if kind == "struct":
-        inner = default
-        for sub in dataclasses.fields(inner):
-            return dataclasses.replace(
-                inner, **{sub.name: _non_default(getattr(inner, sub.name), sub)}
-            )
-    raise AssertionError(f"no non-default value for {field.name} ({kind})")
-
-
-def _refused(rules: dict[str, FieldRule]) -> list[str]:
-    return [
-        name for name, rule in rules.items() if rule.handling in (Handling.LATER, Handling.NEVER)
-    ]
+# ---------------------------------------------------------------- every refused setting
 
 
 BASE = config(PV)
 
 
-def _with_b_info(**changes: Any) -> DomainConfig:
-    return dataclasses.replace(BASE, b_info=dataclasses.replace(BASE.b_info, **changes))
-
-
-@pytest.mark.parametrize("name", _refused(DOMAIN_RULES))
-def test_refused_domain_field(name: str) -> None:
-    field = next(f for f in dataclasses.fields(DomainConfig) if f.name == name)
-    cfg = dataclasses.replace(BASE, **{name: _non_default(getattr(BASE, name), field)})
+@pytest.mark.parametrize("path", refused_paths())
+def test_a_refused_setting_is_refused_by_its_key(path: str) -> None:
+    row = BY_FIELD[path]
     with pytest.raises(Unsupported) as info:
-        argv_of(cfg)
-    rule = DOMAIN_RULES[name]
-    assert info.value.what == rule.key
-    assert rule.why in info.value.cause
-    if rule.handling is Handling.LATER:
-        assert "later issue" in str(info.value)
-
-
-@pytest.mark.parametrize("name", _refused(CREATE_INFO_RULES))
-def test_refused_create_info_field(name: str) -> None:
-    field = next(f for f in dataclasses.fields(CreateInfo) if f.name == name)
-    c_info = dataclasses.replace(
-        BASE.c_info, **{name: _non_default(getattr(BASE.c_info, name), field)}
-    )
-    with pytest.raises(Unsupported) as info:
-        argv_of(dataclasses.replace(BASE, c_info=c_info))
-    assert info.value.what == CREATE_INFO_RULES[name].key
-
-
-@pytest.mark.parametrize("name", _refused(BUILD_INFO_RULES))
-def test_refused_build_info_field(name: str) -> None:
-    field = next(f for f in dataclasses.fields(BuildInfo) if f.name == name)
-    with pytest.raises(Unsupported) as info:
-        argv_of(_with_b_info(**{name: _non_default(getattr(BASE.b_info, name), field)}))
-    assert info.value.what == BUILD_INFO_RULES[name].key
-
-
-@pytest.mark.parametrize("name", _refused(PV_RULES))
-def test_refused_pv_field(name: str) -> None:
-    field = next(f for f in dataclasses.fields(PvBuildInfo) if f.name == name)
-    u = dataclasses.replace(PvBuildInfo(), **{name: _non_default(None, field)})
-    with pytest.raises(Unsupported) as info:
-        argv_of(_with_b_info(u=u))
-    assert info.value.what == PV_RULES[name].key
-
-
-@pytest.mark.parametrize("name", _refused(PVH_RULES))
-def test_refused_pvh_field(name: str) -> None:
-    field = next(f for f in dataclasses.fields(PvhBuildInfo) if f.name == name)
-    u = dataclasses.replace(PvhBuildInfo(), **{name: _non_default(None, field)})
-    with pytest.raises(Unsupported) as info:
-        argv_of(_with_b_info(u=u))
-    assert info.value.what == PVH_RULES[name].key
-
-
-@pytest.mark.parametrize(
-    ("rules", "cls"),
-    [
-        (DOMAIN_RULES, DomainConfig),
-        (CREATE_INFO_RULES, CreateInfo),
-        (BUILD_INFO_RULES, BuildInfo),
-        (PV_RULES, PvBuildInfo),
-        (PVH_RULES, PvhBuildInfo),
-    ],
-)
-def test_every_model_field_has_a_rule(rules: dict[str, FieldRule], cls: type) -> None:
-    assert set(rules) == {f.name for f in dataclasses.fields(cls)}
+        argv_of(with_changed(BASE, path))
+    assert info.value.what == row.name
+    assert row.why in info.value.cause
+    if row.treatment is Treatment.LATER:
+        assert LATER_WORDS in info.value.cause
+        assert "for now" in str(info.value.fix)
 
 
 def test_devices_from_xl_cfg_text_are_refused_by_key() -> None:
@@ -306,30 +201,23 @@ def test_devices_from_xl_cfg_text_are_refused_by_key() -> None:
         ('vfb=["vnc=1"]\n', "vfb"),
         ('bootloader="pygrub"\n', "bootloader"),
         ('channel=["name=org.qemu.guest_agent.0,connection=pty"]\n', "channel"),
+        ('pool="Pool-1"\n', "pool"),
     ]:
         with pytest.raises(Unsupported) as info:
             check_supported(config(PV + text))
         assert info.value.what == key, text
 
 
-def test_a_field_unknown_to_the_tables_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    trimmed = {k: v for k, v in BUILD_INFO_RULES.items() if k != "kernel"}
-    monkeypatch.setattr("xenlite.qemu.argv.BUILD_INFO_RULES", trimmed)
-    with pytest.raises(Unsupported, match=r"BuildInfo\.kernel"):
+def test_a_field_unknown_to_the_table_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    trimmed = {k: v for k, v in BY_FIELD.items() if k != "b_info.kernel"}
+    monkeypatch.setattr("xenlite.config.settings.BY_FIELD", trimmed)
+    with pytest.raises(Unsupported, match=r"b_info\.kernel") as info:
         check_supported(BASE)
+    assert "settings table" in str(info.value.fix)
 
 
-def test_default_config_refuses_nothing_and_ignores_nothing() -> None:
-    check_supported(BASE)
-    assert ignored_settings(BASE) == ()
-
-
-def test_xen_only_settings_are_reported_not_refused() -> None:
-    cfg = config(PV + 'tsc_mode="native"\nmax_grant_frames=64\n')
-    argv_of(cfg)
-    notes = ignored_settings(cfg)
-    assert any(note.startswith("tsc_mode: ignored") for note in notes)
-    assert any(note.startswith("max_grant_frames: ignored") for note in notes)
+def test_xen_only_settings_are_not_refused() -> None:
+    argv_of(config(PV + 'tsc_mode="native"\nmax_grant_frames=64\n'))
 
 
 def test_disk_device_default_is_itself_a_change() -> None:

@@ -27,8 +27,8 @@ from xenlite.xenstore.client import (
     XenStoreClient,
     XenStoreConnectionError,
     errno_of,
-    socket_candidates,
 )
+from xenlite.xenstore.location import socket_candidates
 from xenlite.xenstore.wire import Decoder, Op, Packet, encode_packet
 
 Reply = Callable[[Packet], list[bytes]]

@@ -105,6 +105,16 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     for warning in (*xlconf_warnings, *loaded.warnings):
         print(f"warning: {warning}", file=sys.stderr)
     if dryrun:
+        # What the create would say, beyond xl's own warnings: the settings without effect
+        # here, and those a create refuses (the JSON is still xl's).
+        from xenlite.config.settings import domain_reports
+
+        reported, refused = domain_reports(loaded.config)
+        for report in reported:
+            print(f"warning: {report.message()}", file=sys.stderr)
+        for report in refused:
+            print(f"warning: {report.key}: xl create would refuse it here: "
+                  f"{report.setting.explanation}", file=sys.stderr)  # fmt: skip
         sys.stdout.write(dumps_domain_config(loaded.config))
         return EXIT_SUCCESS
     if debug:
@@ -122,7 +132,9 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             source=os.path.abspath(config_file),
             paused=paused or console,
         )
-        domid, name = _created(answer)
+        domid, name, warnings = _created(answer)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         if console:
             _attach_console(client, domid, leave_paused=paused)
         if foreground and not no_wait:
@@ -177,13 +189,20 @@ def config_text(path: str, overrides: list[str]) -> str:
     return text
 
 
-def _created(answer: object) -> tuple[int, str]:
+def _created(answer: object) -> tuple[int, str, list[str]]:
+    """The new domain's domid and name, and what its create reported (config.settings)."""
     from xenlite.base.errors import RpcError
 
     if isinstance(answer, dict):
         domid, name = answer.get("domid"), answer.get("name")
-        if isinstance(domid, int) and not isinstance(domid, bool) and isinstance(name, str):
-            return domid, name
+        warnings = answer.get("warnings", [])
+        if (
+            isinstance(domid, int)
+            and not isinstance(domid, bool)
+            and isinstance(name, str)
+            and isinstance(warnings, list)
+        ):
+            return domid, name, [str(w) for w in warnings]
     raise RpcError(
         "xenlited domain.create",
         f"the answer {answer!r} lacks the new domain's domid and name",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import TYPE_CHECKING
 
-from xenlite.base.errors import RpcError, Unsupported
+from xenlite.base.errors import DomainNotFound, RpcError, Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
 
@@ -342,7 +342,16 @@ def main_destroy(opts: GlobalOptions, args: list[str]) -> int:
                 "that could destroy it",
                 "stop the host services with 'xenlite stop', or shut the host down",
             )
-        client.call("domain.destroy", dom=str(domid))
+        try:
+            client.call("domain.destroy", dom=str(domid))
+        except DomainNotFound:
+            # Gone between the lookup and the destroy (another xl destroy won the race): say
+            # it of the name the user gave, as xl does of a name that names no domain.
+            from xenlite.cli.output import is_domid_qualifier
+
+            if is_domid_qualifier(operands[0]):
+                raise
+            raise invalid_domain(operands[0]) from None
     return EXIT_SUCCESS
 
 
