@@ -8,11 +8,9 @@ verbs in ``cli/commands`` fetch the data over RPC and write these strings.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterable, Sequence
 
-from xenlite.base.errors import RpcError
+from xenlite.rpc.contract import DomainInfo
 
 # xl_info.c list_domains(): "-rscwS" indexed by libxl_shutdown_reason.
 SHUTDOWN_REASON_LETTERS = "-rscwS"
@@ -21,144 +19,6 @@ LIST_VERBOSE_HEADER = "   UUID                            Reason-Code\tSecurity 
 LIST_CONTEXT_HEADER = "   Security Label"
 VM_LIST_HEADER = "UUID                                  ID    name"
 NO_LABEL = "-"  # xl's column for a domain without an XSM security label (no FLASK here)
-
-
-class ShutdownReason(StrEnum):
-    """libxl_shutdown_reason, in its IDL order (the value is its index)."""
-
-    POWEROFF = "poweroff"
-    REBOOT = "reboot"
-    SUSPEND = "suspend"
-    CRASH = "crash"
-    WATCHDOG = "watchdog"
-    SOFT_RESET = "soft_reset"
-
-    @property
-    def code(self) -> int:
-        """libxl's number for the reason (what ``xl list -v`` prints in hex)."""
-        return list(ShutdownReason).index(self)
-
-
-@dataclass(frozen=True, slots=True)
-class DomainInfo:
-    """One domain as ``domain.list`` reports it (the engine contract's DomainInfo).
-
-    ``config`` is the libxl JSON of the domain config exactly as the daemon sent it (a JSON
-    object, key order kept), or None when no config is stored (Domain-0).
-    """
-
-    domid: int
-    name: str
-    uuid: str
-    current_memkb: int
-    outstanding_memkb: int
-    max_memkb: int
-    vcpu_online: int
-    max_vcpus: int
-    running: bool
-    blocked: bool
-    paused: bool
-    shutdown: bool
-    dying: bool
-    shutdown_reason: ShutdownReason | None
-    cpu_time_ns: int
-    start_time: float
-    config: Mapping[str, object] | None = None
-
-
-def _bad_field(name: str, cause: str, source: str = "domain.list") -> RpcError:
-    return RpcError(
-        f"xenlited {source}",
-        f"answer field '{name}' {cause}",
-        "xl and xenlited may come from different xenlite versions; restart the host "
-        "services (xenlite stop; xenlite start)",
-        code="protocol",
-    )
-
-
-def int_field(obj: Mapping[str, object], name: str, source: str = "domain.list") -> int:
-    """``obj[name]`` as an integer. :raise RpcError: ``protocol`` for anything else."""
-    value = obj.get(name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise _bad_field(name, f"is {value!r}, not an integer", source)
-    return value
-
-
-def bool_field(obj: Mapping[str, object], name: str, source: str = "domain.list") -> bool:
-    """``obj[name]`` as true/false. :raise RpcError: ``protocol`` for anything else."""
-    value = obj.get(name)
-    if not isinstance(value, bool):
-        raise _bad_field(name, f"is {value!r}, not true/false", source)
-    return value
-
-
-def str_field(obj: Mapping[str, object], name: str, source: str = "domain.list") -> str:
-    """``obj[name]`` as a string. :raise RpcError: ``protocol`` for anything else."""
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise _bad_field(name, f"is {value!r}, not a string", source)
-    return value
-
-
-def objects(value: object, name: str, source: str) -> list[Mapping[str, object]]:
-    """``value`` as a list of JSON objects. :raise RpcError: ``protocol`` for anything else."""
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise _bad_field(name, f"is {value!r}, not a list of objects", source)
-    return list(value)
-
-
-def int_list(obj: Mapping[str, object], name: str, source: str) -> list[int]:
-    """``obj[name]`` as a list of integers. :raise RpcError: ``protocol`` otherwise."""
-    value = obj.get(name)
-    if not isinstance(value, list) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise _bad_field(name, f"is {value!r}, not a list of integers", source)
-    return list(value)
-
-
-def domain_info_from_json(obj: object) -> DomainInfo:
-    """A DomainInfo from one element of ``domain.list``'s answer.
-
-    :raise RpcError: ``protocol`` when a field is missing or of the wrong type.
-    """
-    if not isinstance(obj, dict):
-        raise _bad_field("[]", f"holds {type(obj).__name__}, not a domain object")
-    reason_raw = obj.get("shutdown_reason")
-    reason: ShutdownReason | None = None
-    if reason_raw is not None:
-        try:
-            reason = ShutdownReason(str(reason_raw))
-        except ValueError:
-            raise _bad_field("shutdown_reason", f"is {reason_raw!r}, no libxl reason") from None
-    start = obj.get("start_time", 0)
-    if not isinstance(start, int | float) or isinstance(start, bool):
-        raise _bad_field("start_time", f"is {start!r}, not a number")
-    config = obj.get("config")
-    if config is not None and not isinstance(config, dict):
-        raise _bad_field("config", "is not a JSON object")
-    return DomainInfo(
-        domid=int_field(obj, "domid"),
-        name=str_field(obj, "name"),
-        uuid=str_field(obj, "uuid"),
-        current_memkb=int_field(obj, "current_memkb"),
-        outstanding_memkb=int_field(obj, "outstanding_memkb"),
-        max_memkb=int_field(obj, "max_memkb"),
-        vcpu_online=int_field(obj, "vcpu_online"),
-        max_vcpus=int_field(obj, "max_vcpus"),
-        running=bool_field(obj, "running"),
-        blocked=bool_field(obj, "blocked"),
-        paused=bool_field(obj, "paused"),
-        shutdown=bool_field(obj, "shutdown"),
-        dying=bool_field(obj, "dying"),
-        shutdown_reason=reason,
-        cpu_time_ns=int_field(obj, "cpu_time_ns"),
-        start_time=float(start),
-        config=config,
-    )
-
-
-# --------------------------------------------------------------------------- xl list
 
 
 def _reason_code(info: DomainInfo) -> int:

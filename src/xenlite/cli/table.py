@@ -277,12 +277,16 @@ COMMANDS: tuple[Command, ...] = (
         "config",
         "xenlite.cli.commands.config:main_config",
         "Read and translate host configuration files",
-        "import-xend <xend-config.sxp> | xlconf [<xl.conf>] | bootopts <cmdline>|--grub <file>",
+        "import-xend <xend-config.sxp> | xlconf [<xl.conf>] | bootopts <cmdline>|--grub <file> "
+        "| settings [--json] [<name>...]",
         "import-xend FILE        Print the xl.conf equivalent of a legacy xend-config.sxp.\n"
         "xlconf [FILE]           Print the toolstack settings read from xl.conf as JSON\n"
         "                        (default /etc/xen/xl.conf; xl's defaults when absent).\n"
         "bootopts CMDLINE        Print the Xen command line options as JSON.\n"
-        "bootopts --grub FILE    Read GRUB_CMDLINE_XEN(_DEFAULT) from a grub defaults file.",
+        "bootopts --grub FILE    Read GRUB_CMDLINE_XEN(_DEFAULT) from a grub defaults file.\n"
+        "settings [--json] [NAME...]\n"
+        "                        Print what xenlite does with each xl.cfg key, Xen boot\n"
+        "                        option and xl.conf key (the settings table).",
         xenlite_only=True,
     ),
     Command(

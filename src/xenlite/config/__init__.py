@@ -20,6 +20,7 @@
 - ``boot_sizes``    command-line sizes, dom0_mem= and dom0's share of a host
 - ``grub_default``  GRUB_CMDLINE_XEN(_DEFAULT) out of /etc/default/grub
 - ``xend``      legacy xend-config.sxp and its xl.conf translation
+- ``settings``  the settings table: what xenlite does with every key, option and field
 
 Only ``xenlite.base`` and the standard library are imported here.
 """

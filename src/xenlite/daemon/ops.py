@@ -20,11 +20,11 @@ from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
 from xenlite.config.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
-from xenlite.domain.live import DomainInfo
 from xenlite.domain.manager import DomainManager
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
+from xenlite.rpc.contract import DomainInfo, Method
 from xenlite.rpc.protocol import Event, Reply
 
 XEN_PAGESIZE = 4096
@@ -91,27 +91,27 @@ class Operations:
 
     def handlers(self) -> dict[str, Callable[..., Awaitable[object]] | StreamHandler]:
         return {
-            "host.info": self.host_info,
-            "host.dmesg": self.host_dmesg,
-            "domain.list": self.domain_list,
-            "domain.create": self.domain_create,
-            "domain.destroy": self.domain_destroy,
-            "domain.pause": self.domain_pause,
-            "domain.unpause": self.domain_unpause,
-            "domain.rename": self.domain_rename,
-            "domain.shutdown": self.domain_shutdown,
-            "domain.wait_gone": self.domain_wait_gone,
-            "domain.ended": self.domain_ended,
-            "domain.console": self.domain_console,
-            "domain.console_attach": self.domain_console_attach,
-            "domain.mem_set": self.domain_mem_set,
-            "domain.vcpu_list": self.domain_vcpu_list,
-            "domain.sched_get": self.domain_sched_get,
-            "domain.sched_set": self.domain_sched_set,
-            "domain.vcpu_pin": self.domain_vcpu_pin,
-            "domain.mem_max": self.domain_mem_max,
-            "domain.sysrq": self.domain_sysrq,
-            "domain.trigger": self.domain_trigger,
+            Method.HOST_INFO: self.host_info,
+            Method.HOST_DMESG: self.host_dmesg,
+            Method.DOMAIN_LIST: self.domain_list,
+            Method.DOMAIN_CREATE: self.domain_create,
+            Method.DOMAIN_DESTROY: self.domain_destroy,
+            Method.DOMAIN_PAUSE: self.domain_pause,
+            Method.DOMAIN_UNPAUSE: self.domain_unpause,
+            Method.DOMAIN_RENAME: self.domain_rename,
+            Method.DOMAIN_SHUTDOWN: self.domain_shutdown,
+            Method.DOMAIN_WAIT_GONE: self.domain_wait_gone,
+            Method.DOMAIN_ENDED: self.domain_ended,
+            Method.DOMAIN_CONSOLE: self.domain_console,
+            Method.DOMAIN_CONSOLE_ATTACH: self.domain_console_attach,
+            Method.DOMAIN_MEM_SET: self.domain_mem_set,
+            Method.DOMAIN_VCPU_LIST: self.domain_vcpu_list,
+            Method.DOMAIN_SCHED_GET: self.domain_sched_get,
+            Method.DOMAIN_SCHED_SET: self.domain_sched_set,
+            Method.DOMAIN_VCPU_PIN: self.domain_vcpu_pin,
+            Method.DOMAIN_MEM_MAX: self.domain_mem_max,
+            Method.DOMAIN_SYSRQ: self.domain_sysrq,
+            Method.DOMAIN_TRIGGER: self.domain_trigger,
         }
 
     # ------------------------------------------------------------------ host

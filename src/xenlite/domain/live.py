@@ -8,7 +8,7 @@ book, scheduler and cgroups); ``DomainInfo`` one row of ``xl list``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from xenlite.base.errors import QemuError
@@ -54,29 +54,6 @@ class EngineHost:
     def console_log(self, name: str) -> Path:
         # xenconsoled's log name (xenconsoled --log=guest): guest-NAME.log.
         return under_root(CONSOLE_LOG_DIR, self.root) / f"guest-{name}.log"
-
-
-@dataclass(frozen=True, slots=True)
-class DomainInfo:
-    """One row of ``domain.list`` (the JSON the CLI formats as xl list)."""
-
-    domid: int
-    name: str
-    uuid: str
-    current_memkb: int
-    outstanding_memkb: int
-    max_memkb: int
-    vcpu_online: int
-    max_vcpus: int
-    running: bool
-    blocked: bool
-    paused: bool
-    shutdown: bool
-    dying: bool
-    shutdown_reason: str | None
-    cpu_time_ns: int
-    start_time: float
-    config: dict[str, object] | None = field(default=None)
 
 
 class Domain:

@@ -53,12 +53,11 @@ from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_
 from xenlite.config.model import CreateInfo, DomainConfig, DomainType
 from xenlite.config.settings import LATER_WORDS, domain_reports
 from xenlite.domain import orphans, xspaths
-from xenlite.domain.live import Domain, DomainInfo, EngineHost, live_monitor
+from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
 from xenlite.domain.state import (
     DomainState,
-    ShutdownReason,
     action_for,
     reason_from_qmp,
     require,
@@ -68,6 +67,7 @@ from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv, check_
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
 from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
+from xenlite.rpc.contract import DomainInfo, ShutdownReason
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient, XenStoreConnectionError
 
 log = logging.getLogger(__name__)
@@ -172,9 +172,7 @@ class DomainManager(DomainResources):
             paused=state is DomainState.PAUSED,
             shutdown=state in (DomainState.SHUTDOWN, DomainState.CRASHED),
             dying=state is DomainState.DYING,
-            shutdown_reason=None
-            if dom.record.shutdown_reason is None
-            else str(dom.record.shutdown_reason),
+            shutdown_reason=dom.record.shutdown_reason,
             cpu_time_ns=cpu_time_ns(pid) if pid is not None else 0,
             start_time=dom.record.start_time,
             config=json.loads(dom.record.config_json) if with_config else None,

@@ -21,7 +21,8 @@ from typing import Self
 from xenlite.base.errors import HostError
 from xenlite.base.files import fsync_directory, write_atomic
 from xenlite.base.paths import under_root
-from xenlite.domain.state import DomainState, ShutdownReason
+from xenlite.domain.state import DomainState
+from xenlite.rpc.contract import ShutdownReason
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from xenlite.base.errors import DomainStateError
 from xenlite.config.choices import Action
 from xenlite.config.model import DomainConfig
+from xenlite.rpc.contract import ShutdownReason
 
 
 class DomainState(StrEnum):
@@ -26,17 +27,6 @@ class DomainState(StrEnum):
     SHUTDOWN = "shutdown"  # shut down with a reason; kept when on_* says preserve
     CRASHED = "crashed"  # shut down with reason crash
     DYING = "dying"  # being destroyed
-
-
-class ShutdownReason(StrEnum):
-    """libxl_shutdown_reason as ``xl list -l`` spells it."""
-
-    POWEROFF = "poweroff"
-    REBOOT = "reboot"
-    SUSPEND = "suspend"
-    CRASH = "crash"
-    WATCHDOG = "watchdog"
-    SOFT_RESET = "soft_reset"
 
 
 # QMP SHUTDOWN "reason" (qapi/run-state.json ShutdownCause) -> the reason Xen would give.

@@ -10,7 +10,9 @@
 - ``domains``      introduced domains, domain paths, release bookkeeping
 - ``ops``          request dispatch; the only exception -> error-name mapping
 - ``persist``      snapshot + append-only journal for ``--persist``
-- ``server``       asyncio unix-socket server, per-connection bounded queues
-- ``main``         ``xenlite xenstored`` option parsing, daemonising, logging
+- ``server``       the epoll unix-socket server (no asyncio), per-connection bounded queues
+- ``main``         ``xenlite xenstored`` option parsing, logging, signals (daemonising is
+                   ``base.daemonise``)
+- ``location``     where the dom0 socket is, for the daemon and every client
 - ``client``       the async client and its sync wrapper
 """

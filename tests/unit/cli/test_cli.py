@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,24 @@ def test_dryrun_flag_is_refused_where_xl_refuses_it(verb: str) -> None:
     result = run("-N", verb)
     assert result.returncode == 1
     assert "does not support dry-run" in result.stderr
+
+
+def test_config_settings_prints_the_table_and_single_rows() -> None:
+    result = run("config", "settings", "tsc_mode", "cpus", program=XENLITE)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["SETTING", "SOURCE", "TREATMENT", "WHY", "/", "HONOURED", "BY"]
+    # Rows in the table's order.
+    assert lines[1].split()[:3] == ["cpus", "xl.cfg", "engine"]
+    assert "DomainResources._place_vcpus" in lines[1]
+    assert lines[2].split()[:3] == ["tsc_mode", "xl.cfg", "xen-only"]
+    rows = json.loads(run("config", "settings", "--json", program=XENLITE).stdout)
+    pool = next(row for row in rows if row["name"] == "pool")
+    assert (pool["source"], pool["treatment"], pool["fields"]) == (
+        "xl.cfg",
+        "later",
+        ["c_info.pool_name"],
+    )
+    missing = run("config", "settings", "no_such_key", program=XENLITE)
+    assert missing.returncode != 0
+    assert "no setting is called 'no_such_key'" in missing.stderr

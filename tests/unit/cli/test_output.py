@@ -12,7 +12,7 @@ import pytest
 
 from xenlite.base.errors import RpcError
 from xenlite.cli import output
-from xenlite.cli.output import DomainInfo, ShutdownReason
+from xenlite.rpc.contract import DomainInfo, ShutdownReason, domain_info_from_json
 
 UUID = "59e1cf6c-6ab9-4879-90e7-adc8d1c63bf5"
 
@@ -38,7 +38,7 @@ def dom(**changes: object) -> DomainInfo:
         "config": None,
     }
     base.update(changes)
-    return output.domain_info_from_json(base)
+    return domain_info_from_json(base)
 
 
 DOM0 = dom(
@@ -207,11 +207,11 @@ def test_domain_info_from_json_checks_fields() -> None:
     assert info.shutdown_reason is ShutdownReason.SOFT_RESET
     assert info.shutdown_reason.code == 5
     with pytest.raises(RpcError, match="current_memkb"):
-        output.domain_info_from_json({"domid": 1, "name": "x", "uuid": UUID})
+        domain_info_from_json({"domid": 1, "name": "x", "uuid": UUID})
     with pytest.raises(RpcError, match="no libxl reason"):
         dom(shutdown_reason="exploded")
     with pytest.raises(RpcError, match="not a domain object"):
-        output.domain_info_from_json([1, 2])
+        domain_info_from_json([1, 2])
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ import pytest
 
 from xenlite.base.errors import HostError
 from xenlite.domain.record import DOMID_FIRST_RESERVED, DomainRecord, RecordStore
-from xenlite.domain.state import DomainState, ShutdownReason
+from xenlite.domain.state import DomainState
+from xenlite.rpc.contract import ShutdownReason
 
 
 def record(domid: int = 3, **changes: object) -> DomainRecord:

@@ -9,13 +9,13 @@ from xenlite.config.choices import Action
 from xenlite.config.model import DomainConfig
 from xenlite.domain.state import (
     DomainState,
-    ShutdownReason,
     action_for,
     reason_from_qmp,
     require,
     state_after,
     xl_flags,
 )
+from xenlite.rpc.contract import ShutdownReason
 
 
 @pytest.mark.parametrize(

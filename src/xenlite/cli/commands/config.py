@@ -45,4 +45,35 @@ def main_config(opts: GlobalOptions, args: list[str]) -> int:
             )
         print(json.dumps(parse_xen_cmdline(cmdline, source=source).to_json(), indent=2))
         return EXIT_SUCCESS
+    if action == "settings":
+        return _print_settings(rest)
     raise UsageError("xenlite config", f"unknown action '{action}'", _FIX)
+
+
+def _print_settings(args: list[str]) -> int:
+    """``xenlite config settings [--json] [NAME...]``: the settings table, or some rows."""
+    from xenlite.config.settings import TABLE
+
+    as_json = "--json" in args
+    names = [arg for arg in args if arg != "--json"]
+    rows = [row for row in TABLE if not names or row.name in names]
+    missing = [name for name in names if all(row.name != name for row in TABLE)]
+    if missing:
+        raise UsageError(
+            "xenlite config settings",
+            f"no setting is called {', '.join(repr(name) for name in missing)}",
+            "run 'xenlite config settings' for the whole table",
+        )
+    if as_json:
+        print(json.dumps([
+            {"name": row.name, "source": str(row.source), "treatment": str(row.treatment),
+             "fields": list(row.fields), "by": list(row.by), "why": row.why}
+            for row in rows
+        ], indent=2))  # fmt: skip
+        return EXIT_SUCCESS
+    width = max(len(row.name) for row in rows)
+    print(f"{'SETTING':<{width}}  {'SOURCE':<16}  {'TREATMENT':<9}  WHY / HONOURED BY")
+    for row in rows:
+        note = row.explanation or ", ".join(target.split(":")[1] for target in row.by)
+        print(f"{row.name:<{width}}  {row.source!s:<16}  {row.treatment!s:<9}  {note}".rstrip())
+    return EXIT_SUCCESS

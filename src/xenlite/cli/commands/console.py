@@ -33,6 +33,7 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
+from xenlite.rpc.contract import Method
 
 if TYPE_CHECKING:
     from xenlite.rpc.client import RpcClient
@@ -141,7 +142,7 @@ def attach_console(
     :raise XlFailure: with xenconsole's message when another client holds the console
     :raise XenliteError: what xenlited says when the console cannot be had
     """
-    stream = client.stream("domain.console_attach", dom=str(domid), console_type=console_type)
+    stream = client.stream(Method.DOMAIN_CONSOLE_ATTACH, dom=str(domid), console_type=console_type)
     with contextlib.closing(stream):
         try:
             event = next(stream)
@@ -306,7 +307,7 @@ def main_sysrq(opts: GlobalOptions, args: list[str]) -> int:
             sys.stderr.write("Invalid sysrq.\n\n")
             print_command_help(opts.program, BY_NAME["sysrq"])
             return EXIT_FAILURE
-        client.call("domain.sysrq", dom=str(domid), key=key)
+        client.call(Method.DOMAIN_SYSRQ, dom=str(domid), key=key)
     return EXIT_SUCCESS
 
 
@@ -333,7 +334,7 @@ def main_trigger(opts: GlobalOptions, args: list[str]) -> int:
             vcpu, valid = _strtol(operands[2])
             if not valid:
                 sys.stderr.write("Invalid vcpuid, using default vcpuid=0.\n\n")
-        client.call("domain.trigger", dom=str(domid), trigger=name.lower(), vcpu=vcpu)
+        client.call(Method.DOMAIN_TRIGGER, dom=str(domid), trigger=name.lower(), vcpu=vcpu)
     return EXIT_SUCCESS
 
 

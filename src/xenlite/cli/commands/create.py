@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 from xenlite.base.errors import Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.rpc.contract import Method
 
 CREATE_TIMEOUT_S = 300.0  # the first create on a host may probe the accelerator (a short boot)
 
 if TYPE_CHECKING:
-    from xenlite.cli.output import DomainInfo
     from xenlite.config.domain import HostFacts
     from xenlite.rpc.client import RpcClient
+    from xenlite.rpc.contract import DomainInfo
 
 
 def host_facts() -> HostFacts:
@@ -126,7 +127,7 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
 
     with RpcClient(timeout=CREATE_TIMEOUT_S) as client:
         answer = client.call(
-            "domain.create",
+            Method.DOMAIN_CREATE,
             config=domain_config_to_json(loaded.config),
             config_text=config_text(config_file, overrides),
             source=os.path.abspath(config_file),
@@ -156,7 +157,7 @@ def _attach_console(client: RpcClient, domid: int, *, leave_paused: bool) -> Non
             unpaused = True
             # ``client`` carries the console stream; the unpause needs its own connection.
             with connect() as other:
-                other.call("domain.unpause", dom=str(domid))
+                other.call(Method.DOMAIN_UNPAUSE, dom=str(domid))
 
     try:
         attach_console(client, domid, attached=unpause)

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from xenlite.base.errors import DomainNotFound, RpcError, Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
+from xenlite.rpc.contract import Method
 
 if TYPE_CHECKING:
-    from xenlite.cli.output import DomainInfo, ShutdownReason
     from xenlite.rpc.client import RpcClient
+    from xenlite.rpc.contract import DomainInfo, ShutdownReason
 
 # Polling of ``domain.list`` by ``shutdown -w`` / ``create -F``: first quickly (a guest that
 # powers off at once), then at a pace that keeps xenlited idle.
@@ -94,9 +95,9 @@ def list_domains(client: RpcClient) -> list[DomainInfo]:
 
     :raise RpcError: ``protocol`` when the answer is not a list of DomainInfo objects.
     """
-    from xenlite.cli.output import domain_info_from_json
+    from xenlite.rpc.contract import domain_info_from_json
 
-    answer = client.call("domain.list")
+    answer = client.call(Method.DOMAIN_LIST)
     if not isinstance(answer, list):
         raise RpcError(
             "xenlited domain.list",
@@ -300,7 +301,7 @@ def main_pause(opts: GlobalOptions, args: list[str]) -> int:
         return EXIT_SUCCESS
     with connect() as client:
         domid, _ = find_domain(client, qualifier)
-        client.call("domain.pause", dom=str(domid))
+        client.call(Method.DOMAIN_PAUSE, dom=str(domid))
     return EXIT_SUCCESS
 
 
@@ -312,7 +313,7 @@ def main_unpause(opts: GlobalOptions, args: list[str]) -> int:
         return EXIT_SUCCESS
     with connect() as client:
         domid, _ = find_domain(client, qualifier)
-        client.call("domain.unpause", dom=str(domid))
+        client.call(Method.DOMAIN_UNPAUSE, dom=str(domid))
     return EXIT_SUCCESS
 
 
@@ -343,7 +344,7 @@ def main_destroy(opts: GlobalOptions, args: list[str]) -> int:
                 "stop the host services with 'xenlite stop', or shut the host down",
             )
         try:
-            client.call("domain.destroy", dom=str(domid))
+            client.call(Method.DOMAIN_DESTROY, dom=str(domid))
         except DomainNotFound:
             # Gone between the lookup and the destroy (another xl destroy won the race): say
             # it of the name the user gave, as xl does of a name that names no domain.
@@ -364,7 +365,7 @@ def main_rename(opts: GlobalOptions, args: list[str]) -> int:
     want_args("rename", operands, 2, "a domain and its new name")
     with connect() as client:
         domid, _ = find_domain(client, operands[0])
-        client.call("domain.rename", dom=str(domid), name=operands[1])
+        client.call(Method.DOMAIN_RENAME, dom=str(domid), name=operands[1])
     return EXIT_SUCCESS
 
 
@@ -409,7 +410,7 @@ def _shutdown_or_reboot(opts: GlobalOptions, args: list[str], *, reboot: bool) -
             targets = [find_domain(client, operands[0])[0]]
         for domid in targets:
             log(opts, f"{'Rebooting' if reboot else 'Shutting down'} domain {domid}")
-            client.call("domain.shutdown", dom=str(domid), reboot=reboot)
+            client.call(Method.DOMAIN_SHUTDOWN, dom=str(domid), reboot=reboot)
         if waits:
             wait_for_domains(opts, client, targets, death_only=waits > 1)
     return EXIT_SUCCESS
@@ -455,9 +456,9 @@ def wait_for_domains(
 
 def _ended_reason(client: RpcClient, domid: int) -> ShutdownReason | None:
     """The reason a domain that is gone had shut down with, when the daemon saw it."""
-    from xenlite.cli.output import ShutdownReason
+    from xenlite.rpc.contract import ShutdownReason
 
-    answer = client.call("domain.ended", domid=domid)
+    answer = client.call(Method.DOMAIN_ENDED, domid=domid)
     raw = answer.get("shutdown_reason") if isinstance(answer, dict) else None
     if not isinstance(raw, str):
         return None

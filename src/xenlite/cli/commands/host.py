@@ -12,6 +12,7 @@ from xenlite.base.errors import RpcError, Unsupported
 from xenlite.cli.commands.domains import connect, show_help, xl_verb
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.rpc.contract import Method
 
 _VERSION_FIX = (
     "xl and xenlited may come from different xenlite versions; restart the host services "
@@ -65,7 +66,7 @@ def main_info(opts: GlobalOptions, args: list[str]) -> int:
                 "run 'xl info' without -x",
             )
     with connect() as client:
-        fields = info_fields(client.call("host.info"))
+        fields = info_fields(client.call(Method.HOST_INFO))
     sys.stdout.write(format_info(fields, operands[0] if operands else None))
     return EXIT_SUCCESS
 
@@ -81,7 +82,7 @@ def main_dmesg(opts: GlobalOptions, args: list[str]) -> int:
         if flag in ("-c", "--clear"):
             clear = True
     with connect() as client:
-        answer = client.call("host.dmesg", clear=clear)
+        answer = client.call(Method.HOST_DMESG, clear=clear)
     text = answer.get("text") if isinstance(answer, dict) else None
     if not isinstance(text, str):
         raise RpcError(

@@ -19,6 +19,7 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.rpc.contract import Method
 
 
 def _size_kb(text: str) -> int:
@@ -43,10 +44,10 @@ def _memory_verb(opts: GlobalOptions, args: list[str], verb: str, method: str) -
 @xl_verb
 def main_mem_set(opts: GlobalOptions, args: list[str]) -> int:
     """``xl mem-set <Domain> <Size>``."""
-    return _memory_verb(opts, args, "mem-set", "domain.mem_set")
+    return _memory_verb(opts, args, "mem-set", Method.DOMAIN_MEM_SET)
 
 
 @xl_verb
 def main_mem_max(opts: GlobalOptions, args: list[str]) -> int:
     """``xl mem-max <Domain> <Size>``."""
-    return _memory_verb(opts, args, "mem-max", "domain.mem_max")
+    return _memory_verb(opts, args, "mem-max", Method.DOMAIN_MEM_MAX)

@@ -18,9 +18,9 @@ from xenlite.base.errors import Unsupported
 from xenlite.cli.commands.domains import XlFailure, connect, find_domain, show_help, xl_verb
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
-from xenlite.cli.output import int_field, objects, str_field
+from xenlite.rpc.contract import Method, int_field, objects, str_field
 
-_SOURCE = "domain.sched_get"
+_SOURCE = Method.DOMAIN_SCHED_GET
 HEADER = f"{'Name':<33} {'ID':>4} {'Weight':>6} {'Cap':>4}\n"
 
 
@@ -95,24 +95,26 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
         )
     with connect() as client:
         if globals_asked:
-            answer = _answer(client.call("domain.sched_get", scheduler=scheduler))
+            answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler))
             if _runs(answer, scheduler):
                 sys.stdout.write(pool_line(scheduler, _pool(answer)))
             return EXIT_SUCCESS
         if dom is None:
             if weight is not None or cap is not None:
                 raise XlFailure("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
-            answer = _answer(client.call("domain.sched_get", scheduler=scheduler))
+            answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler))
             if _runs(answer, scheduler):  # else no pool runs this scheduler: xl prints nothing
                 out = [pool_line(scheduler, _pool(answer)), HEADER]
                 sys.stdout.write("".join(out + [domain_row(r) for r in _rows(answer)]))
             return EXIT_SUCCESS
         domid, _ = find_domain(client, dom)
         if weight is None and cap is None:
-            answer = _answer(client.call("domain.sched_get", scheduler=scheduler, dom=str(domid)))
+            answer = _answer(
+                client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler, dom=str(domid))
+            )
             sys.stdout.write("".join([HEADER] + [domain_row(r) for r in _rows(answer)]))
             return EXIT_SUCCESS
-        client.call("domain.sched_set", scheduler=scheduler, dom=str(domid), weight=weight,
+        client.call(Method.DOMAIN_SCHED_SET, scheduler=scheduler, dom=str(domid), weight=weight,
                     cap=cap)  # fmt: skip
     return EXIT_SUCCESS
 

@@ -21,10 +21,10 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
-from xenlite.cli.output import bool_field, int_field, int_list, objects, str_field
 from xenlite.config.cpus import format_cpumap, parse_cpu_list
+from xenlite.rpc.contract import Method, bool_field, int_field, int_list, objects, str_field
 
-_SOURCE = "domain.vcpu_list"
+_SOURCE = Method.DOMAIN_VCPU_LIST
 HEADER = (
     f"{'Name':<32} {'ID':>5} {'VCPU':>5} {'CPU':>5} {'State':>5} {'Time(s)':>9} "
     "Affinity (Hard / Soft)\n"
@@ -62,10 +62,10 @@ def main_vcpu_list(opts: GlobalOptions, args: list[str]) -> int:
     answers: list[Mapping[str, object]] = []
     with connect() as client:
         if not operands:
-            answers += objects(client.call("domain.vcpu_list"), "[]", _SOURCE)
+            answers += objects(client.call(Method.DOMAIN_VCPU_LIST), "[]", _SOURCE)
         for operand in operands:
             domid, _ = find_domain(client, operand)
-            answers += objects(client.call("domain.vcpu_list", dom=str(domid)), "[]", _SOURCE)
+            answers += objects(client.call(Method.DOMAIN_VCPU_LIST, dom=str(domid)), "[]", _SOURCE)
     out = [HEADER]
     for domain in answers:
         name, domid = str_field(domain, "name", _SOURCE), int_field(domain, "domid", _SOURCE)
@@ -107,5 +107,5 @@ def main_vcpu_pin(opts: GlobalOptions, args: list[str]) -> int:
     soft = _affinity(operands[3], nr_cpus) if len(operands) == 4 else None
     with connect() as client:
         domid, _ = find_domain(client, operands[0])
-        client.call("domain.vcpu_pin", dom=str(domid), vcpu=vcpu, hard=hard, soft=soft)
+        client.call(Method.DOMAIN_VCPU_PIN, dom=str(domid), vcpu=vcpu, hard=hard, soft=soft)
     return EXIT_SUCCESS
