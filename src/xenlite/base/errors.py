@@ -5,6 +5,7 @@
     XenliteError            .what .cause .fix; str() = "what: cause"
     ├── ConfigError         .path .line .col .key -> "web01.cfg:12:8: vif: ..."
     ├── XenStoreError       .wire_name (ENOENT EACCES EEXIST EINVAL EAGAIN E2BIG ENOSPC ...)
+    ├── XenStoreConnectionError  .wire_name; no daemon answered (none, lost, timed out)
     ├── HostError
     │   ├── CommandFailed   .argv .returncode .stderr_tail
     │   └── Unsupported     the host cannot do this; said honestly
@@ -86,6 +87,19 @@ class XenStoreError(XenliteError):
     def __init__(self, what: str, wire_name: str, fix: str | None = None) -> None:
         self.wire_name = wire_name
         super().__init__(what, wire_name, fix)
+
+
+class XenStoreConnectionError(XenliteError):
+    """No XenStore to talk to: no daemon, a lost connection, a timeout, a lagging watch.
+
+    Not a XenStoreError: no daemon replied, so ``except XenStoreError`` (a request xenstored
+    refused) never catches it by accident. ``wire_name`` is the errno name libxenstore would
+    leave in ``errno`` (ENOENT, ECONNREFUSED, ETIMEDOUT, EIO, ENOSPC).
+    """
+
+    def __init__(self, what: str, cause: str, wire_name: str, fix: str | None = None) -> None:
+        self.wire_name = wire_name
+        super().__init__(what, cause, fix)
 
 
 class HostError(XenliteError):

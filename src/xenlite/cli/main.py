@@ -18,6 +18,20 @@ EXIT_SUCCESS = 0
 EXIT_FAILURE = 1
 
 
+class VerbExit(Exception):
+    """A verb ends in its tool's own words rather than xenlite's "prog: what: cause" (xl's
+    messages, the C xenstore tools' err()): ``main`` writes ``message`` to stderr as it is,
+    then the fix hint, and exits with ``status``. Every other failure is a XenliteError."""
+
+    def __init__(
+        self, message: str = "", *, status: int = EXIT_FAILURE, hint: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.hint = hint
+
+
 @dataclass(frozen=True, slots=True)
 class GlobalOptions:
     """xl's global options (``xl [-vfNtT] <subcommand>``)."""
@@ -182,8 +196,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     from xenlite.base.errors import XenliteError
 
+    # The one mapping from how a verb ends to the exit status.
     try:
         return _load_handler(cmd)(opts, cmd_args)
+    except VerbExit as stop:
+        sys.stderr.write(stop.message)
+        if stop.hint:
+            sys.stderr.write(f"  fix: {stop.hint}\n")
+        return stop.status
     except XenliteError as exc:
         _report_error(prog, exc)
         return EXIT_FAILURE

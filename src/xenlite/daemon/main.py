@@ -35,16 +35,16 @@ from xenlite.config.bootopts import (
 from xenlite.config.settings import boot_reports, xlconf_reports
 from xenlite.config.xlconf import XlConf, load_xlconf_with_warnings, resolve_autoballoon
 from xenlite.daemon.dmesg import BootFacts, HypervisorLog, boot_banner
-from xenlite.daemon.ops import HostFacts, Operations, boot_time, xen_version
+from xenlite.daemon.ops import HostFacts, Operations, xen_version
 from xenlite.daemon.rpc_server import build_server
 from xenlite.daemon.services import (
     XENLITED_LOG,
-    host_memory_kib,
     write_dom0_nodes,
 )
 from xenlite.daemon.xenstore_link import keep_connected
 from xenlite.domain.live import EngineHost
 from xenlite.domain.manager import DomainManager
+from xenlite.host import facts as host_info
 from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
 from xenlite.host.memory import HostMemory
 from xenlite.qemu.accel import probe_accel
@@ -116,18 +116,19 @@ def _setup_logging(log_file: str | None, verbose: bool, *, foreground: bool) -> 
 
 
 def host_facts(accel: str, scheduler: str, cmdline: str) -> HostFacts:
-    nr_cpus = os.cpu_count() or 1
+    nr_cpus = host_info.nr_cpus()
+    threads = host_info.threads_per_core()
     return HostFacts(
         nr_cpus=nr_cpus,
-        nr_nodes=max(1, len(list(Path("/sys/devices/system/node").glob("node[0-9]*")))),
-        cores_per_socket=nr_cpus // _threads_per_core(),
-        threads_per_core=_threads_per_core(),
-        cpu_mhz=_cpu_mhz(),
-        total_kib=host_memory_kib(),
+        nr_nodes=host_info.nr_nodes(),
+        cores_per_socket=nr_cpus // threads,
+        threads_per_core=threads,
+        cpu_mhz=host_info.cpu_mhz(),
+        total_kib=host_info.memory_total_kib(),
         accel=accel,
         scheduler=scheduler,
         cmdline=cmdline,
-        boot_time=boot_time(),
+        boot_time=host_info.boot_time(),
     )
 
 
@@ -285,26 +286,3 @@ async def _wait_for_signal() -> None:
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-
-
-def _threads_per_core() -> int:
-    try:
-        text = Path("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list").read_text()
-    except OSError:
-        return 1
-    count = 0
-    for part in text.strip().split(","):
-        low, _, high = part.partition("-")
-        count += int(high) - int(low) + 1 if high else 1
-    return max(1, count)
-
-
-def _cpu_mhz() -> float:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as stream:
-            for line in stream:
-                if line.startswith("cpu MHz"):
-                    return float(line.split(":", 1)[1])
-    except (OSError, ValueError):
-        pass
-    return 0.0

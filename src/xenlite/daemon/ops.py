@@ -8,7 +8,6 @@ formats the results; the XenAPI and REST layers will call these same functions i
 from __future__ import annotations
 
 import asyncio
-import os
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.domain.manager import DomainManager
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
+from xenlite.host import facts as host_facts
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
 from xenlite.rpc.contract import DomainInfo, Method
 from xenlite.rpc.protocol import Event, Reply
@@ -192,7 +192,7 @@ class Operations:
             shutdown=False,
             dying=False,
             shutdown_reason=None,
-            cpu_time_ns=_host_cpu_time_ns(),
+            cpu_time_ns=host_facts.cpu_time_ns(),
             start_time=f.boot_time,
             config=None,
         )
@@ -466,52 +466,13 @@ def _dom(dom: object) -> str:
 def _dom0_vcpus() -> list[VcpuInfo]:
     """Domain-0's vCPUs are the host CPUs: CPU time from /proc/stat, and running when the CPU
     did any work during a short look (20 ms)."""
-    first = _per_cpu_ticks()
+    first = host_facts.per_cpu_busy_ns()
     time.sleep(0.02)
-    second = _per_cpu_ticks()
+    second = host_facts.per_cpu_busy_ns()
     everything = frozenset(first)
-    tick_ns = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     rows = []
     for cpu, busy in sorted(second.items()):
         running = busy > first.get(cpu, busy)
-        rows.append(VcpuInfo(cpu, True, cpu, running, not running, busy * tick_ns,
+        rows.append(VcpuInfo(cpu, True, cpu, running, not running, busy,
                              everything, everything))  # fmt: skip
     return rows
-
-
-def _per_cpu_ticks() -> dict[int, int]:
-    """Busy ticks (user, nice, system, irq, softirq, steal) of each CPU in /proc/stat."""
-    ticks: dict[int, int] = {}
-    try:
-        with open("/proc/stat", encoding="ascii") as stream:
-            for line in stream:
-                if line.startswith("cpu") and line[3].isdigit():
-                    name, *values = line.split()
-                    v = [int(x) for x in values]
-                    ticks[int(name[3:])] = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-    except OSError:
-        pass
-    return ticks
-
-
-def _host_cpu_time_ns() -> int:
-    """CPU time the host spent outside idle (user + nice + system), as dom0's."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stream:
-            fields = stream.readline().split()
-    except OSError:
-        return 0
-    ticks = sum(int(v) for v in fields[1:4])
-    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-def boot_time() -> float:
-    """When the host booted (``btime`` of /proc/stat), as dom0's start time."""
-    try:
-        with open("/proc/stat", encoding="ascii") as stream:
-            for line in stream:
-                if line.startswith("btime "):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return time.time()

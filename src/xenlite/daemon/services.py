@@ -25,6 +25,7 @@ from xenlite.base.paths import under_root
 from xenlite.base.proc import pid_alive, run_sync
 from xenlite.base.sockets import connect_unix
 from xenlite.domain import xspaths
+from xenlite.host import facts as host_facts
 from xenlite.rpc.protocol import socket_path as xenlited_socket
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 from xenlite.xenstore.location import default_socket
@@ -140,22 +141,12 @@ async def write_dom0_nodes(xs: XenStoreClient, *, memory_kib: int, nr_cpus: int)
     await xs.transact(body)
 
 
-def host_memory_kib() -> int:
-    """MemTotal of /proc/meminfo."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as stream:
-            for line in stream:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    raise HostError("/proc/meminfo", "has no MemTotal line", "mount /proc")
-
-
 async def _write_dom0(path: Path) -> None:
     xs = await XenStoreClient.connect(path)
     try:
-        await write_dom0_nodes(xs, memory_kib=host_memory_kib(), nr_cpus=os.cpu_count() or 1)
+        await write_dom0_nodes(
+            xs, memory_kib=host_facts.memory_total_kib(), nr_cpus=host_facts.nr_cpus()
+        )
     finally:
         await xs.close()
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from xenlite.base.errors import XenliteError, XenStoreError
+from xenlite.base.errors import XenliteError, XenStoreConnectionError
 from xenlite.xenstore.client import XenStoreClient
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ async def _reconnect(xs: XenStoreClient) -> bool:
             return False
         try:
             await xs.reopen(timeout=CONNECT_TIMEOUT)
-        except XenStoreError:
+        except XenStoreConnectionError:
             delay = min(delay * 2, RETRY_MAX)
         else:
             return True

@@ -44,6 +44,7 @@ from xenlite.base.errors import (
     QemuError,
     Unsupported,
     XenliteError,
+    XenStoreConnectionError,
     XenStoreError,
 )
 from xenlite.base.paths import under_root
@@ -68,7 +69,7 @@ from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
 from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
 from xenlite.rpc.contract import DomainInfo, ShutdownReason
-from xenlite.xenstore.client import PermList, Transaction, XenStoreClient, XenStoreConnectionError
+from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
 log = logging.getLogger(__name__)
 
@@ -477,7 +478,7 @@ class DomainManager(DomainResources):
                 if await self.xs.read(path) != b"poweroff":
                     return
                 await live_monitor(domain).system_powerdown()
-            except (QemuError, XenStoreError):
+            except (QemuError, XenStoreError, XenStoreConnectionError):
                 return
 
     def ended(self, domid: int) -> tuple[bool, ShutdownReason | None]:
@@ -857,8 +858,16 @@ class DomainManager(DomainResources):
             return
         await self._ensure_nodes(domain)
         if domain.process is not None:
-            with contextlib.suppress(XenliteError):  # keep the domain even if this fails
+            try:
                 await asyncio.to_thread(self._join_cgroup, domain)
+            except XenliteError as exc:
+                # Keep the domain (it runs on), but say that its weight and cap are not
+                # enforced now: a takeover must not drop them without a word.
+                log.error("domain %d: cgroup not joined on takeover: %s", domain.domid, exc)
+                self._log_hypervisor(
+                    f"Domain {domain.domid} ({domain.name}): its cgroup could not be joined "
+                    f"({exc}); cpu_weight/cap are not enforced until it is re-created"
+                )
         if domain.process is None:
             if record.state not in (DomainState.SHUTDOWN, DomainState.CRASHED):
                 self._spawn(

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Self, TypeVar
 
-from xenlite.base.errors import XenliteError, XenStoreError
+from xenlite.base.errors import XenStoreConnectionError, XenStoreError
 from xenlite.base.sockets import AsyncClosing, Closing, address_for, connect_unix
 from xenlite.xenstore.location import socket_candidates
 from xenlite.xenstore.wire import ERROR_NAMES, Decoder, Op, Packet, encode_packet, split_strings
@@ -66,18 +66,6 @@ _FIXES = {
     "ENOSYS": "the daemon does not implement this request",
     "EISCONN": "the domain is already introduced",
 }
-
-
-class XenStoreConnectionError(XenStoreError):
-    """A failure on the client side: no daemon, a lost connection, a timeout, a lagging watch.
-
-    ``wire_name`` is the errno name libxenstore would leave in ``errno`` (ENOENT, ECONNREFUSED,
-    ETIMEDOUT, EIO, ENOSPC); no daemon sent it.
-    """
-
-    def __init__(self, what: str, cause: str, wire_name: str, fix: str | None = None) -> None:
-        self.wire_name = wire_name
-        XenliteError.__init__(self, what, cause, fix)
 
 
 def errno_of(wire_name: str) -> int:
@@ -394,8 +382,9 @@ class Transaction:
             await self.client.request(
                 Op.TRANSACTION_END, b"T\0" if commit else b"F\0", tx=self._id(), subject=""
             )
-        except XenStoreError as exc:
-            self.state = "conflict" if exc.wire_name == "EAGAIN" else "aborted"
+        except (XenStoreError, XenStoreConnectionError) as exc:
+            conflict = isinstance(exc, XenStoreError) and exc.wire_name == "EAGAIN"
+            self.state = "conflict" if conflict else "aborted"
             raise
         self.state = "committed" if commit else "aborted"
 
@@ -744,8 +733,6 @@ class XenStoreClient(AsyncClosing):
         """Whether ``path`` can be read (xenstore-exists' test: ENOENT and EACCES say no)."""
         try:
             await self.read(path, tx=tx)
-        except XenStoreConnectionError:
-            raise
         except XenStoreError as exc:
             if exc.wire_name in ("ENOENT", "EACCES"):
                 return False
@@ -1022,7 +1009,7 @@ class XenStore(Closing):
                 self.request(Op.DIRECTORY, _b(path) + b"\0", tx=tx, subject=path)
             )
         except XenStoreError as exc:
-            if exc.wire_name != "E2BIG" or isinstance(exc, XenStoreConnectionError):
+            if exc.wire_name != "E2BIG":
                 raise
         parts = _DirectoryParts()
         while not parts.done:
@@ -1038,8 +1025,6 @@ class XenStore(Closing):
     def exists(self, path: str, *, tx: int = 0) -> bool:
         try:
             self.read(path, tx=tx)
-        except XenStoreConnectionError:
-            raise
         except XenStoreError as exc:
             if exc.wire_name in ("ENOENT", "EACCES"):
                 return False

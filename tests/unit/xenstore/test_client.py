@@ -276,3 +276,15 @@ def test_reopen_after_the_daemon_died(
             await client.reopen()
 
     asyncio.run(go())
+
+
+def test_a_lost_daemon_is_not_a_refused_request() -> None:
+    # `except XenStoreError` handles what xenstored answered (ENOENT, EACCES, ...); a daemon
+    # that is gone must not hide among those answers, so no caller needs a guard first.
+    assert not issubclass(XenStoreConnectionError, XenStoreError)
+    from xenlite.rpc.protocol import error_from_wire, error_to_wire
+
+    lost = XenStoreConnectionError("XenStore", "the daemon closed the connection", "EIO")
+    back = error_from_wire(error_to_wire(lost))
+    assert type(back) is XenStoreConnectionError
+    assert str(back) == str(lost)

@@ -24,15 +24,13 @@ from typing import TYPE_CHECKING
 
 from xenlite.base.errors import DomainError, RpcError, Unsupported
 from xenlite.cli.commands.domains import (
-    XlFailure,
     connect,
     find_domain,
     show_help,
     want_args,
-    xl_verb,
 )
 from xenlite.cli.getopt import parse_options
-from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.rpc.contract import Method
 
 if TYPE_CHECKING:
@@ -74,7 +72,6 @@ def parse_escape(text: str) -> int | None:
 # --------------------------------------------------------------------------- console
 
 
-@xl_verb
 def main_console(opts: GlobalOptions, args: list[str]) -> int:
     """``xl console [-t pv|serial] [-n N] [-e ESC] <Domain>``."""
     pairs, operands = parse_options("console", args, "n:t:e:h", ["help"])
@@ -86,7 +83,7 @@ def main_console(opts: GlobalOptions, args: list[str]) -> int:
             return show_help(opts, "console")
         if flag == "-t":
             if value not in ("pv", "serial", "vuart"):
-                raise XlFailure(f"console type supported are: {_CONSOLE_TYPES}\n")
+                raise VerbExit(f"console type supported are: {_CONSOLE_TYPES}\n")
             if value == "vuart":
                 raise Unsupported(
                     "xl console -t vuart",
@@ -106,7 +103,7 @@ def main_console(opts: GlobalOptions, args: list[str]) -> int:
         elif flag == "-e":
             parsed = parse_escape(value)
             if parsed is None:
-                raise XlFailure(
+                raise VerbExit(
                     "Invalid escape argument\n",
                     hint="give one character, or ^ and a character (-e '^]', the default)",
                     status=EXIT_INVALID,
@@ -139,7 +136,7 @@ def attach_console(
     ``attached`` runs once the console is held (``xl create -c`` unpauses the guest there,
     so its first words are seen). ``client`` stays busy until the relay ends.
 
-    :raise XlFailure: with xenconsole's message when another client holds the console
+    :raise VerbExit: with xenconsole's message when another client holds the console
     :raise XenliteError: what xenlited says when the console cannot be had
     """
     stream = client.stream(Method.DOMAIN_CONSOLE_ATTACH, dom=str(domid), console_type=console_type)
@@ -157,7 +154,7 @@ def attach_console(
         except DomainError as exc:
             if getattr(exc, "console_busy", False):
                 lock = getattr(exc, "lock_path", f"/var/lock/xenconsole.{domid}")
-                raise XlFailure(
+                raise VerbExit(
                     f"xenconsole: Could not lock {lock}: Resource temporarily unavailable\n",
                     hint=exc.fix,
                     status=EXIT_CONSOLE_LOCKED,
@@ -290,7 +287,6 @@ def _stop_on_signals() -> Iterator[None]:
 # --------------------------------------------------------------------------- sysrq
 
 
-@xl_verb
 def main_sysrq(opts: GlobalOptions, args: list[str]) -> int:
     """``xl sysrq <Domain> <letter>``."""
     pairs, operands = parse_options("sysrq", args, "h", ["help"])
@@ -316,7 +312,6 @@ def main_sysrq(opts: GlobalOptions, args: list[str]) -> int:
 TRIGGERS = ("power", "sleep", "nmi", "init", "reset", "s3resume")
 
 
-@xl_verb
 def main_trigger(opts: GlobalOptions, args: list[str]) -> int:
     """``xl trigger <Domain> <nmi|reset|init|power|sleep|s3resume> [<VCPU>]``."""
     pairs, operands = parse_options("trigger", args, "h", ["help"])
@@ -328,7 +323,7 @@ def main_trigger(opts: GlobalOptions, args: list[str]) -> int:
         name = operands[1]
         # libxl_trigger_from_string() compares without case.
         if name.lower() not in TRIGGERS:
-            raise XlFailure(f'Invalid trigger "{name}"\n', hint="triggers: " + ", ".join(TRIGGERS))
+            raise VerbExit(f'Invalid trigger "{name}"\n', hint="triggers: " + ", ".join(TRIGGERS))
         vcpu = 0
         if len(operands) > 2:
             vcpu, valid = _strtol(operands[2])

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
-from functools import wraps
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from xenlite.base.errors import DomainNotFound, RpcError, Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
-from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.rpc.contract import Method
 
 if TYPE_CHECKING:
@@ -28,35 +27,6 @@ if TYPE_CHECKING:
 POLL_FIRST_S = 0.1
 POLL_MAX_S = 0.5
 INVALID_DOMAIN_RC = -6  # libxl ERROR_INVAL, what xl's find_domain prints for an unknown name
-
-Verb = Callable[[GlobalOptions, list[str]], int]
-
-
-class XlFailure(Exception):
-    """A failure xl reports with its own words (not "xl: what: cause"): the verb prints
-    ``message`` to stderr as is and exits with ``status``."""
-
-    def __init__(self, message: str, *, hint: str | None = None, status: int = EXIT_FAILURE):
-        self.message = message
-        self.hint = hint
-        self.status = status
-        super().__init__(message)
-
-
-def xl_verb(func: Verb) -> Verb:
-    """Run a verb; an XlFailure becomes xl's message (plus xenlite's fix hint) and status."""
-
-    @wraps(func)
-    def run(opts: GlobalOptions, args: list[str]) -> int:
-        try:
-            return func(opts, args)
-        except XlFailure as failure:
-            sys.stderr.write(failure.message)
-            if failure.hint:
-                sys.stderr.write(f"  fix: {failure.hint}\n")
-            return failure.status
-
-    return run
 
 
 def log(opts: GlobalOptions, message: str) -> None:
@@ -109,8 +79,8 @@ def list_domains(client: RpcClient) -> list[DomainInfo]:
     return [domain_info_from_json(item) for item in answer]
 
 
-def invalid_domain(qualifier: str) -> XlFailure:
-    return XlFailure(
+def invalid_domain(qualifier: str) -> VerbExit:
+    return VerbExit(
         f"{qualifier} is an invalid domain identifier (rc={INVALID_DOMAIN_RC})\n",
         hint="'xl list' shows the domains by name and id",
     )
@@ -123,7 +93,7 @@ def find_domain(
     not looked up (the operation itself says when no such domain exists); a name must name a
     domain.
 
-    :raise XlFailure: for a name no domain has, with xl's message.
+    :raise VerbExit: for a name no domain has, with xl's message.
     """
     from xenlite.cli.output import is_domid_qualifier
 
@@ -140,7 +110,6 @@ def find_domain(
 # --------------------------------------------------------------------------- list
 
 
-@xl_verb
 def main_list(opts: GlobalOptions, args: list[str]) -> int:
     """``xl list [-l] [-v] [-Z] [-c] [-n] [Domain...]``."""
     from xenlite.cli import output
@@ -190,7 +159,7 @@ def _pick(domains: Sequence[DomainInfo], qualifier: str) -> DomainInfo:
         for info in domains:
             if info.domid == domid:
                 return info
-        raise XlFailure(
+        raise VerbExit(
             f"Error: Domain '{qualifier}' does not exist.\n",
             hint="'xl list' shows the domains by name and id",
         )
@@ -218,7 +187,6 @@ def _check_json_output(opts: GlobalOptions) -> None:
 # --------------------------------------------------------------------------- vm-list
 
 
-@xl_verb
 def main_vm_list(opts: GlobalOptions, args: list[str]) -> int:
     """``xl vm-list``: the guests, without Domain-0."""
     from xenlite.cli import output
@@ -235,7 +203,6 @@ def main_vm_list(opts: GlobalOptions, args: list[str]) -> int:
 # --------------------------------------------------------------------------- domid / domname
 
 
-@xl_verb
 def main_domid(opts: GlobalOptions, args: list[str]) -> int:
     """``xl domid <DomainName>``."""
     pairs, operands = parse_options("domid", args, "h", ["help"])
@@ -249,13 +216,12 @@ def main_domid(opts: GlobalOptions, args: list[str]) -> int:
         if info.name == name:
             print(info.domid)
             return EXIT_SUCCESS
-    raise XlFailure(
+    raise VerbExit(
         f"Can't get domid of domain name '{name}', maybe this domain does not exist.\n",
         hint="'xl list' shows the domains by name and id",
     )
 
 
-@xl_verb
 def main_domname(opts: GlobalOptions, args: list[str]) -> int:
     """``xl domname <DomainId>``."""
     from xenlite.cli.output import parse_c_long
@@ -266,7 +232,7 @@ def main_domname(opts: GlobalOptions, args: list[str]) -> int:
     want_args("domname", operands, 1, "a domain id")
     value, has_digits = parse_c_long(operands[0])
     if not has_digits:
-        raise XlFailure("Invalid domain id.\n\n", hint="give a number: xl domname 3")
+        raise VerbExit("Invalid domain id.\n\n", hint="give a number: xl domname 3")
     domid = value & 0xFFFFFFFF  # strtol's long stored into a uint32_t
     with connect() as client:
         domains = list_domains(client)
@@ -274,7 +240,7 @@ def main_domname(opts: GlobalOptions, args: list[str]) -> int:
         if info.domid == domid:
             print(info.name)
             return EXIT_SUCCESS
-    raise XlFailure(
+    raise VerbExit(
         f"Can't get domain name of domain id '{domid}', maybe this domain does not exist.\n",
         hint="'xl list' shows the domains by name and id",
     )
@@ -293,7 +259,6 @@ def _simple_domain_verb(opts: GlobalOptions, args: list[str], verb: str) -> tupl
     return operands[0], False
 
 
-@xl_verb
 def main_pause(opts: GlobalOptions, args: list[str]) -> int:
     """``xl pause <Domain>``."""
     qualifier, helped = _simple_domain_verb(opts, args, "pause")
@@ -305,7 +270,6 @@ def main_pause(opts: GlobalOptions, args: list[str]) -> int:
     return EXIT_SUCCESS
 
 
-@xl_verb
 def main_unpause(opts: GlobalOptions, args: list[str]) -> int:
     """``xl unpause <Domain>``."""
     qualifier, helped = _simple_domain_verb(opts, args, "unpause")
@@ -317,7 +281,6 @@ def main_unpause(opts: GlobalOptions, args: list[str]) -> int:
     return EXIT_SUCCESS
 
 
-@xl_verb
 def main_destroy(opts: GlobalOptions, args: list[str]) -> int:
     """``xl destroy [-f] <Domain>``."""
     pairs, operands = parse_options("destroy", args, "fh", ["help"])
@@ -332,7 +295,7 @@ def main_destroy(opts: GlobalOptions, args: list[str]) -> int:
         domid, _ = find_domain(client, operands[0])
         if domid == 0:
             if not force:
-                raise XlFailure(
+                raise VerbExit(
                     "Not destroying domain 0; use -f to force.\n"
                     "This can only be done when using a disaggregated hardware domain and "
                     "toolstack.\n\n"
@@ -356,7 +319,6 @@ def main_destroy(opts: GlobalOptions, args: list[str]) -> int:
     return EXIT_SUCCESS
 
 
-@xl_verb
 def main_rename(opts: GlobalOptions, args: list[str]) -> int:
     """``xl rename <Domain> <NewDomainName>``."""
     pairs, operands = parse_options("rename", args, "h", ["help"])
@@ -372,13 +334,11 @@ def main_rename(opts: GlobalOptions, args: list[str]) -> int:
 # --------------------------------------------------------------------------- shutdown/reboot
 
 
-@xl_verb
 def main_shutdown(opts: GlobalOptions, args: list[str]) -> int:
     """``xl shutdown [-a] [-w[w]] [-F] <-a|Domain>``."""
     return _shutdown_or_reboot(opts, args, reboot=False)
 
 
-@xl_verb
 def main_reboot(opts: GlobalOptions, args: list[str]) -> int:
     """``xl reboot [-a] [-w[w]] [-F] <-a|Domain>``."""
     return _shutdown_or_reboot(opts, args, reboot=True)
@@ -399,7 +359,7 @@ def _shutdown_or_reboot(opts: GlobalOptions, args: list[str], *, reboot: bool) -
         # -F (fall back to the ACPI event when the guest has no PV control) needs nothing
         # here: xenlited always presses the ACPI button / resets next to control/shutdown.
     if not operands and not everything:
-        raise XlFailure(
+        raise VerbExit(
             "You must specify -a or a domain id.\n\n",
             hint=f"xl {verb} NAME, or xl {verb} -a for every guest",
         )
@@ -471,7 +431,6 @@ def _ended_reason(client: RpcClient, domid: int) -> ShutdownReason | None:
 # --------------------------------------------------------------------------- uptime
 
 
-@xl_verb
 def main_uptime(opts: GlobalOptions, args: list[str]) -> int:
     """``xl uptime [-s] [Domain...]``."""
     from xenlite.cli import output

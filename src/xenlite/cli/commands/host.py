@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from xenlite.base.errors import RpcError, Unsupported
-from xenlite.cli.commands.domains import connect, show_help, xl_verb
+from xenlite.cli.commands.domains import connect, show_help
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
 from xenlite.rpc.contract import Method
@@ -43,7 +43,6 @@ def info_fields(answer: object) -> list[tuple[str, object]]:
     )
 
 
-@xl_verb
 def main_info(opts: GlobalOptions, args: list[str]) -> int:
     """``xl info [-n] [NAME]``: host facts; NAME prints the values of the fields that start
     with it."""
@@ -71,7 +70,6 @@ def main_info(opts: GlobalOptions, args: list[str]) -> int:
     return EXIT_SUCCESS
 
 
-@xl_verb
 def main_dmesg(opts: GlobalOptions, args: list[str]) -> int:
     """``xl dmesg [-c]``: the hypervisor-style log; -c clears it after printing."""
     pairs, _ = parse_options("dmesg", args, "ch", ["clear", "help"])

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from xenlite.base.units import parse_mem_size_kb
 from xenlite.cli.commands.domains import (
-    XlFailure,
     connect,
     find_domain,
     show_help,
     want_args,
-    xl_verb,
 )
 from xenlite.cli.getopt import parse_options
-from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.rpc.contract import Method
 
 
@@ -26,7 +24,7 @@ def _size_kb(text: str) -> int:
     try:
         return parse_mem_size_kb(text)
     except ValueError as exc:
-        raise XlFailure(f"invalid memory size: {text}\n", hint=str(exc)) from None
+        raise VerbExit(f"invalid memory size: {text}\n", hint=str(exc)) from None
 
 
 def _memory_verb(opts: GlobalOptions, args: list[str], verb: str, method: str) -> int:
@@ -41,13 +39,11 @@ def _memory_verb(opts: GlobalOptions, args: list[str], verb: str, method: str) -
     return EXIT_SUCCESS
 
 
-@xl_verb
 def main_mem_set(opts: GlobalOptions, args: list[str]) -> int:
     """``xl mem-set <Domain> <Size>``."""
     return _memory_verb(opts, args, "mem-set", Method.DOMAIN_MEM_SET)
 
 
-@xl_verb
 def main_mem_max(opts: GlobalOptions, args: list[str]) -> int:
     """``xl mem-max <Domain> <Size>``."""
     return _memory_verb(opts, args, "mem-max", Method.DOMAIN_MEM_MAX)

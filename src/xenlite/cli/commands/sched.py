@@ -15,9 +15,9 @@ import sys
 from collections.abc import Mapping
 
 from xenlite.base.errors import Unsupported
-from xenlite.cli.commands.domains import XlFailure, connect, find_domain, show_help, xl_verb
+from xenlite.cli.commands.domains import connect, find_domain, show_help
 from xenlite.cli.getopt import parse_options
-from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.rpc.contract import Method, int_field, objects, str_field
 
 _SOURCE = Method.DOMAIN_SCHED_GET
@@ -28,7 +28,7 @@ def _number(flag: str, text: str) -> int:
     try:
         return int(text, 10)
     except ValueError:
-        raise XlFailure(f"Invalid value '{text}' for {flag}\n", hint="give a number") from None
+        raise VerbExit(f"Invalid value '{text}' for {flag}\n", hint="give a number") from None
 
 
 def pool_line(scheduler: str, pool: Mapping[str, object]) -> str:
@@ -83,9 +83,9 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
         else:  # -t, -r, -m: Xen scheduler globals
             global_values.append(f"{flag} {value}")
     if operands:
-        raise XlFailure(f"{verb}: unexpected argument '{operands[0]}'\n", hint=f"xl help {verb}")
+        raise VerbExit(f"{verb}: unexpected argument '{operands[0]}'\n", hint=f"xl help {verb}")
     if pool is not None and pool != "Pool-0":
-        raise XlFailure(f"unknown cpupool '{pool}'\n", hint="this host has one pool, Pool-0")
+        raise VerbExit(f"unknown cpupool '{pool}'\n", hint="this host has one pool, Pool-0")
     if global_values:
         raise Unsupported(
             f"xl {verb} -s {' '.join(global_values)}",
@@ -101,7 +101,7 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
             return EXIT_SUCCESS
         if dom is None:
             if weight is not None or cap is not None:
-                raise XlFailure("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
+                raise VerbExit("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
             answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler))
             if _runs(answer, scheduler):  # else no pool runs this scheduler: xl prints nothing
                 out = [pool_line(scheduler, _pool(answer)), HEADER]
@@ -132,14 +132,12 @@ def _rows(answer: Mapping[str, object]) -> list[Mapping[str, object]]:
     return objects(answer.get("domains"), "domains", _SOURCE)
 
 
-@xl_verb
 def main_sched_credit(opts: GlobalOptions, args: list[str]) -> int:
     """``xl sched-credit [-d <Domain> [-w[=WEIGHT]|-c[=CAP]]] [-s [-t TSLICE] [-r RATELIMIT]
     [-m DELAY]] [-p CPUPOOL]``."""
     return _sched_verb(opts, args, "credit")
 
 
-@xl_verb
 def main_sched_credit2(opts: GlobalOptions, args: list[str]) -> int:
     """``xl sched-credit2 [-d <Domain> [-w[=WEIGHT]|-c[=CAP]]] [-s [-r RATELIMIT]]
     [-p CPUPOOL]``."""

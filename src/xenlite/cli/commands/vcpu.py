@@ -13,14 +13,12 @@ import sys
 from collections.abc import Mapping
 
 from xenlite.cli.commands.domains import (
-    XlFailure,
     connect,
     find_domain,
     show_help,
-    xl_verb,
 )
 from xenlite.cli.getopt import parse_options
-from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.config.cpus import format_cpumap, parse_cpu_list
 from xenlite.rpc.contract import Method, bool_field, int_field, int_list, objects, str_field
 
@@ -52,7 +50,6 @@ def _cpumap(cpus: list[int], nr_cpus: int) -> str:
     return format_cpumap([c for c in cpus if 0 <= c < nr_cpus], nr_cpus)
 
 
-@xl_verb
 def main_vcpu_list(opts: GlobalOptions, args: list[str]) -> int:
     """``xl vcpu-list [Domain, ...]``."""
     pairs, operands = parse_options("vcpu-list", args, "h", ["help"])
@@ -82,7 +79,6 @@ def _affinity(text: str, nr_cpus: int) -> list[int] | None:
     return sorted(parse_cpu_list(text, nr_cpus, key="affinity"))
 
 
-@xl_verb
 def main_vcpu_pin(opts: GlobalOptions, args: list[str]) -> int:
     """``xl vcpu-pin [-f] <Domain> <VCPU|all> <Hard affinity|-|all> [<Soft affinity|-|all>]``."""
     pairs, operands = parse_options("vcpu-pin", args, "fh", ["force", "help"])
@@ -91,7 +87,7 @@ def main_vcpu_pin(opts: GlobalOptions, args: list[str]) -> int:
             return show_help(opts, "vcpu-pin")
         # -f/--force lets xl pin dom0 vCPUs against dom0_vcpus_pin; Domain-0 is refused here.
     if len(operands) not in (3, 4):
-        raise XlFailure(
+        raise VerbExit(
             "'xl vcpu-pin' requires a domain, a vCPU and a hard affinity\n",
             hint="xl vcpu-pin DOMAIN VCPU|all HARD|-|all [SOFT|-|all]",
         )
@@ -102,7 +98,7 @@ def main_vcpu_pin(opts: GlobalOptions, args: list[str]) -> int:
     elif vcpu_text.isdigit():
         vcpu = int(vcpu_text)
     else:
-        raise XlFailure(f"Invalid vcpu {vcpu_text!r}\n", hint="give a vCPU number or all")
+        raise VerbExit(f"Invalid vcpu {vcpu_text!r}\n", hint="give a vCPU number or all")
     hard = _affinity(operands[2], nr_cpus)
     soft = _affinity(operands[3], nr_cpus) if len(operands) == 4 else None
     with connect() as client:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
 
-from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions
+from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions, VerbExit
 
 if TYPE_CHECKING:
     from xenlite.xenstore.client import XenStore
@@ -76,13 +76,10 @@ _LONG_OPTS: tuple[tuple[str, bool, str], ...] = (
 )
 
 
-class _Exit(Exception):
-    """Ends a tool the way err()/errx() end the C one: a message (maybe none) and a status."""
-
-    def __init__(self, status: int, message: str | None = None) -> None:
-        super().__init__(message or "")
-        self.status = status
-        self.message = message
+def _exit(status: int, message: str | None = None) -> VerbExit:
+    """The end of a tool as err()/errx() end the C one: a message line (maybe none) and a
+    status; ``cli.main`` prints it."""
+    return VerbExit(f"{message}\n" if message is not None else "", status=status)
 
 
 def _stderr(line: str) -> None:
@@ -277,7 +274,7 @@ class _Tool:
     out: bytearray = field(default_factory=bytearray)
 
     def usage(self) -> NoReturn:
-        raise _Exit(1, f"{self.prog}: Usage: {self.prog} {_USAGE[self.mode]}")
+        raise _exit(1, f"{self.prog}: Usage: {self.prog} {_USAGE[self.mode]}")
 
     def warnx(self, message: str) -> None:
         _stderr(f"{self.prog}: {message}")
@@ -319,7 +316,8 @@ def _parse(mode: Mode, args: list[str]) -> tuple[_Tool, list[str]]:
 
 
 def _connect(tool: _Tool) -> XenStore:
-    from xenlite.xenstore.client import XenStore, XenStoreConnectionError
+    from xenlite.base.errors import XenStoreConnectionError
+    from xenlite.xenstore.client import XenStore
 
     try:
         return XenStore.open()
@@ -327,7 +325,7 @@ def _connect(tool: _Tool) -> XenStore:
         message = f"{tool.prog}: xs_open: {exc.cause} ({exc.what})"
         if exc.fix:
             message += f"\n  fix: {exc.fix}"
-        raise _Exit(1, message) from exc
+        raise _exit(1, message) from exc
 
 
 def _arg_bytes(arg: str) -> bytes:
@@ -336,7 +334,6 @@ def _arg_bytes(arg: str) -> bytes:
 
 def _perform(tool: _Tool, xs: XenStore, tx: int, operands: list[str]) -> int:
     from xenlite.base.errors import XenStoreError
-    from xenlite.xenstore.client import XenStoreConnectionError
     from xenlite.xenstore.wire import Op
 
     mode = tool.mode
@@ -344,8 +341,6 @@ def _perform(tool: _Tool, xs: XenStore, tx: int, operands: list[str]) -> int:
         for path in operands:
             try:
                 value = xs.read(path, tx=tx)
-            except XenStoreConnectionError:
-                raise
             except XenStoreError:
                 tool.warnx(f"couldn't read path {path}")
                 return 1
@@ -357,8 +352,6 @@ def _perform(tool: _Tool, xs: XenStore, tx: int, operands: list[str]) -> int:
             raw = _arg_bytes(spec)
             try:
                 xs.write(path, raw if tool.raw else unsanitise_value(raw), tx=tx)
-            except XenStoreConnectionError:
-                raise
             except XenStoreError:
                 tool.warnx(f"could not write path {path}")
                 return 1
@@ -370,16 +363,12 @@ def _perform(tool: _Tool, xs: XenStore, tx: int, operands: list[str]) -> int:
         for path in operands:
             try:
                 xs.read(path, tx=tx)
-            except XenStoreConnectionError:
-                raise
             except XenStoreError:
                 return 1
     elif mode == Mode.LIST:
         for path in operands:
             try:
                 names = xs.directory(path, tx=tx)
-            except XenStoreConnectionError:
-                raise
             except XenStoreError:
                 tool.warnx(f"could not list path {path}")
                 return 1
@@ -394,7 +383,7 @@ def _perform(tool: _Tool, xs: XenStore, tx: int, operands: list[str]) -> int:
         for spec in specs:
             letter = spec[:1]
             if letter not in ("n", "r", "w", "b"):
-                raise _Exit(1, f"{tool.prog}: Invalid permission specification: '{letter}'")
+                raise _exit(1, f"{tool.prog}: Invalid permission specification: '{letter}'")
             perms.append(f"{letter}{_atoi(spec[1:])}".encode())
         _chmod(tool, xs, tx, Op.SET_PERMS, path, perms, upto=tool.upto, recurse=tool.recurse)
     return 0
@@ -402,13 +391,10 @@ def _perform(tool: _Tool, xs: XenStore, tx: int, operands: list[str]) -> int:
 
 def _rm(tool: _Tool, xs: XenStore, tx: int, path: str) -> int:
     from xenlite.base.errors import XenStoreError
-    from xenlite.xenstore.client import XenStoreConnectionError
 
     while True:
         try:
             xs.rm(path, tx=tx)
-        except XenStoreConnectionError:
-            raise
         except XenStoreError:
             tool.warnx(f"could not remove path {path}")
             return 1
@@ -419,8 +405,6 @@ def _rm(tool: _Tool, xs: XenStore, tx: int, path: str) -> int:
         try:
             if xs.read(path, tx=tx) != b"" or xs.directory(path, tx=tx):
                 return 0
-        except XenStoreConnectionError:
-            raise
         except XenStoreError:
             return 0
 
@@ -437,7 +421,6 @@ def _chmod(
     recurse: bool,
 ) -> None:
     from xenlite.base.errors import XenStoreError
-    from xenlite.xenstore.client import XenStoreConnectionError
     from xenlite.xenstore.wire import Op
 
     if not path:
@@ -445,24 +428,20 @@ def _chmod(
     payload = _arg_bytes(path) + b"\0" + b"".join(p + b"\0" for p in perms)
     try:
         xs.request(Op(op), payload, tx=tx, subject=path)
-    except XenStoreConnectionError:
-        raise
     except XenStoreError as exc:
-        raise _Exit(
+        raise _exit(
             1,
             f"{tool.prog}: Error occurred setting permissions on '{path}': "
             f"{_strerror(exc.wire_name)}",
         ) from exc
     if upto:
         if "/" not in path:
-            raise _Exit(1, f"{tool.prog}: Unable to locate path separator '/' in '{path}'")
+            raise _exit(1, f"{tool.prog}: Unable to locate path separator '/' in '{path}'")
         parent = path[: path.rindex("/")]
         _chmod(tool, xs, tx, op, parent, perms, upto=True, recurse=False)
     if recurse:
         try:
             names = xs.directory(path, tx=tx)
-        except XenStoreConnectionError:
-            raise
         except XenStoreError:
             names = []
         for name in names:
@@ -498,17 +477,14 @@ class _Ls:
 
     def walk(self, path: str, depth: int) -> None:
         from xenlite.base.errors import XenStoreError
-        from xenlite.xenstore.client import XenStoreConnectionError
 
         out = self.tool.out
         try:
             names = self.xs.directory(path)
-        except XenStoreConnectionError:
-            raise
         except XenStoreError as exc:
             if depth and exc.wire_name == "ENOENT":
                 return  # a node removed while we walk: move on, as the C tool does
-            raise _Exit(
+            raise _exit(
                 1,
                 f"{self.tool.prog}: xs_directory ({path}): {_strerror(exc.wire_name)}",
             ) from exc
@@ -530,8 +506,6 @@ class _Ls:
             if len(_arg_bytes(full)) < _STRING_MAX:
                 try:
                     value = self.xs.read(newpath)
-                except XenStoreConnectionError:
-                    raise
                 except XenStoreError:
                     value = None
             if value is None:
@@ -553,8 +527,6 @@ class _Ls:
             if self.show_perms:
                 try:
                     perms = self.xs.get_perms(newpath)
-                except XenStoreConnectionError:
-                    raise
                 except XenStoreError as exc:
                     # warn(): the message, then ": strerror"; it starts with a newline in C.
                     self.tool.warnx(
@@ -579,15 +551,12 @@ def _write_out(data: bytes | bytearray) -> None:
 
 def _run_watch(tool: _Tool, xs: XenStore, operands: list[str]) -> int:
     from xenlite.base.errors import XenStoreError
-    from xenlite.xenstore.client import XenStoreConnectionError
 
     for path in operands:
         try:
             xs.watch(path, path)  # the tool uses the path as its token
-        except XenStoreConnectionError:
-            raise
         except XenStoreError as exc:
-            raise _Exit(1, f"{tool.prog}: Unable to add watch on {path}\n") from exc
+            raise _exit(1, f"{tool.prog}: Unable to add watch on {path}\n") from exc
     count = 0
     while tool.nr_watches == -1 or count < tool.nr_watches:
         event_path, _token = xs.read_watch(None)
@@ -597,8 +566,7 @@ def _run_watch(tool: _Tool, xs: XenStore, operands: list[str]) -> int:
 
 
 def _run(mode: Mode, args: list[str]) -> int:
-    from xenlite.base.errors import XenStoreError
-    from xenlite.xenstore.client import XenStoreConnectionError
+    from xenlite.base.errors import XenStoreConnectionError, XenStoreError
 
     tool: _Tool | None = None
     try:
@@ -630,26 +598,18 @@ def _run(mode: Mode, args: list[str]) -> int:
                 if transaction:
                     try:
                         tx = xs.transaction_start()
-                    except XenStoreConnectionError:
-                        raise
                     except XenStoreError as exc:
-                        raise _Exit(1, f"{tool.prog}: couldn't start transaction") from exc
+                        raise _exit(1, f"{tool.prog}: couldn't start transaction") from exc
                 ret = _perform(tool, xs, tx, operands)
                 if transaction:
                     try:
                         xs.transaction_end(tx, commit=ret == 0)
-                    except XenStoreConnectionError:
-                        raise
                     except XenStoreError as exc:
                         if ret == 0 and exc.wire_name == "EAGAIN":
                             tool.out.clear()
                             continue
-                        raise _Exit(1, f"{tool.prog}: couldn't end transaction") from exc
+                        raise _exit(1, f"{tool.prog}: couldn't end transaction") from exc
                 return ret
-    except _Exit as stop:
-        if stop.message is not None:
-            _stderr(stop.message)
-        return stop.status
     except XenStoreConnectionError as exc:
         prog = tool.prog if tool is not None else f"xenstore-{mode.value}"
         _stderr(f"{prog}: {exc}")
