@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,17 +43,13 @@ from pathlib import Path
 
 # tests/hoststate.py reads a host from outside its daemon; the tests judge recovery with it too.
 sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1] / "tests"))
+from benchhost import XENLITE, XL, private_env, tear_down
 from hoststate import HostState, host_state
 from xenlite.base.crashpoint import CREATE_POINTS, DESTROY_POINTS
 from xenlite.base.crashpoint import ENV as CRASH_ENV
 from xenlite.base.proc import pid_alive
 from xenlite.guestkit.build import GuestKit, build_guest_kit
-from xenlite.host.cgroups import remove_root_groups
-from xenlite.qemu.process import qemu_pids_under
 
-BIN = Path(sys.executable).parent
-XENLITE = BIN / "xenlite"
-XL = BIN / "xl"
 DOM0_UUID = "00000000-0000-0000-0000-000000000000"
 OP_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 30.0
@@ -107,10 +102,7 @@ class Host:
         self.root = root
         self.kit = kit
         self.memory = memory
-        self.env = dict(os.environ)
-        self.env["XENLITE_ROOT"] = os.fspath(root)
-        self.env["XENLITE_ACCEL"] = "tcg"
-        self.env.pop("XENLITED_SOCKET", None)
+        self.env = private_env(root)
         self.env.pop(CRASH_ENV, None)
 
     def start(self, crash_at: str | None = None) -> None:
@@ -637,16 +629,6 @@ def xl_list_dom0(host: Host) -> int:
     return int(result.stdout.splitlines()[1].split()[2])
 
 
-def cleanup(host: Host) -> None:
-    for pid in qemu_pids_under(host.root):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    subprocess.run([os.fspath(XENLITE), "stop"], env=host.env, capture_output=True, timeout=120)
-    with contextlib.suppress(Exception):
-        remove_root_groups(host.root)
-    shutil.rmtree(host.root, ignore_errors=True)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=200)
@@ -666,7 +648,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"error": str(exc), "seed": args.seed}))
         return 1
     finally:
-        cleanup(host)
+        tear_down(host.root, host.env)
     result = {
         "bench": "crash_soak",
         "seed": report.seed,

@@ -25,11 +25,8 @@ root removed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,16 +35,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchhost import XENLITE, XL, private_env, tear_down
 from xenlite.base.errors import XenliteError
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
-from xenlite.host.cgroups import remove_root_groups
 from xenlite.qemu.accel import Accel, probe_accel
 from xenlite.qemu.process import qemu_pids_under
 
-BIN = Path(sys.executable).parent
-XENLITE = BIN / "xenlite"
-XL = BIN / "xl"
 QEMU = "qemu-system-x86_64"
 CMDLINE = "console=ttyS0"
 READY_TIMEOUT = 180.0
@@ -70,10 +64,7 @@ class Host:
         self.root = root
         self.kit = kit
         self.memory = memory
-        self.env = dict(os.environ)
-        self.env["XENLITE_ROOT"] = os.fspath(root)
-        self.env["XENLITE_ACCEL"] = str(accel)
-        self.env.pop("XENLITED_SOCKET", None)
+        self.env = private_env(root, str(accel))
 
     def run(self, *argv: str | os.PathLike[str], timeout: float = 300.0) -> str:
         result = subprocess.run(
@@ -298,17 +289,6 @@ def measure(host: Host, args: argparse.Namespace, report: dict[str, object]) -> 
     check(report, "rss_growth_kib_per_domain", growth)
 
 
-def cleanup(host: Host) -> None:
-    for pid in host.qemu_pids():
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.SubprocessError, OSError):
-        subprocess.run([os.fspath(XENLITE), "stop"], env=host.env, capture_output=True, timeout=120)
-    with contextlib.suppress(XenliteError):
-        remove_root_groups(host.root)
-    shutil.rmtree(host.root, ignore_errors=True)
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="create/bare pairs (3)")
@@ -337,7 +317,7 @@ def main(argv: list[str]) -> int:
         status = 1
     finally:
         if host is not None:
-            cleanup(host)
+            tear_down(host.root, host.env)
             report["left_behind_qemu"] = len(host.qemu_pids())
     print(json.dumps(report))
     return status

@@ -20,26 +20,19 @@ QEMU processes are killed, the daemons stopped and the root removed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from xenlite.base.errors import XenliteError
+from benchhost import XENLITE, XL, private_env, tear_down
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
-from xenlite.host.cgroups import remove_root_groups
 from xenlite.qemu.process import cpu_time_ns, qemu_pids_under
 
-BIN = Path(sys.executable).parent
-XENLITE = BIN / "xenlite"
-XL = BIN / "xl"
 READY_TIMEOUT = 120.0
 BALLOON_TIMEOUT = 30.0
 
@@ -52,8 +45,7 @@ class Host:
     def __init__(self, root: Path, kit: GuestKit) -> None:
         self.root = root
         self.kit = kit
-        self.env = dict(os.environ, XENLITE_ROOT=os.fspath(root), XENLITE_ACCEL="tcg")
-        self.env.pop("XENLITED_SOCKET", None)
+        self.env = private_env(root)
 
     def run(self, *argv: str | os.PathLike[str]) -> str:
         result = subprocess.run([os.fspath(a) for a in argv], env=self.env, capture_output=True,
@@ -150,15 +142,7 @@ def main(argv: list[str]) -> int:
         report["error"] = str(exc)
         status = 1
     finally:
-        for pid in qemu_pids_under(root):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            subprocess.run([os.fspath(XENLITE), "stop"], env=host.env, capture_output=True,
-                           timeout=120, check=False)  # fmt: skip
-        with contextlib.suppress(XenliteError):
-            remove_root_groups(root)
-        shutil.rmtree(root, ignore_errors=True)
+        tear_down(root, host.env)
     print(json.dumps(report))
     return status
 

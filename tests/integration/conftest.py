@@ -273,6 +273,18 @@ class LiveHost:
     def records(self) -> list[Path]:
         return sorted((self.root / "var/lib/xenlite/domains").glob("*.json"))
 
+    def create_under_way(self, config: Path) -> subprocess.Popen[str]:
+        """Start ``xl create config`` and return once the new domain's record exists: the
+        create is then between its first step and its last."""
+        known = set(self.records())
+        creator = self.xl_popen("create", str(config))
+        deadline = time.monotonic() + 60
+        while not set(self.records()) - known:
+            assert time.monotonic() < deadline, "the create never wrote its record"
+            assert creator.poll() is None, creator.communicate()
+            time.sleep(0.001)
+        return creator
+
     def run_dirs(self) -> list[Path]:
         directory = self.root / "run/xenlite/qemu"
         return sorted(directory.iterdir()) if directory.is_dir() else []

@@ -68,6 +68,7 @@ class Setting:
     by: tuple[str, ...] = ()
     why: str = ""
     unset: tuple[object, ...] = ()
+    in_xl: bool = True  # False: a key of a newer Xen's manual that xl 4.17 does not read
 
     @property
     def explanation(self) -> str:
@@ -104,8 +105,9 @@ def _row(
     why: str = "",
     source: Source = Source.XL_CFG,
     unset: tuple[object, ...] = (),
+    in_xl: bool = True,
 ) -> Setting:
-    return Setting(name, source, treatment, fields, by, why, unset)
+    return Setting(name, source, treatment, fields, by, why, unset, in_xl)
 
 
 Q, E, X, L, R, W = (
@@ -338,7 +340,7 @@ XL_CFG: tuple[Setting, ...] = (
     ),
     # -- in xl.cfg(5) of a newer Xen, unknown to xl 4.17
     *(
-        _row(key, W, why=_NEWER)
+        _row(key, W, why=_NEWER, in_xl=False)
         for key in [
             "altp2m_count",
             "arm_sci",
@@ -552,9 +554,7 @@ LIBXL_ONLY: tuple[Setting, ...] = (
 HVM = Setting('type="hvm"', Source.XL_CFG, Treatment.LATER, ("c_info.type",), why=_HVM)
 
 TABLE: tuple[Setting, ...] = XL_CFG + XL_CONF + BOOT + LIBXL_ONLY
-KNOWN_KEYS: frozenset[str] = frozenset(
-    row.name for row in XL_CFG if not (row.treatment is W and row.why == _NEWER)
-)
+KNOWN_KEYS: frozenset[str] = frozenset(row.name for row in XL_CFG if row.in_xl)
 
 # Model field path -> its row (xl.cfg, xl.conf and libxl rows: the domain's own settings).
 BY_FIELD: dict[str, Setting] = {

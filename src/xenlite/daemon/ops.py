@@ -210,10 +210,10 @@ class Operations:
         source: str = "",
         paused: bool = False,
     ) -> dict[str, object]:
-        domain = await self.manager.create(
+        domain, notes = await self.manager.create(
             config, config_text=config_text, source=source, paused=paused
         )
-        return {"domid": domain.domid, "name": domain.name, "warnings": list(domain.notes)}
+        return {"domid": domain.domid, "name": domain.name, "warnings": list(notes)}
 
     async def domain_destroy(self, dom: str) -> dict[str, object]:
         await self.manager.destroy(_dom(dom))

@@ -73,8 +73,6 @@ class Domain:
         self.power_button: asyncio.Task[None] | None = None
         self.alloc_kib = 0  # what the host's memory book gave this domain (its target)
         self.balloon_kib: int | None = None  # the guest's size as its balloon last reported
-        # What its create reported as without effect here (config.settings), for xl create.
-        self.notes: tuple[str, ...] = ()
 
     @property
     def domid(self) -> int:

@@ -52,7 +52,7 @@ from xenlite.config.choices import Action
 from xenlite.config.domain import effective_max_memkb, effective_target_memkb
 from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
 from xenlite.config.model import CreateInfo, DomainConfig, DomainType
-from xenlite.config.settings import LATER_WORDS, domain_reports
+from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
@@ -188,8 +188,9 @@ class DomainManager(DomainResources):
         config_text: str = "",
         source: str = "",
         paused: bool = False,
-    ) -> Domain:
-        """Build and start a domain from its libxl JSON config; atomic.
+    ) -> tuple[Domain, tuple[str, ...]]:
+        """Build and start a domain from its libxl JSON config; atomic. Returns the domain and
+        what its config sets that takes no effect here (also written to the hypervisor log).
 
         :raise ConfigError: when the JSON is not a domain config or has no name
         :raise DomainError: when the name is taken
@@ -203,12 +204,12 @@ class DomainManager(DomainResources):
                 f"xenlite chooses each new domain's domid; asking for one is {LATER_WORDS}",
                 "remove domid from the domain's JSON",
             )
-        check_supported(cfg)  # before anything is claimed: a refusal leaves nothing to undo
+        # Before anything is claimed: a refusal leaves nothing to undo.
+        notes = tuple(report.message() for report in check_supported(cfg))
         domain = await self._create(cfg, config_text=config_text, source=source, paused=paused)
-        domain.notes = tuple(report.message() for report in domain_reports(cfg)[0])
-        for note in domain.notes:
+        for note in notes:
             self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): {note}")
-        return domain
+        return domain, notes
 
     async def _create(
         self, cfg: DomainConfig, *, config_text: str, source: str, paused: bool

@@ -47,7 +47,7 @@ from xenlite.config.model import (
     HvmBuildInfo,
     PvBuildInfo,
 )
-from xenlite.config.settings import LATER_WORDS, Treatment, domain_reports
+from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_reports
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
 from xenlite.qemu.runpaths import RunPaths
@@ -168,8 +168,9 @@ def balloon_target_bytes(cfg: DomainConfig) -> int | None:
     return target * 1024
 
 
-def check_supported(cfg: DomainConfig) -> None:
-    """Refuse every setting xenlite cannot honour (yet), as ``config.settings`` rules.
+def check_supported(cfg: DomainConfig) -> tuple[Report, ...]:
+    """Refuse every setting xenlite cannot honour (yet), as ``config.settings`` rules; return
+    the settings that are accepted but take no effect here (for the create to report).
 
     :raise Unsupported: naming the xl.cfg key, why, and whether it arrives later
     """
@@ -185,7 +186,7 @@ def check_supported(cfg: DomainConfig) -> None:
             "xenlite runs upstream QEMU only",
             'remove device_model_version (or set it to "qemu-xen")',
         )
-    _, refused = domain_reports(cfg)
+    reported, refused = domain_reports(cfg)
     if refused:
         row = refused[0].setting
         if not refused[0].known:
@@ -200,6 +201,7 @@ def check_supported(cfg: DomainConfig) -> None:
             else (f"not supported by xenlite: {row.why}")
         )
         raise Unsupported(row.name, cause, fix)
+    return reported
 
 
 def _vcpus(b_info: BuildInfo) -> tuple[int, int]:
