@@ -20,9 +20,9 @@ from importlib import resources
 from pathlib import Path
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.domain import HostFacts, build_domain_config
-from xenlite.config.grammar import parse
-from xenlite.config.libxl_json import dumps_domain_config
+from xenlite.config.domain.build import HostFacts, build_domain_config
+from xenlite.config.domain.libxl_json import dumps_domain_config
+from xenlite.config.xlcfg.grammar import parse
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("XENLITE_SHARED", REPO.parent / "shared"))

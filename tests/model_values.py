@@ -7,7 +7,7 @@ import dataclasses
 from enum import StrEnum
 from typing import Any
 
-from xenlite.config.model import DomainConfig, PvBuildInfo, PvhBuildInfo
+from xenlite.config.domain.model import DomainConfig, PvBuildInfo, PvhBuildInfo
 from xenlite.config.settings import BY_FIELD, Treatment
 
 _KIND_CLASS: dict[str, type] = {"pv": PvBuildInfo, "pvh": PvhBuildInfo}

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.grammar import XlConfig, parse, parse_with_overrides
+from xenlite.config.xlcfg.grammar import XlConfig, parse, parse_with_overrides
 
 # Mostly xl.cfg-like characters, so the fuzzer reaches deep into the grammar.
 _CFG_TEXT = st.text(

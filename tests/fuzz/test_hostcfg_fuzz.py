@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.bootopts import (
+from xenlite.config.hostconf.bootopts import (
     KNOWN_OPTIONS,
     XenBootOptions,
     parse_xen_cmdline,
@@ -17,8 +17,8 @@ from xenlite.config.bootopts import (
     resolve_dom0_mem,
     resolve_dom0_vcpus,
 )
-from xenlite.config.xend import parse_xend_config, xend_to_xlconf_text
-from xenlite.config.xlconf import XlConf, parse_xlconf
+from xenlite.config.hostconf.xend import parse_xend_config, xend_to_xlconf_text
+from xenlite.config.hostconf.xlconf import XlConf, parse_xlconf
 
 
 def _check_path(exc: ConfigError, path: str) -> None:

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 
 from xenlite.base.errors import ConfigError
 from xenlite.base.units import parse_mem_size_kb, parse_size_with_unit
-from xenlite.config.cpus import parse_cpu_list
-from xenlite.config.disk import DiskSpec, parse_disk_spec, vdev_to_devid
-from xenlite.config.pci import PciSpec, parse_pci_spec
-from xenlite.config.values import Pos
-from xenlite.config.vif import parse_rate, parse_vif_spec
+from xenlite.config.specs.cpus import parse_cpu_list
+from xenlite.config.specs.disk import DiskSpec, parse_disk_spec, vdev_to_devid
+from xenlite.config.specs.pci import PciSpec, parse_pci_spec
+from xenlite.config.specs.vif import parse_rate, parse_vif_spec
+from xenlite.config.xlcfg.values import Pos
 
 # Mostly spec-like characters, so the fuzzer reaches deep into the grammars.
 _SPEC_TEXT = st.text(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.domain import HostFacts, load_domain_config
-from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
+from xenlite.config.domain.build import HostFacts, load_domain_config
+from xenlite.config.domain.libxl_json import domain_config_from_json, domain_config_to_json
 
 # Collection needs the file names before fixtures run: find ../shared as tests/conftest.py does.
 _REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xenlite.config.domain import HostFacts, load_domain_config
+from xenlite.config.domain.build import HostFacts, load_domain_config
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import QemuHost, build_argv
 from xenlite.qemu.binary import QemuBinary

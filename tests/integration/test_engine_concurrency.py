@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from xenlite.base.errors import DomainError, XenliteError
-from xenlite.config.domain import HostFacts, load_domain_config
-from xenlite.config.libxl_json import domain_config_to_json
+from xenlite.config.domain.build import HostFacts, load_domain_config
+from xenlite.config.domain.libxl_json import domain_config_to_json
 from xenlite.rpc.client import RpcClient
 from xenlite.xenstore.client import XenStore
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import DomainError, DomainNotFound, QemuLaunchError, XenStoreError
-from xenlite.config.domain import HostFacts, load_domain_config
-from xenlite.config.libxl_json import domain_config_to_json
+from xenlite.config.domain.build import HostFacts, load_domain_config
+from xenlite.config.domain.libxl_json import domain_config_to_json
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
 from xenlite.host.cgroups import remove_root_groups

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from xenlite.config.domain import HostFacts, load_domain_config
-from xenlite.config.model import DomainConfig
+from xenlite.config.domain.build import HostFacts, load_domain_config
+from xenlite.config.domain.model import DomainConfig
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import (
     GUEST_MODULES,

@@ -7,14 +7,13 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xenlite.config import grammar
-from xenlite.config.domain import HostFacts, build_domain_config, render_domain_config
-from xenlite.config.libxl_json import (
+from xenlite.config.domain.build import HostFacts, build_domain_config, render_domain_config
+from xenlite.config.domain.libxl_json import (
     domain_config_from_json,
     domain_config_to_json,
     dumps_domain_config,
 )
-from xenlite.config.model import (
+from xenlite.config.domain.model import (
     Action,
     BuildInfo,
     CreateInfo,
@@ -34,7 +33,8 @@ from xenlite.config.model import (
     VgaKind,
     VncInfo,
 )
-from xenlite.config.xlconf import XlConf
+from xenlite.config.hostconf.xlconf import XlConf
+from xenlite.config.xlcfg import grammar
 
 NR_CPUS = 8
 text = st.text(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xenlite.config.grammar import parse, parse_with_overrides, render_config, render_value
-from xenlite.config.values import Atom, ListValue
+from xenlite.config.xlcfg.grammar import parse, parse_with_overrides, render_config, render_value
+from xenlite.config.xlcfg.values import Atom, ListValue
 
 Plain = str | int | list["Plain"]
 

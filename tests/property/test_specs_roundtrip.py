@@ -6,16 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xenlite.base.units import format_kib, parse_mem_size_kb
-from xenlite.config.cpus import format_cpumap, parse_cpu_list
-from xenlite.config.disk import (
+from xenlite.config.specs.cpus import format_cpumap, parse_cpu_list
+from xenlite.config.specs.disk import (
     DiskBackend,
     DiskFormat,
     DiskSpec,
     DiskSpecification,
     parse_disk_spec,
 )
-from xenlite.config.pci import PCI_FUNC_ALL, PciSpec, RdmPolicy, parse_pci_spec
-from xenlite.config.vif import COLO_FIELDS, NicType, VifSpec, parse_rate, parse_vif_spec
+from xenlite.config.specs.pci import PCI_FUNC_ALL, PciSpec, RdmPolicy, parse_pci_spec
+from xenlite.config.specs.vif import COLO_FIELDS, NicType, VifSpec, parse_rate, parse_vif_spec
 
 # Values no spec grammar can carry: the item separator, and for disks a newline (flex's
 # "." stops there) and NUL (C strings end there).

@@ -87,7 +87,7 @@ def format_list(
 def format_list_long(infos: Iterable[DomainInfo]) -> str:
     """``xl list -l``: a yajl-beautified JSON array of {"domid", "config"}; domains without a
     stored config are left out, as xl skips those whose config it cannot retrieve."""
-    from xenlite.config.libxl_json import dumps_libxl_json
+    from xenlite.config.domain.libxl_json import dumps_libxl_json
 
     entries = [
         {"domid": info.domid, "config": dict(info.config)}

@@ -25,13 +25,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from xenlite.config.model import (
+from xenlite.config.domain.model import (
     DomainConfig,
     HvmBuildInfo,
     PvBuildInfo,
     PvhBuildInfo,
 )
-from xenlite.config.xlconf import XlConf
+from xenlite.config.hostconf.xlconf import XlConf
 
 
 class Treatment(StrEnum):
@@ -77,6 +77,8 @@ class Setting:
 
 
 LATER_WORDS = "not in xenlite yet"
+_BUILD = "xenlite.config.domain.build"
+_BOOTOPTS = "xenlite.config.hostconf.bootopts"
 _ARGV = ("xenlite.qemu.argv:build_argv",)
 _CHECK = ("xenlite.qemu.argv:check_supported",)
 _AFFINITY = (
@@ -159,8 +161,8 @@ XL_CFG: tuple[Setting, ...] = (
     _row("vnuma", L, "b_info.vnuma_nodes", why="virtual NUMA topologies"),
     _row("nestedhvm", L, "b_info.nested_hvm", why="nested virtualization"),
     # -- memory
-    _row("memory", Q, "b_info.target_memkb", by=("xenlite.config.domain:effective_target_memkb",)),
-    _row("maxmem", Q, "b_info.max_memkb", by=("xenlite.config.domain:effective_max_memkb",)),
+    _row("memory", Q, "b_info.target_memkb", by=(f"{_BUILD}:effective_target_memkb",)),
+    _row("maxmem", Q, "b_info.max_memkb", by=(f"{_BUILD}:effective_max_memkb",)),
     _row("shadow_memory", X, "b_info.shadow_memkb", why="Xen's shadow page-table pool"),
     _row("videoram", L, "b_info.video_memkb", why="emulated graphics"),
     # -- boot
@@ -366,7 +368,7 @@ XL_CONF: tuple[Setting, ...] = (
         "autoballoon",
         E,
         "autoballoon",
-        by=("xenlite.config.xlconf:resolve_autoballoon",),
+        by=("xenlite.config.hostconf.xlconf:resolve_autoballoon",),
         source=_XC,
     ),
     _row(
@@ -431,7 +433,7 @@ XL_CONF: tuple[Setting, ...] = (
 _B = Source.BOOT
 _DMESG = "xenlite's xl dmesg keeps every message"
 BOOT: tuple[Setting, ...] = (
-    _row("dom0_mem", E, "dom0_mem", by=("xenlite.config.bootopts:resolve_dom0_mem",), source=_B),
+    _row("dom0_mem", E, "dom0_mem", by=(f"{_BOOTOPTS}:resolve_dom0_mem",), source=_B),
     _row("mem", E, "mem", by=("xenlite.daemon.main:host_memory_book",), source=_B),
     _row("sched", E, "sched", by=("xenlite.daemon.main:_serve",), source=_B),
     _row(

@@ -26,14 +26,14 @@ from xenlite.base.daemonise import daemonise
 from xenlite.base.errors import XenliteError
 from xenlite.base.files import write_atomic
 from xenlite.base.paths import host_root, under_root
-from xenlite.config.bootopts import (
+from xenlite.config.hostconf.bootopts import (
     XenBootOptions,
     parse_xen_cmdline,
     read_grub_default,
     resolve_dom0_mem,
 )
+from xenlite.config.hostconf.xlconf import XlConf, load_xlconf_with_warnings, resolve_autoballoon
 from xenlite.config.settings import boot_reports, xlconf_reports
-from xenlite.config.xlconf import XlConf, load_xlconf_with_warnings, resolve_autoballoon
 from xenlite.daemon.dmesg import BootFacts, HypervisorLog, boot_banner
 from xenlite.daemon.ops import HostFacts, Operations, xen_version
 from xenlite.daemon.rpc_server import build_server

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from xenlite import XEN_COMPAT_VERSION, __version__
 from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
-from xenlite.config.bootopts import parse_xen_cmdline
+from xenlite.config.hostconf.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.domain.manager import DomainManager

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from xenlite.base.errors import QemuError
 from xenlite.base.paths import under_root
-from xenlite.config.model import DomainConfig
+from xenlite.config.domain.model import DomainConfig
 from xenlite.domain.record import DomainRecord
 from xenlite.domain.state import DomainState
 from xenlite.host.cgroups import CgroupHost

@@ -48,10 +48,10 @@ from xenlite.base.errors import (
     XenStoreError,
 )
 from xenlite.base.paths import under_root
-from xenlite.config.choices import Action
-from xenlite.config.domain import effective_max_memkb, effective_target_memkb
-from xenlite.config.libxl_json import domain_config_from_json, domain_config_to_json
-from xenlite.config.model import CreateInfo, DomainConfig, DomainType
+from xenlite.config.domain.build import effective_max_memkb, effective_target_memkb
+from xenlite.config.domain.choices import Action
+from xenlite.config.domain.libxl_json import domain_config_from_json, domain_config_to_json
+from xenlite.config.domain.model import CreateInfo, DomainConfig, DomainType
 from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
 from xenlite.domain.live import Domain, EngineHost, live_monitor

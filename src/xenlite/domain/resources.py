@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from xenlite.base.errors import DomainError, QemuError, Unsupported
-from xenlite.config.domain import effective_max_memkb
-from xenlite.config.libxl_json import domain_config_to_json
-from xenlite.config.model import BuildInfo
+from xenlite.config.domain.build import effective_max_memkb
+from xenlite.config.domain.libxl_json import domain_config_to_json
+from xenlite.config.domain.model import BuildInfo
 from xenlite.domain import xspaths
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import RecordStore

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from xenlite.base.errors import DomainStateError
-from xenlite.config.choices import Action
-from xenlite.config.model import DomainConfig
+from xenlite.config.domain.choices import Action
+from xenlite.config.domain.model import DomainConfig
 from xenlite.rpc.contract import ShutdownReason
 
 

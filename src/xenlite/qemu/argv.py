@@ -38,8 +38,8 @@ import os
 from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError, Unsupported
-from xenlite.config.domain import effective_max_memkb, effective_target_memkb
-from xenlite.config.model import (
+from xenlite.config.domain.build import effective_max_memkb, effective_target_memkb
+from xenlite.config.domain.model import (
     BuildInfo,
     DeviceModelVersion,
     DomainConfig,

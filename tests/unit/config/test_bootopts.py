@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.bootopts import (
+from xenlite.config.hostconf.bootopts import (
     Dom0Mem,
     LogLevel,
     LogLevels,

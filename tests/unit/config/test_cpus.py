@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.cpus import format_cpumap, parse_cpu_list, parse_vcpu_affinity
-from xenlite.config.values import Pos
+from xenlite.config.specs.cpus import format_cpumap, parse_cpu_list, parse_vcpu_affinity
+from xenlite.config.xlcfg.values import Pos
 
 
 # The first six were run through xlcfg_oracle.py (xl create -n, 8 CPUs, vcpus=2):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.disk import (
+from xenlite.config.specs.disk import (
     DiskBackend,
     DiskFormat,
     DiskSpec,
@@ -13,7 +13,7 @@ from xenlite.config.disk import (
     parse_disk_spec,
     vdev_to_devid,
 )
-from xenlite.config.values import Pos
+from xenlite.config.xlcfg.values import Pos
 
 
 def disk(path: str, vdev: str, fmt: str = "raw", **extra: object) -> dict[str, object]:

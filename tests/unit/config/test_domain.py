@@ -1,4 +1,4 @@
-"""domain.py: xl.cfg keys -> DomainConfig, key family by key family, and located errors."""
+"""config.domain.build: xl.cfg keys -> DomainConfig, key by key, and located errors."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.domain import (
+from xenlite.config.domain.build import (
     HostFacts,
     LoadedDomain,
     effective_max_memkb,
     effective_target_memkb,
     load_domain_config,
 )
-from xenlite.config.libxl_json import (
+from xenlite.config.domain.libxl_json import (
     domain_config_from_json,
     domain_config_to_json,
     dumps_domain_config,
 )
-from xenlite.config.model import (
+from xenlite.config.domain.model import (
     Action,
     BiosType,
     DomainType,
@@ -30,7 +30,7 @@ from xenlite.config.model import (
     TscMode,
     VgaKind,
 )
-from xenlite.config.xlconf import XlConf
+from xenlite.config.hostconf.xlconf import XlConf
 
 PV = 'name = "g"\nkernel = "/boot/vmlinuz"\n'
 HOST = HostFacts(nr_cpus=8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.grammar import (
+from xenlite.config.xlcfg.grammar import (
     MAX_LIST_DEPTH,
     PYTHON_WIKI,
     ConfigSyntaxError,
@@ -20,7 +20,7 @@ from xenlite.config.grammar import (
     render_value,
     strtol,
 )
-from xenlite.config.values import Atom, ListValue, Pos
+from xenlite.config.xlcfg.values import Atom, ListValue, Pos
 
 
 def plain(value: Atom | ListValue) -> object:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.grammar import ConfigSyntaxError, XlConfig, parse, parse_file
-from xenlite.config.values import Atom, ListValue
+from xenlite.config.xlcfg.grammar import ConfigSyntaxError, XlConfig, parse, parse_file
+from xenlite.config.xlcfg.values import Atom, ListValue
 
 pytestmark = pytest.mark.shared
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from xenlite.config.domain import HostFacts, LoadedDomain, load_domain_config
-from xenlite.config.model import (
+from xenlite.config.domain.build import HostFacts, LoadedDomain, load_domain_config
+from xenlite.config.domain.model import (
     Action,
     DiskFormat,
     DomainType,

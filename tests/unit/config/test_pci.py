@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.pci import PCI_FUNC_ALL, PciSpec, RdmPolicy, parse_pci_spec
-from xenlite.config.values import Pos
+from xenlite.config.specs.pci import PCI_FUNC_ALL, PciSpec, RdmPolicy, parse_pci_spec
+from xenlite.config.xlcfg.values import Pos
 
 # Recorded from a whole-file xl create -n dry run (xlcfg_oracle.py, Xen 4.17.7): pcidevs[0].
 PCI_ORACLE: list[tuple[str, dict[str, object] | None]] = [

@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 
 from model_values import paths_treated, with_changed
-from xenlite.config.bootopts import KNOWN_OPTIONS, XenBootOptions
-from xenlite.config.domain import build_domain_config
-from xenlite.config.grammar import parse_with_overrides
-from xenlite.config.model import (
+from xenlite.config.domain.build import build_domain_config
+from xenlite.config.domain.model import (
     BuildInfo,
     CreateInfo,
     DomainConfig,
@@ -24,6 +22,8 @@ from xenlite.config.model import (
     PvhBuildInfo,
     SchedParams,
 )
+from xenlite.config.hostconf.bootopts import KNOWN_OPTIONS, XenBootOptions
+from xenlite.config.hostconf.xlconf import XlConf
 from xenlite.config.settings import (
     BOOT,
     BY_FIELD,
@@ -38,7 +38,7 @@ from xenlite.config.settings import (
     domain_reports,
     xlconf_reports,
 )
-from xenlite.config.xlconf import XlConf
+from xenlite.config.xlcfg.grammar import parse_with_overrides
 
 PV = 'name="web01"\nkernel="/boot/vmlinuz"\nmemory=256\n'
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from xenlite.config.disk import parse_disk_spec
-from xenlite.config.vif import parse_vif_spec
+from xenlite.config.specs.disk import parse_disk_spec
+from xenlite.config.specs.vif import parse_vif_spec
 
 pytestmark = pytest.mark.shared
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.values import Pos
-from xenlite.config.vif import NicType, VifSpec, parse_rate, parse_vif_spec
+from xenlite.config.specs.vif import NicType, VifSpec, parse_rate, parse_vif_spec
+from xenlite.config.xlcfg.values import Pos
 
 # Recorded from xlcfg_oracle.py --vif (Xen 4.17.7 xl create -n, nics[0] and stderr).
 VIF_ORACLE: list[tuple[str, dict[str, object] | None, list[str], str | None]] = [

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.values import Atom, ListValue, Pos
-from xenlite.config.xend import (
+from xenlite.config.hostconf.xend import (
     XenApiListener,
     XendConfig,
     load_xend_config,
@@ -18,7 +17,8 @@ from xenlite.config.xend import (
     xend_to_xlconf,
     xend_to_xlconf_text,
 )
-from xenlite.config.xlconf import Autoballoon, XlConf, parse_xlconf
+from xenlite.config.hostconf.xlconf import Autoballoon, XlConf, parse_xlconf
+from xenlite.config.xlcfg.values import Atom, ListValue, Pos
 
 # tools/examples/xend-config.sxp from the Xen tree (origin noted in the file's header).
 FIXTURE = Path(__file__).parent / "data" / "xend-config.sxp"

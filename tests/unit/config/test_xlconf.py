@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.xlconf import (
+from xenlite.config.hostconf.xlconf import (
     DEFAULT_XLCONF_PATH,
     Autoballoon,
     DomidPolicy,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import DomainStateError
-from xenlite.config.choices import Action
-from xenlite.config.model import DomainConfig
+from xenlite.config.domain.choices import Action
+from xenlite.config.domain.model import DomainConfig
 from xenlite.domain.state import (
     DomainState,
     action_for,

@@ -11,13 +11,13 @@ import pytest
 
 from model_values import refused_paths, with_changed
 from xenlite.base.errors import ConfigError, HostError, Unsupported
-from xenlite.config.domain import build_domain_config
-from xenlite.config.grammar import parse_with_overrides
-from xenlite.config.model import (
+from xenlite.config.domain.build import build_domain_config
+from xenlite.config.domain.model import (
     DeviceDisk,
     DomainConfig,
 )
 from xenlite.config.settings import BY_FIELD, LATER_WORDS, Treatment
+from xenlite.config.xlcfg.grammar import parse_with_overrides
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.argv import (
     QemuHost,

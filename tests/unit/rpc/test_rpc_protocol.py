@@ -20,7 +20,7 @@ from xenlite.base.errors import (
     XenliteError,
 )
 from xenlite.base.sockets import unix_address
-from xenlite.config.grammar import ConfigSyntaxError
+from xenlite.config.xlcfg.grammar import ConfigSyntaxError
 from xenlite.rpc import protocol
 from xenlite.rpc.protocol import (
     HEADER,

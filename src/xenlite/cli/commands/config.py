@@ -16,14 +16,14 @@ def main_config(opts: GlobalOptions, args: list[str]) -> int:
         raise UsageError("xenlite config", "no action given", _FIX)
     action, rest = args[0], args[1:]
     if action == "import-xend":
-        from xenlite.config.xend import load_xend_config, xend_to_xlconf_text
+        from xenlite.config.hostconf.xend import load_xend_config, xend_to_xlconf_text
 
         if len(rest) != 1:
             raise UsageError("xenlite config import-xend", "expects one file", _FIX)
         print(xend_to_xlconf_text(load_xend_config(rest[0])), end="")
         return EXIT_SUCCESS
     if action == "xlconf":
-        from xenlite.config.xlconf import load_xlconf_with_warnings
+        from xenlite.config.hostconf.xlconf import load_xlconf_with_warnings
 
         if len(rest) > 1:
             raise UsageError("xenlite config xlconf", "expects at most one file", _FIX)
@@ -33,7 +33,7 @@ def main_config(opts: GlobalOptions, args: list[str]) -> int:
         print(json.dumps(conf.to_json(), indent=2))
         return EXIT_SUCCESS
     if action == "bootopts":
-        from xenlite.config.bootopts import parse_xen_cmdline, read_grub_default
+        from xenlite.config.hostconf.bootopts import parse_xen_cmdline, read_grub_default
 
         if len(rest) == 2 and rest[0] == "--grub":
             cmdline, source = read_grub_default(rest[1]), rest[1]

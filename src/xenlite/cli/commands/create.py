@@ -24,7 +24,7 @@ from xenlite.rpc.contract import Method
 CREATE_TIMEOUT_S = 300.0  # the first create on a host may probe the accelerator (a short boot)
 
 if TYPE_CHECKING:
-    from xenlite.config.domain import HostFacts
+    from xenlite.config.domain.build import HostFacts
     from xenlite.rpc.client import RpcClient
     from xenlite.rpc.contract import DomainInfo
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 def host_facts() -> HostFacts:
     """This host as the domain builder sees it. ``XENLITE_NR_CPUS`` overrides the CPU count
     (for conformance runs against a reference host of another size)."""
-    from xenlite.config.domain import HostFacts
+    from xenlite.config.domain.build import HostFacts
 
     override = os.environ.get("XENLITE_NR_CPUS")
     if override:
@@ -97,9 +97,9 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     if not quiet:
         print(f"Parsing config from {config_file}", file=sys.stderr)
 
-    from xenlite.config.domain import load_domain_config
-    from xenlite.config.libxl_json import domain_config_to_json, dumps_domain_config
-    from xenlite.config.xlconf import load_xlconf_with_warnings
+    from xenlite.config.domain.build import load_domain_config
+    from xenlite.config.domain.libxl_json import domain_config_to_json, dumps_domain_config
+    from xenlite.config.hostconf.xlconf import load_xlconf_with_warnings
 
     xlconf, xlconf_warnings = load_xlconf_with_warnings(None)
     loaded = load_domain_config(config_file, overrides, xlconf=xlconf, host=host_facts())

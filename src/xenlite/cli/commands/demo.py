@@ -67,8 +67,8 @@ def _wait_for_marker(log: Path, timeout: float) -> float:
 
 def _dry_run(kit_overrides: Sequence[str]) -> None:
     from xenlite.cli.commands.create import host_facts
-    from xenlite.config.domain import load_domain_config
-    from xenlite.config.libxl_json import dumps_domain_config
+    from xenlite.config.domain.build import load_domain_config
+    from xenlite.config.domain.libxl_json import dumps_domain_config
 
     cfg_path = resources.files("xenlite.config") / "demo.cfg"
     print(f"\n== 2. xl create -n demo.cfg {' '.join(kit_overrides)}")

@@ -171,7 +171,7 @@ def _pick(domains: Sequence[DomainInfo], qualifier: str) -> DomainInfo:
 
 def _check_json_output(opts: GlobalOptions) -> None:
     """``xl list -l`` prints JSON; xl.conf's output_format="sxp" asks for xend's SXP."""
-    from xenlite.config.xlconf import OutputFormat, load_xlconf_with_warnings
+    from xenlite.config.hostconf.xlconf import OutputFormat, load_xlconf_with_warnings
 
     xlconf, warnings = load_xlconf_with_warnings(None)
     for warning in warnings:

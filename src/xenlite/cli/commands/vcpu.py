@@ -19,7 +19,7 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
-from xenlite.config.cpus import format_cpumap, parse_cpu_list
+from xenlite.config.specs.cpus import format_cpumap, parse_cpu_list
 from xenlite.rpc.contract import Method, bool_field, int_field, int_list, objects, str_field
 
 _SOURCE = Method.DOMAIN_VCPU_LIST

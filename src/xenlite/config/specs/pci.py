@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import HEX_DIGITS, c_atoi, scan_hex
-from xenlite.config.model import RdmPolicy
-from xenlite.config.values import Pos
+from xenlite.config.domain.model import RdmPolicy
+from xenlite.config.xlcfg.values import Pos
 
 # LIBXL_PCI_FUNC_ALL (~0U): every function of the device.
 PCI_FUNC_ALL = 0xFFFFFFFF

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from xenlite.config.choices import (
+from xenlite.config.domain.choices import (
     ALTP2M_ORDER,
     TIMER_MODE_ORDER,
     TSC_MODE_ORDER,
@@ -775,7 +775,7 @@ class UsbHostdev:
 @dataclass(frozen=True, slots=True)
 class DeviceUsbdev:
     """libxl_device_usbdev. ``u`` stays None unless ``type=hostdev`` was written: xl then
-    loses hostbus/hostaddr from its JSON, and so does this model (see domain.py)."""
+    loses hostbus/hostaddr from its JSON, and so does this model (see devices.py)."""
 
     ctrl: int = integer(DEVID_AUTO)
     port: int = integer()

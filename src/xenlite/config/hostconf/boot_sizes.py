@@ -3,7 +3,7 @@
 Implements xen-command-line.pandoc "Types of parameter" ``Size`` (xen/lib/parse-size.c,
 also used by ``mem=`` and ``conring_size=``) and ``dom0_mem (x86)``, read and computed as
 xen/arch/x86/dom0_build.c does (parse_amt, parse_dom0_mem, dom0_compute_nr_pages). The
-other options and the command line itself are :mod:`xenlite.config.bootopts`.
+other options and the command line itself are :mod:`xenlite.config.hostconf.bootopts`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ _DEFAULT_RESERVE_CAP_PAGES = (128 * 2**20) // PAGE_SIZE  # the 128 MB reserve ca
 class BadOptionValue(Exception):
     """A bad option value: ``offset`` is where in the value the problem starts.
 
-    Raised by the value readers; :func:`xenlite.config.bootopts.parse_xen_cmdline` turns it
+    Raised by the value readers; :func:`xenlite.config.hostconf.bootopts.parse_xen_cmdline` turns it
     into a ConfigError located on the command line.
     """
 

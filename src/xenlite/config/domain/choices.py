@@ -4,7 +4,7 @@ Implements the ``Enumeration`` types of Xen 4.17's ``tools/libs/light/libxl_type
 that ``xl create`` fills from an xl.cfg(5) file (libxl_domain_type, libxl_action_on_shutdown,
 libxl_tsc_mode, libxl_disk_format, ...). A member's value is its name in libxl's JSON;
 the ``*_ORDER`` tuples give libxl's numbering where xl.cfg(5) still accepts numbers. The
-structures that use them are :mod:`xenlite.config.model`, which re-exports every name here.
+structures that use them are :mod:`xenlite.config.domain.model`, which re-exports every name here.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import ULONG_MAX, c_int, simple_strtoull, strtoul
-from xenlite.config.model import NicType
-from xenlite.config.values import Pos
+from xenlite.config.domain.model import NicType
+from xenlite.config.xlcfg.values import Pos
 
 # The COLO keys of parse_nic_config, each stored under the libxl field of the same name,
 # in libxl_device_nic (IDL) order.

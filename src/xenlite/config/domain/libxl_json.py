@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.model import DomainConfig
+from xenlite.config.domain.model import DomainConfig
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import c_atoi
-from xenlite.config.model import DiskBackend, DiskFormat, DiskSpecification
-from xenlite.config.values import Pos
+from xenlite.config.domain.model import DiskBackend, DiskFormat, DiskSpecification
+from xenlite.config.xlcfg.values import Pos
 
 
 def _defbool_json(value: bool) -> str:

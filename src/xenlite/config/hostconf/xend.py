@@ -3,7 +3,7 @@
 Implements the xend configuration file as xend read it (tools/python/xen/xend/sxp.py for the
 S-expression syntax, XendOptions.py for the settings and their defaults), and its mapping to
 xl.conf(5) "OPTIONS" plus pointers to where the settings without an xl.conf equivalent live
-now. Values are the shared :class:`~xenlite.config.values.Atom`/``ListValue`` tree.
+now. Values are the shared :class:`~xenlite.config.xlcfg.values.Atom`/``ListValue`` tree.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.cursor import TextCursor
-from xenlite.config.values import Atom, ListValue, Pos, Value
-from xenlite.config.xlconf import FIELD_OF_KEY, Autoballoon, XlConf, render_value
+from xenlite.config.hostconf.cursor import TextCursor
+from xenlite.config.hostconf.xlconf import FIELD_OF_KEY, Autoballoon, XlConf, render_value
+from xenlite.config.xlcfg.values import Atom, ListValue, Pos, Value
 
 DEFAULT_XEND_CONFIG_PATH = "/etc/xen/xend-config.sxp"
 

@@ -12,8 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from xenlite.config.domain_reader import KeyReader, prefix_of, split, whole_number
-from xenlite.config.model import (
+from xenlite.config.domain.model import (
     VIRIDIAN_ORDER,
     BiosType,
     GfxPassthruKind,
@@ -30,7 +29,8 @@ from xenlite.config.model import (
     ViridianEnlightenment,
     VncInfo,
 )
-from xenlite.config.values import Atom
+from xenlite.config.domain.reader import KeyReader, prefix_of, split, whole_number
+from xenlite.config.xlcfg.values import Atom
 
 # HVM_BELOW_4G_MMIO_LENGTH / HVM_BELOW_4G_MMIO_START (xen/include/public/hvm/e820.h).
 _MMIO_HOLE_MIN = 256 << 20

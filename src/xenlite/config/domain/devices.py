@@ -13,11 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.disk import parse_disk_spec
-from xenlite.config.domain_hvm import sdl_info, vnc_info
-from xenlite.config.domain_reader import KeyReader, atoi, split, strtoul, valid_uuid
-from xenlite.config.libxl_json import struct_from_json
-from xenlite.config.model import (
+from xenlite.config.domain.hvm import sdl_info, vnc_info
+from xenlite.config.domain.libxl_json import struct_from_json
+from xenlite.config.domain.model import (
     BuildInfo,
     ChannelConnection,
     ChannelPty,
@@ -53,9 +51,11 @@ from xenlite.config.model import (
     VsndStream,
     VsndStreamType,
 )
-from xenlite.config.pci import parse_pci_spec
-from xenlite.config.values import Atom, ListValue, Pos
-from xenlite.config.vif import parse_vif_spec
+from xenlite.config.domain.reader import KeyReader, atoi, split, strtoul, valid_uuid
+from xenlite.config.specs.disk import parse_disk_spec
+from xenlite.config.specs.pci import parse_pci_spec
+from xenlite.config.specs.vif import parse_vif_spec
+from xenlite.config.xlcfg.values import Atom, ListValue, Pos
 
 
 def devices(r: KeyReader, c_info: CreateInfo, b_info: BuildInfo) -> DomainConfig:

@@ -1,13 +1,13 @@
 """A reading position in config text that keeps its 1-based line and column.
 
 Shared by the hand-written readers of files whose man page gives no grammar of its own:
-/etc/default/grub (:mod:`xenlite.config.grub_default`, POSIX shell) and xend-config.sxp
-(:mod:`xenlite.config.xend`, S-expressions), so both locate errors as path:line:col.
+/etc/default/grub (:mod:`xenlite.config.hostconf.grub_default`, POSIX shell) and xend-config.sxp
+(:mod:`xenlite.config.hostconf.xend`, S-expressions), so both locate errors as path:line:col.
 """
 
 from __future__ import annotations
 
-from xenlite.config.values import Pos
+from xenlite.config.xlcfg.values import Pos
 
 
 class TextCursor:

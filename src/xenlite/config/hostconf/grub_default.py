@@ -3,7 +3,7 @@
 The Xen command line of a host that boots Xen through GRUB 2 (xen-command-line.pandoc,
 "Command line options" are given on the hypervisor's GRUB entry) lives in shell variables
 that grub-mkconfig sources; this reads them with just enough POSIX shell. The options
-themselves are read by :mod:`xenlite.config.bootopts`.
+themselves are read by :mod:`xenlite.config.hostconf.bootopts`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.cursor import TextCursor
+from xenlite.config.hostconf.cursor import TextCursor
 
 GRUB_XEN_VARIABLES = ("GRUB_CMDLINE_XEN", "GRUB_CMDLINE_XEN_DEFAULT")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

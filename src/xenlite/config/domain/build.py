@@ -6,9 +6,9 @@ refusal located at file:line:col. Where xl crashes or silently drops something (
 in ``cpus=``, unknown keys) xenlite says so instead.
 
 This module is the public face and runs the keys in xl's order; the keys themselves are
-read by ``domain_core`` (c_info and the domain-wide b_info keys, on_*), ``domain_hvm`` (HVM
-keys), ``domain_devices`` (device lists) through ``domain_reader``'s typed reads, and
-``domain_render`` writes a DomainConfig back as xl.cfg text.
+read by ``core`` (c_info and the domain-wide b_info keys, on_*), ``hvm`` (HVM
+keys), ``devices`` (device lists) through ``reader``'s typed reads, and
+``render`` writes a DomainConfig back as xl.cfg text.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError
-from xenlite.config import domain_core, domain_devices, grammar
-from xenlite.config.domain_core import XENFIRMWAREDIR
-from xenlite.config.domain_reader import HostFacts, KeyReader
-from xenlite.config.domain_render import render_domain_config
-from xenlite.config.grammar import XlConfig
-from xenlite.config.model import BuildInfo, DomainConfig
+from xenlite.config.domain import core, devices
+from xenlite.config.domain.core import XENFIRMWAREDIR
+from xenlite.config.domain.model import BuildInfo, DomainConfig
+from xenlite.config.domain.reader import HostFacts, KeyReader
+from xenlite.config.domain.render import render_domain_config
+from xenlite.config.hostconf.xlconf import XlConf
 from xenlite.config.settings import KNOWN_KEYS
-from xenlite.config.xlconf import XlConf
+from xenlite.config.xlcfg import grammar
+from xenlite.config.xlcfg.grammar import XlConfig
 
 __all__ = [
     "DEFAULT_MEMKB",
@@ -99,11 +100,11 @@ def build_domain_config(
     # One run of parse_config_data(): the parts in xl's order, so that the first refusal
     # and the order of the warnings are xl's.
     _warn_unknown_keys(r)
-    ssid_label, exec_ssid_label = domain_core.seclabels(r)
-    c_info = domain_core.create_info(r, ssid_label)
-    b_info = domain_core.build_info(r, c_info, exec_ssid_label)
-    config = domain_devices.devices(r, c_info, b_info)
-    config = domain_core.actions(r, config)
+    ssid_label, exec_ssid_label = core.seclabels(r)
+    c_info = core.create_info(r, ssid_label)
+    b_info = core.build_info(r, c_info, exec_ssid_label)
+    config = devices.devices(r, c_info, b_info)
+    config = core.actions(r, config)
     return LoadedDomain(config=config, warnings=tuple(r.warn.items))
 
 

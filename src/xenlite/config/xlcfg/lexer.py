@@ -5,7 +5,7 @@ Implements the tokens of xl.cfg(5) "SYNTAX" exactly as Xen 4.17's libxlutil scan
 quoted strings with C escapes, ``,[]=;`` and ``+=``, newlines and ``#`` comments, and the
 errors flex reports (with the line libxlu compares, its ``lexerrlineno``). A character in
 ``+-.():`` outside a string marks the file as likely xm-era Python. The parser is in
-:mod:`xenlite.config.grammar`.
+:mod:`xenlite.config.xlcfg.grammar`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import NamedTuple, TypeAlias
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import is_hex
-from xenlite.config.values import Pos
+from xenlite.config.xlcfg.values import Pos
 
 PYTHON_WIKI = "https://wiki.xen.org/wiki/PythonInXlConfig"
 PYTHON_FIX = (

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.boot_sizes import (
+from xenlite.config.cnum import simple_strtoull
+from xenlite.config.hostconf.boot_sizes import (
     PAGE_SIZE,
     BadOptionValue,
     Dom0Mem,
@@ -29,8 +30,7 @@ from xenlite.config.boot_sizes import (
     read_dom0_mem,
     read_size,
 )
-from xenlite.config.cnum import simple_strtoull
-from xenlite.config.grub_default import GRUB_XEN_VARIABLES, read_grub_default
+from xenlite.config.hostconf.grub_default import GRUB_XEN_VARIABLES, read_grub_default
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -617,7 +617,7 @@ _VALUE_READERS: dict[str, Callable[[str], object]] = {
 def resolve_dom0_mem(opts: XenBootOptions, host_total_kib: int) -> int:
     """Dom0's memory in KiB on a host with ``host_total_kib`` available, as Xen computes it.
 
-    See :func:`xenlite.config.boot_sizes.dom0_kib`.
+    See :func:`xenlite.config.hostconf.boot_sizes.dom0_kib`.
     """
     return dom0_kib(opts.dom0_mem, host_total_kib)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import ULONG_MAX, strtoul
-from xenlite.config.values import Pos
+from xenlite.config.xlcfg.values import Pos
 
 NodeCpus = Callable[[int], Iterable[int]]
 

@@ -28,7 +28,7 @@ from typing import TypeAlias, Unpack
 
 from xenlite.base.errors import ConfigError, ConfigLocation
 from xenlite.config.cnum import LONG_MAX, LONG_MIN, NumberRangeError, strtol
-from xenlite.config.lexer import (
+from xenlite.config.xlcfg.lexer import (
     NO_FINAL_NEWLINE_FIX,
     PYTHON_FIX,
     PYTHON_WIKI,
@@ -38,7 +38,7 @@ from xenlite.config.lexer import (
     decode_config_bytes,
     lex,
 )
-from xenlite.config.values import Atom, ListValue, Operator, Pos, Setting, Value
+from xenlite.config.xlcfg.values import Atom, ListValue, Operator, Pos, Setting, Value
 
 __all__ = [
     "PYTHON_WIKI",

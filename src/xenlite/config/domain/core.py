@@ -3,7 +3,7 @@
 Implements xl.cfg(5) "Selecting Guest Type", "General Options" (name, uuid, pool,
 seclabel, memory, vcpus, cpus, scheduling, on_* events), "Direct Kernel Boot",
 "Non-emulated, non-guest-type-specific features" and the device-model, resource
-(ioports, irqs, iomem) and architecture keys; the HVM-only keys are ``domain_hvm``'s.
+(ioports, irqs, iomem) and architecture keys; the HVM-only keys are ``hvm``'s.
 """
 
 from __future__ import annotations
@@ -13,19 +13,8 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from xenlite.config import domain_hvm
-from xenlite.config.cpus import parse_cpu_list
-from xenlite.config.domain_reader import (
-    INT_MAX,
-    UINT32_MAX,
-    KeyReader,
-    prefix_of,
-    split,
-    strtoul,
-    valid_uuid,
-    whole_number,
-)
-from xenlite.config.model import (
+from xenlite.config.domain.hvm import hvm_info
+from xenlite.config.domain.model import (
     ALTP2M_ORDER,
     TIMER_MODE_ORDER,
     TSC_MODE_ORDER,
@@ -50,7 +39,18 @@ from xenlite.config.model import (
     TscMode,
     VuartType,
 )
-from xenlite.config.xlconf import DEFAULT_BLKDEV_START
+from xenlite.config.domain.reader import (
+    INT_MAX,
+    UINT32_MAX,
+    KeyReader,
+    prefix_of,
+    split,
+    strtoul,
+    valid_uuid,
+    whole_number,
+)
+from xenlite.config.hostconf.xlconf import DEFAULT_BLKDEV_START
+from xenlite.config.specs.cpus import parse_cpu_list
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -185,7 +185,7 @@ def build_info(r: KeyReader, c_info: CreateInfo, exec_ssid_label: str | None) ->
     _boot(r, b, dtype)
 
     if dtype == DomainType.HVM:
-        hvm = domain_hvm.hvm_info(r, b["kernel"])
+        hvm = hvm_info(r, b["kernel"])
         b["kernel"], b["apic"], b["u"] = hvm.kernel, hvm.apic, hvm.info
     else:
         b["u"] = _pv_info(r, dtype, b)

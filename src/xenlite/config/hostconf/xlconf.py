@@ -1,7 +1,7 @@
 """/etc/xen/xl.conf: the host-wide xl toolstack options as a typed model.
 
 Implements xl.conf(5) ("OPTIONS") as xl's ``parse_global_config()`` (tools/xl/xl.c) reads it.
-The file uses the xl.cfg language, so it is parsed by :mod:`xenlite.config.grammar`.
+The file uses the xl.cfg language, so it is parsed by :mod:`xenlite.config.xlcfg.grammar`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from xenlite.base.errors import ConfigError
 from xenlite.base.paths import host_root
-from xenlite.config import grammar
+from xenlite.config.xlcfg import grammar
 
 # xl.conf(5) "@XEN_CONFIG_DIR@/xl.conf"
 DEFAULT_XLCONF_PATH = "/etc/xen/xl.conf"

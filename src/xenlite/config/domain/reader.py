@@ -13,9 +13,9 @@ from enum import StrEnum
 from typing import TypeVar
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.grammar import XlConfig
-from xenlite.config.values import Atom, ListValue, Pos, Setting
-from xenlite.config.xlconf import XlConf
+from xenlite.config.hostconf.xlconf import XlConf
+from xenlite.config.xlcfg.grammar import XlConfig
+from xenlite.config.xlcfg.values import Atom, ListValue, Pos, Setting
 
 INT_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1

@@ -6,7 +6,7 @@ Writes xl.cfg(5) syntax ("Syntax": quoted strings, lists) for the "General Optio
 
 from __future__ import annotations
 
-from xenlite.config.model import DomainConfig
+from xenlite.config.domain.model import DomainConfig
 
 
 def _quote(text: str) -> str:

@@ -1,0 +1,1 @@
+"""The spec grammars of the device and CPU man pages: disk, vif, pci and cpus specs."""

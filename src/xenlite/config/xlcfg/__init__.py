@@ -1,0 +1,1 @@
+"""The xl.cfg language as libxlu reads it: source positions, tokens, the parser."""
