@@ -16,6 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from xenlite.base.errors import ConfigError
+from xenlite.config.domain.build import build_domain_config
+from xenlite.config.domain.reader import HostFacts
+from xenlite.config.hostconf.xlconf import XlConf
+from xenlite.config.settings import KNOWN_KEYS
+from xenlite.config.xlcfg import grammar
+
 XL = Path(sys.executable).with_name("xl")
 NR_CPUS = 8  # what the shim reports; xenlite is told the same through XENLITE_NR_CPUS
 
@@ -106,3 +113,52 @@ def test_dry_run_output_is_byte_identical_to_real_xl(
                 f"{ours.returncode}\n{ours.stderr.decode()[-400:]}"
             )
     assert not mismatches, f"{len(mismatches)}/{len(cases)} differ:\n" + "\n".join(mismatches)
+
+
+def _keys_said_ignored(base: str) -> list[str]:
+    """The xl.cfg(5) keys that xenlite says xl ignores when added to ``base`` as ``key = 1``."""
+    ignored = []
+    for key in sorted(KNOWN_KEYS):
+        text = f"{base}{key} = 1\n"
+        try:
+            loaded = build_domain_config(
+                grammar.parse(text, "t.cfg"), xlconf=XlConf(), host=HostFacts(nr_cpus=NR_CPUS)
+            )
+        except ConfigError:
+            continue
+        if any(f"'{key}' ignored by xl:" in w for w in loaded.warnings):
+            ignored.append(key)
+    return ignored
+
+
+@pytest.mark.parametrize("dtype", ["pv", "pvh", "hvm"])
+def test_keys_said_ignored_change_nothing_in_real_xl(
+    real_xl: tuple[Path, dict[str, str]], tmp_path: Path, dtype: str
+) -> None:
+    # xenlite warns that these keys do nothing in this config; Xen's own xl must agree by
+    # printing the same JSON with and without all of them.
+    binary, env = real_xl
+    base = f'name = "t"\ntype = "{dtype}"\nkernel = "/boot/vmlinuz"\nmemory = 64\n'
+    ignored = _keys_said_ignored(base)
+    assert "vncdisplay" in ignored or dtype == "hvm"
+    (tmp_path / "base.cfg").write_text(base, encoding="utf-8")
+    full = base + "".join(f"{key} = 1\n" for key in ignored)
+    (tmp_path / "full.cfg").write_text(full, encoding="utf-8")
+    outputs = []
+    for name in ("base.cfg", "full.cfg"):
+        result = subprocess.run(
+            [binary, "create", "-n", "-q", name], cwd=tmp_path, env=env, capture_output=True
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1], f"real xl reads one of {ignored}"
+    ours = subprocess.run(
+        [XL, "create", "-n", "-q", "full.cfg"],
+        cwd=tmp_path,
+        env=dict(os.environ, XENLITE_NR_CPUS=str(NR_CPUS)),
+        capture_output=True,
+        text=True,
+    )
+    assert ours.stdout.encode() == outputs[1]
+    for key in ignored:
+        assert f"'{key}' ignored by xl: a {dtype.upper()} domain" in ours.stderr

@@ -121,7 +121,9 @@ def test_xenstored_killed_during_create_then_back(host: LiveHost) -> None:
     assert "XenStore" in err, err
     assert "xenlite start" in err, err
     assert "Traceback" not in err, err
-    host.start()  # xenstored again, on its persisted store; xenlited reconnects by itself
+    # xenstored again, on its persisted store; xenlite start has xenlited reconnect at once
+    # and returns when it has: a create right after must work.
+    host.start()
     _settles_to(host, before)
     assert host.listed() == ["Domain-0", "bystander"]
     # The link is back: a create works again, and so does its destroy.

@@ -192,12 +192,22 @@ def test_create_paused_with_overrides_then_foreground(live_host: Any, tmp_path: 
 def test_create_reports_each_setting_without_effect(live_host: Any) -> None:
     # tsc_mode and max_grant_frames mean nothing without Xen: the create goes on and says so,
     # once each, on stderr as xl prints its warnings and in xl dmesg (config.settings).
-    config = live_host.write_config("knobs", 'tsc_mode = "native"', "max_grant_frames = 64")
+    # So are keys xl skips for this domain (vncdisplay= without vnc=) and keys xl does not
+    # know, which the parser warns about with their place in the file.
+    config = live_host.write_config(
+        "knobs", 'tsc_mode = "native"', "max_grant_frames = 64", "vncdisplay = 3", "frobnicate = 1"
+    )
     created = live_host.xl("create", "-p", str(config))
     try:
         assert created.returncode == 0, created.stderr
         warnings = [line for line in created.stderr.splitlines() if line.startswith("warning:")]
-        assert warnings == [
+        where = f"warning: {config}:"
+        assert [w.split(": ", 2)[2] for w in warnings[:2]] == [
+            "unknown key 'frobnicate' ignored by xl",
+            "'vncdisplay' ignored by xl: a PV domain with this config does not use it",
+        ]
+        assert all(w.startswith(where) for w in warnings[:2])
+        assert warnings[2:] == [
             "warning: tsc_mode: has no effect on a QEMU host (Xen's TSC emulation modes have "
             "no QEMU counterpart)",
             "warning: max_grant_frames: has no effect on a QEMU host (Xen grant tables do not "
@@ -206,6 +216,9 @@ def test_create_reports_each_setting_without_effect(live_host: Any) -> None:
         log = _ok(live_host.xl("dmesg"))
         assert log.count("(knobs): tsc_mode: has no effect on a QEMU host") == 1
         assert log.count("(knobs): max_grant_frames: has no effect on a QEMU host") == 1
+        assert log.count("(knobs): config: ") == 2
+        assert f"(knobs): config: {config}:" in log
+        assert "'vncdisplay' ignored by xl: a PV domain" in log
     finally:
         live_host.xl("destroy", "knobs")
 

@@ -41,7 +41,7 @@ from xenlite.daemon.services import (
     XENLITED_LOG,
     write_dom0_nodes,
 )
-from xenlite.daemon.xenstore_link import keep_connected
+from xenlite.daemon.xenstore_link import XenStoreLink
 from xenlite.domain.live import EngineHost
 from xenlite.domain.manager import DomainManager
 from xenlite.host import facts as host_info
@@ -232,11 +232,10 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
             assert manager is not None
             await manager.xenstore_back()
 
-        link = asyncio.get_running_loop().create_task(
-            keep_connected(xs, xenstore_back, dmesg.write), name="xenstore link"
-        )
+        xs_link = XenStoreLink(xs, xenstore_back, dmesg.write)
+        link = asyncio.get_running_loop().create_task(xs_link.run(), name="xenstore link")
         path = Path(opts.socket) if opts.socket else socket_path()
-        server = build_server(path, Operations(manager, dmesg, facts))
+        server = build_server(path, Operations(manager, dmesg, facts, xs_link))
         await server.start()
         try:
             if opts.pid_file:

@@ -15,17 +15,25 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from xenlite import XEN_COMPAT_VERSION, __version__
-from xenlite.base.errors import DomainError, QemuCommandError, Unsupported
+from xenlite.base.errors import (
+    DomainError,
+    QemuCommandError,
+    RpcError,
+    Unsupported,
+    XenStoreConnectionError,
+)
+from xenlite.base.paths import under_root
 from xenlite.config.hostconf.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
+from xenlite.daemon.xenstore_link import BACK_WAIT, LOST_FIX, XenStoreLink
 from xenlite.domain.manager import DomainManager
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host import facts as host_facts
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
 from xenlite.rpc.contract import DomainInfo, Method
-from xenlite.rpc.protocol import Event, Reply
+from xenlite.rpc.protocol import Event, Reply, RpcCode
 
 XEN_PAGESIZE = 4096
 XEND_CONFIG_FORMAT = 4
@@ -83,16 +91,24 @@ def xen_version() -> str:
 class Operations:
     """The operations over one domain manager; ``handlers()`` names them for the RPC server."""
 
-    def __init__(self, manager: DomainManager, dmesg: HypervisorLog, facts: HostFacts) -> None:
+    def __init__(
+        self,
+        manager: DomainManager,
+        dmesg: HypervisorLog,
+        facts: HostFacts,
+        link: XenStoreLink,
+    ) -> None:
         self.manager = manager
         self.dmesg = dmesg
         self.facts = facts
+        self.link = link
         self.consoles = ConsoleBroker()
 
     def handlers(self) -> dict[str, Callable[..., Awaitable[object]] | StreamHandler]:
         return {
             Method.HOST_INFO: self.host_info,
             Method.HOST_DMESG: self.host_dmesg,
+            Method.HOST_XENSTORE_WAIT: self.host_xenstore_wait,
             Method.DOMAIN_LIST: self.domain_list,
             Method.DOMAIN_CREATE: self.domain_create,
             Method.DOMAIN_DESTROY: self.domain_destroy,
@@ -171,6 +187,22 @@ class Operations:
             self.dmesg.clear()
         return {"text": text}
 
+    async def host_xenstore_wait(self, timeout: float = BACK_WAIT) -> dict[str, object]:
+        """Reconnect to a xenstored that just came back, now, and wait until the domains'
+        nodes are repaired (``xenlite start``).
+
+        :raise XenStoreConnectionError: when that did not happen within ``timeout`` seconds
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise DomainError("timeout", f"is {timeout!r}, not a number", "give seconds")
+        if not await self.link.wait_up(float(timeout)):
+            raise XenStoreConnectionError(
+                "xenlited's XenStore connection",
+                f"is not back {timeout:g} s after xenstored started",
+                f"read xenlited's log in {under_root('/var/log/xenlite')}; {LOST_FIX}",
+            )
+        return {}
+
     # ------------------------------------------------------------------ domains
 
     def dom0_info(self) -> DomainInfo:
@@ -209,9 +241,14 @@ class Operations:
         config_text: str = "",
         source: str = "",
         paused: bool = False,
+        parser_warnings: object = (),
     ) -> dict[str, object]:
         domain, notes = await self.manager.create(
-            config, config_text=config_text, source=source, paused=paused
+            config,
+            config_text=config_text,
+            source=source,
+            paused=paused,
+            parser_warnings=_strings(parser_warnings, "parser_warnings"),
         )
         return {"domid": domain.domid, "name": domain.name, "warnings": list(notes)}
 
@@ -476,3 +513,16 @@ def _dom0_vcpus() -> list[VcpuInfo]:
         rows.append(VcpuInfo(cpu, True, cpu, running, not running, busy,
                              everything, everything))  # fmt: skip
     return rows
+
+
+def _strings(value: object, name: str) -> list[str]:
+    """A request's list-of-strings parameter. :raise RpcError: ``bad-params`` otherwise."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise RpcError(
+            f"request parameter {name}",
+            f"is {value!r}, not a list of strings",
+            "xl and xenlited may come from different xenlite versions; restart the host "
+            "services (xenlite stop; xenlite start)",
+            code=RpcCode.BAD_PARAMS,
+        )
+    return list(value)

@@ -7,7 +7,8 @@ Not a Xen man page: xencommons starts xenstored, then writes dom0's name and dom
 dom0's nodes, then ``xenlite xenlited``. Both detach, write pid files in /run/xenlite and log
 under /var/log/xenlite. ``stop`` ends xenlited, then xenstored; running guests are left alone
 (their QEMU processes run on, and a later ``start`` takes them over), as stopping xencommons
-does not destroy domains.
+does not destroy domains. A ``start`` that brings xenstored back under a running xenlited
+returns once xenlited has reconnected and rewritten its domains' nodes.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from xenlite.base.errors import HostError, XenliteError
 from xenlite.base.paths import under_root
 from xenlite.base.proc import pid_alive, run_sync
 from xenlite.base.sockets import connect_unix
+from xenlite.daemon.xenstore_link import BACK_WAIT
 from xenlite.domain import xspaths
 from xenlite.host import facts as host_facts
+from xenlite.rpc.client import RpcClient
+from xenlite.rpc.contract import Method
 from xenlite.rpc.protocol import socket_path as xenlited_socket
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 from xenlite.xenstore.location import default_socket
@@ -57,7 +61,8 @@ def main_start(opts: object, args: list[str]) -> int:
             raise XenliteError("xenlite start", f"unknown argument '{arg}'", _USAGE_FIX)
     for directory in ("/run/xenlite", "/run/xenstored", "/var/log/xenlite", "/var/lib/xenlite"):
         _make_directory(under_root(directory))
-    if start_xenstored and not _answers(default_socket()):
+    xenstored_started = start_xenstored and not _answers(default_socket())
+    if xenstored_started:
         _spawn_daemon(
             "xenstored",
             [
@@ -69,7 +74,13 @@ def main_start(opts: object, args: list[str]) -> int:
             ],
         )  # fmt: skip
     asyncio.run(_write_dom0(default_socket()))
-    if not _answers(xenlited_socket()):
+    if _answers(xenlited_socket()):
+        if xenstored_started:
+            # xenlited ran on without XenStore: have it reconnect now and repair its
+            # domains' nodes, so the host is usable when this returns.
+            with RpcClient(timeout=BACK_WAIT + 5) as client:
+                client.call(Method.HOST_XENSTORE_WAIT, timeout=BACK_WAIT)
+    else:
         _spawn_daemon(
             "xenlited",
             [

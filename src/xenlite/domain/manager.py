@@ -188,9 +188,12 @@ class DomainManager(DomainResources):
         config_text: str = "",
         source: str = "",
         paused: bool = False,
+        parser_warnings: Sequence[str] = (),
     ) -> tuple[Domain, tuple[str, ...]]:
         """Build and start a domain from its libxl JSON config; atomic. Returns the domain and
         what its config sets that takes no effect here (also written to the hypervisor log).
+        ``parser_warnings`` are what reading the xl.cfg file said (keys xl ignores, ...): the
+        caller has shown them; they go to the hypervisor log with the domain's name.
 
         :raise ConfigError: when the JSON is not a domain config or has no name
         :raise DomainError: when the name is taken
@@ -207,6 +210,8 @@ class DomainManager(DomainResources):
         # Before anything is claimed: a refusal leaves nothing to undo.
         notes = tuple(report.message() for report in check_supported(cfg))
         domain = await self._create(cfg, config_text=config_text, source=source, paused=paused)
+        for warning in parser_warnings:
+            self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): config: {warning}")
         for note in notes:
             self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): {note}")
         return domain, notes

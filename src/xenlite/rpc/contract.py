@@ -21,6 +21,7 @@ from xenlite.base.errors import RpcError
 class Method(StrEnum):
     HOST_INFO = "host.info"
     HOST_DMESG = "host.dmesg"
+    HOST_XENSTORE_WAIT = "host.xenstore_wait"
     DOMAIN_LIST = "domain.list"
     DOMAIN_CREATE = "domain.create"
     DOMAIN_DESTROY = "domain.destroy"

@@ -267,7 +267,11 @@ class FakeDaemon:
             return {}
 
         async def create(
-            config: dict[str, Any], config_text: str, source: str, paused: bool
+            config: dict[str, Any],
+            config_text: str,
+            source: str,
+            paused: bool,
+            parser_warnings: list[str],
         ) -> dict[str, Any]:
             self.calls.append(("domain.create", {"paused": paused}))
             return {"domid": self.domain.domid, "name": self.domain.name}

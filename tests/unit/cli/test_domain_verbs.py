@@ -131,7 +131,11 @@ class FakeDaemon:
             return {}
 
         async def create(
-            config: dict[str, Any], config_text: str, source: str, paused: bool
+            config: dict[str, Any],
+            config_text: str,
+            source: str,
+            paused: bool,
+            parser_warnings: list[str],
         ) -> dict[str, Any]:
             self.calls.append(
                 (
@@ -141,6 +145,7 @@ class FakeDaemon:
                         "config_text": config_text,
                         "source": source,
                         "paused": paused,
+                        "parser_warnings": parser_warnings,
                     },
                 )
             )
@@ -503,9 +508,24 @@ def test_create_sends_config_text_and_source(
     assert params["paused"] is True
     assert params["source"] == str(config_file)
     assert params["config_text"] == config_file.read_text() + "\nvcpus=2\n\n"
+    assert params["parser_warnings"] == []
     assert params["config"]["c_info"]["name"] == "t1"
     assert params["config"]["b_info"]["max_vcpus"] == 2
     assert daemon.domains[7]["paused"] is True
+
+
+def test_create_shows_and_sends_the_parsers_warnings(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A PVH domain has no VNC: xl skips vnc=; xenlite says so on stderr and hands the
+    # warning to xenlited for xl dmesg.
+    path = tmp_path / "v.cfg"
+    path.write_text('name = "v"\ntype = "pvh"\nkernel = "/boot/vmlinuz"\nmemory = 64\nvnc = 1\n')
+    status, _, err = xl(capsys, "create", "-p", str(path))
+    assert status == 0
+    warning = f"{path}:5:1: 'vnc' ignored by xl: a PVH domain with this config does not use it"
+    assert f"warning: {warning}\n" in err
+    assert daemon.calls[-1][1]["parser_warnings"] == [warning]
 
 
 def test_create_quiet_and_e_return_at_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.domain.libxl_json import struct_to_json
 from xenlite.config.specs.disk import (
     DiskBackend,
     DiskFormat,
@@ -267,7 +268,7 @@ def test_disk_spec_matches_xen(
     spec: str, expected: dict[str, object] | None, error: str | None
 ) -> None:
     if expected is not None:
-        got = parse_disk_spec(spec).to_libxl_json()
+        got = struct_to_json(parse_disk_spec(spec).to_device())
         assert got == expected
         assert list(got) == list(expected)  # libxl's key order
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xenlite.base.errors import ConfigError
+from xenlite.config.domain.libxl_json import struct_to_json
 from xenlite.config.specs.pci import PCI_FUNC_ALL, PciSpec, RdmPolicy, parse_pci_spec
 from xenlite.config.xlcfg.values import Pos
 
@@ -109,7 +110,7 @@ PCI_ORACLE: list[tuple[str, dict[str, object] | None]] = [
 @pytest.mark.parametrize(("spec", "expected"), PCI_ORACLE)
 def test_pci_spec_matches_xen(spec: str, expected: dict[str, object] | None) -> None:
     if expected is not None:
-        got = parse_pci_spec(spec).to_libxl_json()
+        got = struct_to_json(parse_pci_spec(spec).to_device())
         assert got == expected
         assert list(got) == list(expected)
     else:
@@ -132,7 +133,7 @@ def test_man_page_bdf_forms() -> None:
 
 def test_global_defaults_apply_when_spec_is_silent() -> None:
     spec = parse_pci_spec("01:00.0,seize=0")
-    out = spec.to_libxl_json(permissive=True, seize=True, rdm_policy=RdmPolicy.RELAXED)
+    out = struct_to_json(spec.to_device(permissive=True, seize=True, rdm_policy=RdmPolicy.RELAXED))
     assert out == {"bus": 1, "vfunc_mask": 1, "permissive": True, "rdm_policy": "relaxed"}
 
 

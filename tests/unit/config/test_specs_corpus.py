@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from xenlite.config.domain.libxl_json import struct_to_json
 from xenlite.config.specs.disk import parse_disk_spec
 from xenlite.config.specs.vif import parse_vif_spec
 
@@ -28,7 +29,7 @@ def test_corpus_disks(shared_dir: Path) -> None:
     for entry in entries:
         assert entry["rc"] == 0, entry  # every corpus disk spec parses in Xen
         assert isinstance(entry["spec"], str)
-        got = parse_disk_spec(entry["spec"]).to_libxl_json()
+        got = struct_to_json(parse_disk_spec(entry["spec"]).to_device())
         assert got == entry["json"], entry["file"]
         assert list(got) == list(entry["json"]), entry["file"]
 
@@ -40,7 +41,7 @@ def test_corpus_vifs(shared_dir: Path) -> None:
         assert entry["rc"] == 0, entry
         assert isinstance(entry["spec"], str)
         spec, warnings = parse_vif_spec(entry["spec"], 0)
-        got = spec.to_libxl_json()
+        got = struct_to_json(spec.to_device())
         assert got == entry["nic"], entry["file"]
         assert list(got) == list(entry["nic"]), entry["file"]
         stderr = entry.get("stderr") or ""

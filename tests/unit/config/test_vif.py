@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.specs.vif import NicType, VifSpec, parse_rate, parse_vif_spec
+from xenlite.config.domain.libxl_json import struct_to_json
+from xenlite.config.domain.model import DeviceNic
+from xenlite.config.specs.vif import COLO_FIELDS, NicType, VifSpec, parse_rate, parse_vif_spec
 from xenlite.config.xlcfg.values import Pos
 
 # Recorded from xlcfg_oracle.py --vif (Xen 4.17.7 xl create -n, nics[0] and stderr).
@@ -200,8 +204,9 @@ def test_vif_spec_matches_xen(
 ) -> None:
     if expected is not None:
         got, got_warnings = parse_vif_spec(spec, 0)
-        assert got.to_libxl_json() == expected
-        assert list(got.to_libxl_json()) == list(expected)
+        nic = struct_to_json(got.to_device())
+        assert nic == expected
+        assert list(nic) == list(expected)
         assert got_warnings == warnings
     else:
         assert error is not None
@@ -251,3 +256,12 @@ def test_render_round_trip_example() -> None:
     text = spec.to_spec_string()
     assert text.startswith("devid=2,bridge=xenbr0")
     assert parse_vif_spec(text, 0) == (spec, [])
+
+
+def test_colo_keys_are_string_fields_of_the_nic() -> None:
+    # VifSpec.to_device passes the COLO keys to DeviceNic by name.
+    types = {f.name: f.type for f in dataclasses.fields(DeviceNic)}
+    assert all(types.get(name) == "str | None" for name in COLO_FIELDS)
+    spec, _ = parse_vif_spec("colo_sock_mirror_ip=10.0.0.1,colo_sock_mirror_port=9000", 2)
+    nic = spec.to_device()
+    assert (nic.colo_sock_mirror_ip, nic.colo_sock_mirror_port) == ("10.0.0.1", "9000")

@@ -132,6 +132,7 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             config_text=config_text(config_file, overrides),
             source=os.path.abspath(config_file),
             paused=paused or console,
+            parser_warnings=list(loaded.warnings),
         )
         domid, name, warnings = _created(answer)
         for warning in warnings:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from xenlite.base.errors import ConfigError
 from xenlite.config.domain import core, devices
 from xenlite.config.domain.core import XENFIRMWAREDIR
-from xenlite.config.domain.model import BuildInfo, DomainConfig
+from xenlite.config.domain.model import BuildInfo, DomainConfig, DomainType
 from xenlite.config.domain.reader import HostFacts, KeyReader
 from xenlite.config.domain.render import render_domain_config
 from xenlite.config.hostconf.xlconf import XlConf
@@ -105,6 +105,8 @@ def build_domain_config(
     b_info = core.build_info(r, c_info, exec_ssid_label)
     config = devices.devices(r, c_info, b_info)
     config = core.actions(r, config)
+    assert c_info.type is not None  # create_info always chooses one
+    _warn_unread_keys(r, c_info.type)
     return LoadedDomain(config=config, warnings=tuple(r.warn.items))
 
 
@@ -121,3 +123,15 @@ def _warn_unknown_keys(r: KeyReader) -> None:
         close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         r.warn.add(r.pos(key), f"unknown key '{key}' ignored by xl{hint}")
+
+
+def _warn_unread_keys(r: KeyReader, dtype: DomainType) -> None:
+    # Keys of xl.cfg(5) that xl's parser skips for this config (an HVM key in a PV domain,
+    # vncdisplay= with vnc=0, pci_seize= without pci=): xl says nothing, the key does nothing.
+    for key in list(r.cfg.keys()):
+        if key in KNOWN_KEYS and key not in r.read:
+            r.warn.add(
+                r.pos(key),
+                f"'{key}' ignored by xl: a {dtype.value.upper()} domain with this config "
+                "does not use it",
+            )

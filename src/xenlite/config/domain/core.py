@@ -294,6 +294,7 @@ def _limits_and_clock(r: KeyReader, b: dict[str, Any]) -> None:
     for key, default in (
         ("max_grant_frames", r.xlconf.max_grant_frames),
         ("max_maptrack_frames", r.xlconf.max_maptrack_frames),
+        ("max_grant_version", r.xlconf.max_grant_version),
     ):
         value = r.long(key, lo=0, hi=INT_MAX)
         b[key] = default if value is None else value

@@ -14,7 +14,6 @@ from typing import Any
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.domain.hvm import sdl_info, vnc_info
-from xenlite.config.domain.libxl_json import struct_from_json
 from xenlite.config.domain.model import (
     BuildInfo,
     ChannelConnection,
@@ -23,7 +22,6 @@ from xenlite.config.domain.model import (
     ConnectorParam,
     CreateInfo,
     DeviceChannel,
-    DeviceDisk,
     DeviceDtdev,
     DeviceNic,
     DeviceP9,
@@ -70,12 +68,7 @@ def devices(r: KeyReader, c_info: CreateInfo, b_info: BuildInfo) -> DomainConfig
         b_info = replace(b_info, u=replace(b_info.u, e820_host=True))
 
     dtdevs = tuple(DeviceDtdev(path=a.text) for a in r.list_or_empty("dtdev"))
-    disks = tuple(
-        _from_spec_json(
-            DeviceDisk, parse_disk_spec(a.text, where=a.pos).to_libxl_json(), "disk", a.pos
-        )
-        for a in r.list_or_empty("disk")
-    )
+    disks = tuple(parse_disk_spec(a.text, where=a.pos).to_device() for a in r.list_or_empty("disk"))
     p9s = tuple(_p9(r, a) for a in r.list_or_empty("p9"))
     vtpms = tuple(_vtpm(r, i, a) for i, a in enumerate(r.list_or_empty("vtpm")))
     vdispls = tuple(_vdispl(r, i, a) for i, a in enumerate(r.list_or_empty("vdispl")))
@@ -129,14 +122,14 @@ def _pcis(r: KeyReader, c_info: CreateInfo, b_info: BuildInfo) -> tuple[DevicePc
     pcis = []
     for atom in r.list_or_empty("pci"):
         spec = parse_pci_spec(atom.text, where=atom.pos)
-        obj = spec.to_libxl_json(
+        device = spec.to_device(
             msitranslate=bool(r.long("pci_msitranslate") or 0),
             power_mgmt=bool(r.long("pci_power_mgmt") or 0),
             permissive=bool(r.long("pci_permissive") or 0),
             seize=bool(r.long("pci_seize") or 0),
             rdm_policy=rdm_policy,
         )
-        pcis.append(_from_spec_json(DevicePci, obj, "pci", atom.pos))
+        pcis.append(device)
     return tuple(pcis)
 
 
@@ -149,29 +142,21 @@ def _spec_items(atom: Atom) -> Iterator[tuple[str, str, str, str]]:
         yield token, key, sep, value
 
 
-def _from_spec_json(cls: type[Any], obj: dict[str, object], key: str, pos: Pos) -> Any:
-    try:
-        return struct_from_json(cls, obj, source=pos.path)
-    except ConfigError as exc:
-        raise pos.error(exc.cause, key=key, fix=exc.fix) from None
-
-
 def _nic(r: KeyReader, devid: int, atom: Atom) -> DeviceNic:
     spec, warnings = parse_vif_spec(atom.text, devid, where=atom.pos)
     for text in warnings:
         r.warn.add(atom.pos, text)
-    obj = dict(spec.to_libxl_json())
-    defaults = {
-        "script": r.xlconf.vif_default_script,
-        "bridge": r.xlconf.vif_default_bridge,
-        "backend_domname": r.xlconf.vif_default_backend,
-        "gatewaydev": r.xlconf.vif_default_gatewaydev,
-    }
-    for fname, value in defaults.items():
-        if value is not None and fname not in obj:
-            obj[fname] = value
-    nic: DeviceNic = _from_spec_json(DeviceNic, obj, "vif", atom.pos)
-    return nic
+    nic = spec.to_device()
+    # xl.conf's vif.default.* fill what the spec left unset.
+    return replace(
+        nic,
+        script=r.xlconf.vif_default_script if nic.script is None else nic.script,
+        bridge=r.xlconf.vif_default_bridge if nic.bridge is None else nic.bridge,
+        backend_domname=(
+            r.xlconf.vif_default_backend if nic.backend_domname is None else nic.backend_domname
+        ),
+        gatewaydev=r.xlconf.vif_default_gatewaydev if nic.gatewaydev is None else nic.gatewaydev,
+    )
 
 
 def _pairs(r: KeyReader, key: str, atom: Atom, allowed: Sequence[str]) -> dict[str, str]:

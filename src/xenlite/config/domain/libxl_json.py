@@ -25,7 +25,12 @@ JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | bool | None
 
 def domain_config_to_json(cfg: DomainConfig) -> dict[str, object]:
     """libxl's JSON object for ``cfg`` (the dict ``json.loads`` gives of ``xl create -n``)."""
-    return cast(dict[str, object], _struct_to_json(cfg))
+    return struct_to_json(cfg)
+
+
+def struct_to_json(obj: object) -> dict[str, object]:
+    """Any model struct (a disk, a nic, ...) as libxl's JSON object, in IDL key order."""
+    return cast(dict[str, object], _struct_to_json(obj))
 
 
 def dumps_domain_config(cfg: DomainConfig) -> str:

@@ -107,12 +107,14 @@ class KeyReader:
         self.xlconf = xlconf
         self.host = host
         self.warn = Warnings()
+        self.read: set[str] = set()  # the keys this run looked at, set or not
 
     @property
     def path(self) -> str:
         return self.cfg.path
 
     def setting(self, key: str) -> Setting | None:
+        self.read.add(key)
         return self.cfg.find(key)
 
     def pos(self, key: str) -> Pos:
@@ -132,6 +134,7 @@ class KeyReader:
         return s.value.text
 
     def long(self, key: str, *, lo: int | None = None, hi: int | None = None) -> int | None:
+        self.read.add(key)
         return self.cfg.get_long(key, min=lo, max=hi)
 
     def defbool(self, key: str) -> bool | None:

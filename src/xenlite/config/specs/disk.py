@@ -17,13 +17,8 @@ from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import c_atoi
-from xenlite.config.domain.model import DiskBackend, DiskFormat, DiskSpecification
+from xenlite.config.domain.model import DeviceDisk, DiskBackend, DiskFormat, DiskSpecification
 from xenlite.config.xlcfg.values import Pos
-
-
-def _defbool_json(value: bool) -> str:
-    # libxl prints a set defbool as the strings "True"/"False".
-    return "True" if value else "False"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,44 +49,29 @@ class DiskSpec:
     active_disk: str | None = None
     hidden_disk: str | None = None
 
-    def to_libxl_json(self) -> dict[str, object]:
-        """libxl_device_disk_gen_json: fields at their default left out, IDL key order."""
-        out: dict[str, object] = {}
-        if self.backend_domname is not None:
-            out["backend_domname"] = self.backend_domname
-        if self.pdev_path is not None:
-            out["pdev_path"] = self.pdev_path
-        out["vdev"] = self.vdev
-        if self.backend is not DiskBackend.UNKNOWN:
-            out["backend"] = self.backend.value
-        out["format"] = self.format.value
-        if self.script is not None:
-            out["script"] = self.script
-        if self.removable:
-            out["removable"] = 1
-        if self.readwrite:
-            out["readwrite"] = 1
-        if self.is_cdrom:
-            out["is_cdrom"] = 1
-        if self.direct_io_safe:
-            out["direct_io_safe"] = True
-        if self.discard_enable is not None:
-            out["discard_enable"] = _defbool_json(self.discard_enable)
-        if self.specification is not DiskSpecification.UNKNOWN:
-            out["specification"] = self.specification.value
-        if self.colo_enable is not None:
-            out["colo_enable"] = _defbool_json(self.colo_enable)
-        if self.colo_host is not None:
-            out["colo_host"] = self.colo_host
-        if self.colo_port:
-            out["colo_port"] = self.colo_port
-        if self.colo_export is not None:
-            out["colo_export"] = self.colo_export
-        if self.active_disk is not None:
-            out["active_disk"] = self.active_disk
-        if self.hidden_disk is not None:
-            out["hidden_disk"] = self.hidden_disk
-        return out
+    def to_device(self) -> DeviceDisk:
+        """The libxl_device_disk this spec makes (backend_domid and the rest at libxl's
+        defaults, as xl leaves them)."""
+        return DeviceDisk(
+            backend_domname=self.backend_domname,
+            pdev_path=self.pdev_path,
+            vdev=self.vdev,
+            backend=self.backend,
+            format=self.format,
+            script=self.script,
+            removable=int(self.removable),
+            readwrite=int(self.readwrite),
+            is_cdrom=int(self.is_cdrom),
+            direct_io_safe=self.direct_io_safe,
+            discard_enable=self.discard_enable,
+            specification=self.specification,
+            colo_enable=self.colo_enable,
+            colo_host=self.colo_host,
+            colo_port=self.colo_port,
+            colo_export=self.colo_export,
+            active_disk=self.active_disk,
+            hidden_disk=self.hidden_disk,
+        )
 
     def to_spec_string(self) -> str:
         """The canonical key=value spec that parses back to this DiskSpec.

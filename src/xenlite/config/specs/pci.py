@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import HEX_DIGITS, c_atoi, scan_hex
-from xenlite.config.domain.model import RdmPolicy
+from xenlite.config.domain.model import DevicePci, RdmPolicy
 from xenlite.config.xlcfg.values import Pos
 
 # LIBXL_PCI_FUNC_ALL (~0U): every function of the device.
@@ -27,7 +27,7 @@ class PciSpec:
     A spec given by ``name=`` alone has no BDF (all zero, ``vfunc_mask`` 0). ``vdevfn`` is
     the virtual slot shifted left by 3. The four flags and ``rdm_policy`` are None when the
     spec does not set them: xl then uses the global ``pci_*`` settings (see
-    to_libxl_json).
+    to_device).
     """
 
     domain: int = 0
@@ -54,7 +54,7 @@ class PciSpec:
         func = "*" if self.vfunc_mask == PCI_FUNC_ALL else f"{self.func:x}"
         return f"{self.domain:04x}:{self.bus:02x}:{self.dev:02x}.{func}"
 
-    def to_libxl_json(
+    def to_device(
         self,
         *,
         msitranslate: bool = False,
@@ -62,39 +62,28 @@ class PciSpec:
         permissive: bool = False,
         seize: bool = False,
         rdm_policy: RdmPolicy = RdmPolicy.STRICT,
-    ) -> dict[str, object]:
-        """One entry of ``xl create -n``'s "pcidevs" (libxl_device_pci_gen_json).
+    ) -> DevicePci:
+        """The libxl_device_pci this spec makes.
 
         The keyword arguments are the values xl starts each device with: the top-level
         ``pci_msitranslate``, ``pci_power_mgmt``, ``pci_permissive``, ``pci_seize`` (all
-        off by default) and the domain's RDM policy (strict by default).
+        off by default) and the domain's RDM policy (strict by default); what the spec
+        sets wins.
         """
-        flags = {
-            "msitranslate": msitranslate if self.msitranslate is None else self.msitranslate,
-            "power_mgmt": power_mgmt if self.power_mgmt is None else self.power_mgmt,
-            "permissive": permissive if self.permissive is None else self.permissive,
-            "seize": seize if self.seize is None else self.seize,
-        }
-        out: dict[str, object] = {}
-        for key, number in (
-            ("func", self.func),
-            ("dev", self.dev),
-            ("bus", self.bus),
-            ("domain", self.domain),
-            ("vdevfn", self.vdevfn),
-            ("vfunc_mask", self.vfunc_mask),
-        ):
-            if number:
-                out[key] = number
-        for key, flag in flags.items():
-            if flag:
-                out[key] = True
-        policy = rdm_policy if self.rdm_policy is None else self.rdm_policy
-        if policy is not RdmPolicy.INVALID:
-            out["rdm_policy"] = policy.value
-        if self.name is not None:
-            out["name"] = self.name
-        return out
+        return DevicePci(
+            func=self.func,
+            dev=self.dev,
+            bus=self.bus,
+            domain=self.domain,
+            vdevfn=self.vdevfn,
+            vfunc_mask=self.vfunc_mask,
+            msitranslate=msitranslate if self.msitranslate is None else self.msitranslate,
+            power_mgmt=power_mgmt if self.power_mgmt is None else self.power_mgmt,
+            permissive=permissive if self.permissive is None else self.permissive,
+            seize=seize if self.seize is None else self.seize,
+            rdm_policy=rdm_policy if self.rdm_policy is None else self.rdm_policy,
+            name=self.name,
+        )
 
     def to_spec_string(self) -> str:
         """A spec that parses back to this PciSpec: ``BDF[@VSLOT][,key=value...]``."""

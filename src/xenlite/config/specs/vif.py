@@ -14,11 +14,12 @@ domain builder's job; fields the spec leaves unset stay None.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from xenlite.base.errors import ConfigError
 from xenlite.config.cnum import ULONG_MAX, c_int, simple_strtoull, strtoul
-from xenlite.config.domain.model import NicType
+from xenlite.config.domain.model import DeviceNic, NicType
 from xenlite.config.xlcfg.values import Pos
 
 # The COLO keys of parse_nic_config, each stored under the libxl field of the same name,
@@ -76,10 +77,6 @@ COLO_FIELDS: tuple[str, ...] = (
 _COLO_SET = frozenset(COLO_FIELDS)
 
 
-def _defbool_json(value: bool) -> str:
-    return "True" if value else "False"
-
-
 @dataclass(frozen=True, slots=True)
 class VifSpec:
     """The libxl_device_nic fields a vif spec can set.
@@ -107,39 +104,28 @@ class VifSpec:
     trusted: bool | None = None
     colo: tuple[tuple[str, str], ...] = field(default=())
 
-    def to_libxl_json(self) -> dict[str, object]:
-        """One entry of ``xl create -n``'s "nics": fields at their default left out."""
-        out: dict[str, object] = {}
-        if self.backend_domname is not None:
-            out["backend_domname"] = self.backend_domname
-        out["devid"] = self.devid
-        if self.mtu:
-            out["mtu"] = self.mtu
-        for key, str_value in (
-            ("model", self.model),
-            ("mac", self.mac),
-            ("ip", self.ip),
-            ("bridge", self.bridge),
-            ("ifname", self.ifname),
-            ("script", self.script),
-        ):
-            if str_value is not None:
-                out[key] = str_value
-        if self.nictype is not None:
-            out["nictype"] = self.nictype.value
-        if self.rate_bytes_per_interval:
-            out["rate_bytes_per_interval"] = self.rate_bytes_per_interval
-        if self.rate_interval_usecs:
-            out["rate_interval_usecs"] = self.rate_interval_usecs
-        if self.gatewaydev is not None:
-            out["gatewaydev"] = self.gatewaydev
-        if self.coloft_forwarddev is not None:
-            out["coloft_forwarddev"] = self.coloft_forwarddev
-        for key, str_value in self.colo:
-            out[key] = str_value
-        if self.trusted is not None:
-            out["trusted"] = _defbool_json(self.trusted)
-        return out
+    def to_device(self) -> DeviceNic:
+        """The libxl_device_nic this spec makes; xl.conf's vif.default.* are the caller's."""
+        nic = DeviceNic(
+            backend_domname=self.backend_domname,
+            devid=self.devid,
+            mtu=self.mtu,
+            model=self.model,
+            mac=self.mac,
+            ip=self.ip,
+            bridge=self.bridge,
+            ifname=self.ifname,
+            script=self.script,
+            nictype=NicType.UNKNOWN if self.nictype is None else self.nictype,
+            rate_bytes_per_interval=self.rate_bytes_per_interval,
+            rate_interval_usecs=self.rate_interval_usecs,
+            gatewaydev=self.gatewaydev,
+            coloft_forwarddev=self.coloft_forwarddev,
+            trusted=self.trusted,
+        )
+        # Every COLO_FIELDS name is a string field of libxl_device_nic.
+        colo: dict[str, Any] = dict(self.colo)
+        return replace(nic, **colo)
 
     def to_spec_string(self) -> str:
         """A spec that parses back to this VifSpec (with ``devid=`` spelled out).
