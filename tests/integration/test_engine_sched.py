@@ -6,7 +6,9 @@ xl.cfg(5) "cpu_weight", "cap"; xl.1 "sched-credit2"; the mapping is host/cgroups
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,33 @@ def test_weight_and_cap_reach_the_domains_cgroup(live_host: Any) -> None:
     assert bad.returncode != 0
     assert live_host.xl("destroy", "sched").returncode == 0
     assert not group.exists()
+
+
+def test_takeover_that_cannot_join_the_cgroup_says_so(
+    live_host_factory: Callable[[], contextlib.AbstractContextManager[Any]],
+) -> None:
+    # A domain's cap must not stop being enforced without a word when a new xenlited takes
+    # it over. To make the kernel refuse the join, xenlite's parent group gets a CFS quota
+    # below the domain's cap while no xenlited runs (cgroup v1 refuses a child quota above
+    # its parent's with EINVAL); the domain keeps running and xl dmesg says why.
+    with live_host_factory() as host:
+        config = host.write_config("capped", "cap = 50")
+        created = host.xl("create", "-p", str(config))
+        assert created.returncode == 0, created.stderr
+        domid = int(host.xl("domid", "capped").stdout)
+        version, group = _group(host, domid)
+        if version is not CgroupVersion.V1:
+            pytest.skip("cgroup v2 lets a child's cpu.max exceed its parent's: no refusal")
+        parent_quota = group.parent / "cpu.cfs_quota_us"
+        host.stop_xenlited()
+        try:
+            (group / "cpu.cfs_quota_us").write_text("-1")
+            parent_quota.write_text("1000")  # 1% of a CPU, below the domain's 50%
+            host.start()
+            log = host.xl("dmesg").stdout
+            assert f"Domain {domid} (capped): its cgroup could not be joined (" in log, log
+            assert "cpu_weight/cap are not enforced until it is re-created" in log
+            assert host.listed() == ["Domain-0", "capped"]  # it runs on
+        finally:
+            parent_quota.write_text("-1")
+        assert host.xl("destroy", "capped").returncode == 0
