@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlite.base.errors import Unsupported
+from xenlite.domain import xspaths
 from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
 from xenlite.qemu.process import qemu_pids_under
 from xenlite.xenstore.client import XenStore
@@ -35,6 +36,7 @@ class HostState:
     xenstore_domains: tuple[str, ...]  # children of /local/domain
     vm_uuids: tuple[str, ...]  # children of /vm
     libxl_domains: tuple[str, ...]  # children of /libxl
+    backends: tuple[str, ...] = ()  # KIND/DOMID under dom0's backend/ (vbd, qdisk)
 
     def domids(self) -> set[int]:
         """The domids that have a record."""
@@ -71,6 +73,11 @@ def host_state(root: Path) -> HostState:
         domains = _listing(xs, "/local/domain")
         vms = _listing(xs, "/vm")
         libxl = _listing(xs, "/libxl")
+        backends = tuple(
+            f"{kind}/{domid}"
+            for kind in xspaths.BACKEND_KINDS
+            for domid in _listing(xs, f"/local/domain/0/backend/{kind}")
+        )
     return HostState(
         qemu_pids=tuple(qemu_pids_under(root)),
         records=records,
@@ -81,4 +88,5 @@ def host_state(root: Path) -> HostState:
         xenstore_domains=domains,
         vm_uuids=vms,
         libxl_domains=libxl,
+        backends=backends,
     )

@@ -79,6 +79,8 @@ class Setting:
 LATER_WORDS = "not in xenlite yet"
 _BUILD = "xenlite.config.domain.build"
 _BOOTOPTS = "xenlite.config.hostconf.bootopts"
+_MANAGER = "xenlite.domain.manager:DomainManager"
+_DISKS = "xenlite.domain.disks"
 _ARGV = ("xenlite.qemu.argv:build_argv",)
 _CHECK = ("xenlite.qemu.argv:check_supported",)
 _AFFINITY = (
@@ -253,7 +255,7 @@ XL_CFG: tuple[Setting, ...] = (
     _row("on_watchdog", E, "config.on_watchdog", by=_ACTIONS),
     _row("on_soft_reset", E, "config.on_soft_reset", by=_ACTIONS),
     # -- devices
-    _row("disk", L, "config.disks", why="virtual disks"),
+    _row("disk", Q, "config.disks", by=(f"{_MANAGER}._create", f"{_DISKS}:prepare_disks")),
     _row("vif", L, "config.nics", why="virtual network interfaces"),
     _row("vif2", W, why="xm's key; xl 4.17 reads vif= only"),
     _row("pci", L, "config.pcidevs", why=_PCI),

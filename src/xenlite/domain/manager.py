@@ -51,9 +51,10 @@ from xenlite.base.paths import under_root
 from xenlite.config.domain.build import effective_max_memkb, effective_target_memkb
 from xenlite.config.domain.choices import Action
 from xenlite.config.domain.libxl_json import domain_config_from_json, domain_config_to_json
-from xenlite.config.domain.model import CreateInfo, DomainConfig, DomainType
+from xenlite.config.domain.model import CreateInfo, DeviceDisk, DomainConfig, DomainType
 from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
+from xenlite.domain.disks import prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
@@ -66,6 +67,7 @@ from xenlite.domain.state import (
 )
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv, check_supported
 from xenlite.qemu.binary import find_qemu, probe_binary
+from xenlite.qemu.blockdev import BlockDisk
 from xenlite.qemu.monitor import Monitor, QmpEvent
 from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
 from xenlite.rpc.contract import DomainInfo, ShutdownReason
@@ -106,6 +108,10 @@ class DomainManager(DomainResources):
         self._creating_names: set[str] = set()
         self._creating_domids: set[int] = set()
         self._creating_uuids: set[str] = set()
+        # The disks of domains being created, by uuid: (name, disks), for the in-use check;
+        # the lock makes that check and the claim one step.
+        self._creating_disks: dict[str, tuple[str, tuple[DeviceDisk, ...]]] = {}
+        self._disk_lock = asyncio.Lock()
         # How recently destroyed domains ended (None: destroyed without a shutdown), for a
         # waiter that polls and would otherwise miss a shutdown its on_* action cut short.
         self._ended: OrderedDict[int, ShutdownReason | None] = OrderedDict()
@@ -230,23 +236,38 @@ class DomainManager(DomainResources):
         self._creating_uuids.add(uuid)
         domid = -1
         try:
+            async with self._disk_lock:
+                prepared = await asyncio.to_thread(
+                    prepare_disks, cfg.disks, domain=name, attached=self._attached_disks()
+                )
+                resolved = tuple(p.disk for p in prepared)
+                self._creating_disks[uuid] = (name, resolved)
+            cfg = replace(cfg, disks=resolved)
             async with self._allocating:
                 domid = await asyncio.to_thread(
                     self.store.allocate_domid, set(self._domains) | self._creating_domids
                 )
                 self._creating_domids.add(domid)
             dom = await self._build(cfg, domid, config_text=config_text, source=source,
-                                    paused=paused)  # fmt: skip
+                                    paused=paused, disks=qemu_disks(prepared))  # fmt: skip
         finally:
             self._creating_names.discard(name)
             self._creating_domids.discard(domid)
             self._creating_uuids.discard(uuid)
+            self._creating_disks.pop(uuid, None)
         dom.supervisor = self._spawn(self._supervise(dom), f"supervise domain {domid}")
         log.info("created domain %d (%s)%s", domid, name, " paused" if paused else "")
         return dom
 
     async def _build(
-        self, cfg: DomainConfig, domid: int, *, config_text: str, source: str, paused: bool
+        self,
+        cfg: DomainConfig,
+        domid: int,
+        *,
+        config_text: str,
+        source: str,
+        paused: bool,
+        disks: Sequence[BlockDisk],
     ) -> Domain:
         name = cfg.c_info.name or ""
         uuid = cfg.c_info.uuid or ""  # chosen by _create
@@ -279,7 +300,9 @@ class DomainManager(DomainResources):
             undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
             crash_point("create:record-saved")
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
-            argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True)
+            argv = build_argv(
+                cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True, disks=disks
+            )
             dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
             undo.push_async_callback(self._stop_qemu, dom)
             crash_point("create:qemu-launched")
@@ -308,6 +331,12 @@ class DomainManager(DomainResources):
             self._domains[domid] = dom
             undo.pop_all()
         return dom
+
+    def _attached_disks(self) -> list[tuple[str, DeviceDisk]]:
+        """Every disk of a domain that exists or is being created, with the domain's name."""
+        live = [(d.name, disk) for d in self._domains.values() for disk in d.config.disks]
+        creating = [(n, disk) for n, ds in self._creating_disks.values() for disk in ds]
+        return live + creating
 
     def _claim_name(self, name: str) -> None:
         taken = name in self._creating_names or any(d.name == name for d in self._domains.values())
@@ -339,7 +368,7 @@ class DomainManager(DomainResources):
             online_vcpus=frozenset(online),
             domain_type=str(dom.config.c_info.type or DomainType.PVH),
         )
-        nodes = xspaths.domain_nodes(facts)
+        nodes = xspaths.domain_nodes(facts) + vbd_nodes(dom.domid, dom.config.disks)
 
         async def body(tx: Transaction) -> None:
             for node in nodes:

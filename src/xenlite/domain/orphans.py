@@ -83,12 +83,15 @@ def sweep_files(
 async def sweep_xenstore(
     xs: XenStoreClient, domids: set[int], uuids: set[str], swept: Swept
 ) -> None:
-    """Remove ``/local/domain/N``, ``/libxl/N`` and ``/vm/UUID`` of domains no record names
-    (dom0's stay) and release such domids from XenStore."""
+    """Remove ``/local/domain/N``, ``/libxl/N``, ``/vm/UUID`` and dom0's ``backend/KIND/N``
+    of domains no record names (dom0's stay) and release such domids from XenStore."""
     keep_ids = {str(d) for d in domids} | {"0"}
     keep_uuids = set(uuids) | {xspaths.DOM0_UUID}
     stale_ids: set[int] = set()
-    for parent, keep in (("/local/domain", keep_ids), ("/libxl", keep_ids), ("/vm", keep_uuids)):
+    backend = f"{xspaths.dom_path(0)}/backend"
+    backends = [(f"{backend}/{kind}", keep_ids) for kind in xspaths.BACKEND_KINDS]
+    parents = [("/local/domain", keep_ids), ("/libxl", keep_ids), ("/vm", keep_uuids), *backends]
+    for parent, keep in parents:
         for child in await _directory(xs, parent):
             if child in keep:
                 continue

@@ -152,9 +152,30 @@ def cpu_nodes(domid: int, max_vcpus: int, online: Iterable[int]) -> list[Node]:
     ]
 
 
+# The backend directories of dom0 that hold a domain's devices (backend/KIND/DOMID).
+BACKEND_KINDS = ("vbd", "qdisk")
+
+
+def backend_path(kind: str, domid: int, devid: int) -> str:
+    """A device's backend directory in dom0: ``/local/domain/0/backend/KIND/DOMID/DEVID``."""
+    return f"{dom_path(0)}/backend/{kind}/{domid}/{devid}"
+
+
+def frontend_path(kind: str, domid: int, devid: int) -> str:
+    """A device's frontend directory: ``/local/domain/DOMID/device/KIND/DEVID``."""
+    return f"{dom_path(domid)}/device/{kind}/{devid}"
+
+
+def libxl_device_path(domid: int, kind: str, devid: int) -> str:
+    """libxl's own record of a device: ``/libxl/DOMID/device/KIND/DEVID``."""
+    return f"{libxl_path(domid)}/device/{kind}/{devid}"
+
+
 def domain_roots(domid: int, uuid: str) -> tuple[str, ...]:
-    """The subtrees that removing a domain deletes (libxl__domain_destroy's xs_rm calls)."""
-    return (dom_path(domid), vm_path(uuid), libxl_path(domid))
+    """The subtrees that removing a domain deletes (libxl__domain_destroy's xs_rm calls,
+    and the backend directories its devices' removal empties)."""
+    backends = tuple(f"{dom_path(0)}/backend/{kind}/{domid}" for kind in BACKEND_KINDS)
+    return (dom_path(domid), vm_path(uuid), libxl_path(domid), *backends)
 
 
 def dom0_nodes(*, memory_kib: int, nr_cpus: int) -> list[Node]:

@@ -34,7 +34,9 @@ Choices, and why:
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError, Unsupported
@@ -50,6 +52,7 @@ from xenlite.config.domain.model import (
 from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_reports
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
+from xenlite.qemu.blockdev import DISK_DEVICE, BlockDisk, block_nodes, disk_device
 from xenlite.qemu.runpaths import RunPaths
 
 MACHINE = "q35"
@@ -81,8 +84,12 @@ def build_argv(
     host: QemuHost,
     paths: RunPaths,
     paused: bool = True,
+    disks: Sequence[BlockDisk] = (),
 ) -> list[str]:
     """The full QEMU command line (``argv[0]`` is the binary) for domain ``domid``.
+
+    ``disks`` are the config's disks as the domain layer resolved them (domain/disks.py),
+    in the order the guest is to see them.
 
     ``cfg.c_info.uuid`` should be set (the domain engine generates one when the config has
     none); without it QEMU is given no ``-uuid``.
@@ -146,6 +153,14 @@ def build_argv(
         "-mon", f"chardev={QMP_CHARDEV},mode=control",
         "-chardev", _serial_chardev(paths),
         "-serial", f"chardev:{SERIAL_CHARDEV}",
+    ]  # fmt: skip
+    if disks:
+        binary.require_device(DISK_DEVICE)
+    for disk in disks:
+        for node in block_nodes(disk):
+            argv += ["-blockdev", json.dumps(node)]
+        argv += ["-device", _device_option(disk_device(disk))]
+    argv += [
         "-device", PANIC_DEVICE,
         "-device", f"{BALLOON_DEVICE},id={BALLOON_ID}",
         "-action", "reboot=shutdown,shutdown=pause,panic=pause",
@@ -230,6 +245,12 @@ def _accel_option(host: QemuHost, vcpus: int) -> str:
     # Multi-threaded TCG only pays off with several host CPUs to run the vCPU threads on.
     thread = "multi" if host.nr_cpus > 1 and vcpus > 1 else "single"
     return f"tcg,thread={thread}"
+
+
+def _device_option(props: Mapping[str, str]) -> str:
+    """``-device`` properties as QEMU's ``driver,key=value,...`` text."""
+    rest = (f"{key}={opt(value)}" for key, value in props.items() if key != "driver")
+    return ",".join([props["driver"], *rest])
 
 
 def _mib(kib: int) -> int:

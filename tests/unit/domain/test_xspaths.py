@@ -25,7 +25,16 @@ def test_paths() -> None:
     assert xspaths.vm_path("u") == "/vm/u"
     assert xspaths.libxl_path(7) == "/libxl/7"
     assert xspaths.control_shutdown_path(7) == "/local/domain/7/control/shutdown"
-    assert xspaths.domain_roots(7, "u") == ("/local/domain/7", "/vm/u", "/libxl/7")
+    assert xspaths.domain_roots(7, "u") == (
+        "/local/domain/7",
+        "/vm/u",
+        "/libxl/7",
+        "/local/domain/0/backend/vbd/7",
+        "/local/domain/0/backend/qdisk/7",
+    )
+    assert xspaths.backend_path("qdisk", 7, 51712) == "/local/domain/0/backend/qdisk/7/51712"
+    assert xspaths.frontend_path("vbd", 7, 51712) == "/local/domain/7/device/vbd/51712"
+    assert xspaths.libxl_device_path(7, "vbd", 51712) == "/libxl/7/device/vbd/51712"
 
 
 def test_domain_nodes_have_libxls_values() -> None:

@@ -4,6 +4,7 @@ cannot honour yet."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ from model_values import refused_paths, with_changed
 from xenlite.base.errors import ConfigError, HostError, Unsupported
 from xenlite.config.domain.build import build_domain_config
 from xenlite.config.domain.model import (
-    DeviceDisk,
     DomainConfig,
 )
 from xenlite.config.settings import BY_FIELD, LATER_WORDS, Treatment
@@ -27,6 +27,7 @@ from xenlite.qemu.argv import (
     opt,
 )
 from xenlite.qemu.binary import QemuBinary
+from xenlite.qemu.blockdev import BlockDisk
 from xenlite.qemu.runpaths import RunPaths
 
 BINARY = QemuBinary(
@@ -196,7 +197,6 @@ def test_a_refused_setting_is_refused_by_its_key(path: str) -> None:
 
 def test_devices_from_xl_cfg_text_are_refused_by_key() -> None:
     for text, key in [
-        ('disk=["/img,raw,xvda,w"]\n', "disk"),
         ('vif=["bridge=xenbr0"]\n', "vif"),
         ('vfb=["vnc=1"]\n', "vfb"),
         ('bootloader="pygrub"\n', "bootloader"),
@@ -220,7 +220,34 @@ def test_xen_only_settings_are_not_refused() -> None:
     argv_of(config(PV + 'tsc_mode="native"\nmax_grant_frames=64\n'))
 
 
-def test_disk_device_default_is_itself_a_change() -> None:
-    # A single default-valued disk still asks for a disk: it must be refused.
-    with pytest.raises(Unsupported, match="disk"):
-        argv_of(dataclasses.replace(BASE, disks=(DeviceDisk(),)))
+def test_disks_become_blockdev_nodes_and_virtio_blk_devices() -> None:
+    disks = [
+        BlockDisk(51712, "xvda", "/srv/a,b.qcow2", False, "qcow2", False, True, False),
+        BlockDisk(51728, "xvdb", "/dev/loop3", True, "raw", True, False, True),
+    ]
+    host = QemuHost(
+        dataclasses.replace(BINARY, devices=BINARY.devices | {"virtio-blk-pci"}), Accel.TCG, 4
+    )
+    argv = argv_of(BASE, host=host, disks=disks)
+    nodes = [json.loads(v) for v in value_after(argv, "-blockdev")]
+    assert nodes == [
+        {"driver": "file", "filename": "/srv/a,b.qcow2", "node-name": "vbd51712-file",
+         "cache": {"direct": False}, "read-only": False, "discard": "unmap"},
+        {"driver": "qcow2", "file": "vbd51712-file", "node-name": "vbd51712",
+         "read-only": False, "discard": "unmap"},
+        {"driver": "host_device", "filename": "/dev/loop3", "node-name": "vbd51728-file",
+         "cache": {"direct": True}, "read-only": True, "discard": "ignore"},
+        {"driver": "raw", "file": "vbd51728-file", "node-name": "vbd51728",
+         "read-only": True, "discard": "ignore"},
+    ]  # fmt: skip
+    devices = value_after(argv, "-device")
+    assert devices[:2] == [
+        "virtio-blk-pci,drive=vbd51712,id=vbd51712,serial=xvda",
+        "virtio-blk-pci,drive=vbd51728,id=vbd51728,serial=xvdb",
+    ]
+
+
+def test_disks_need_virtio_blk_in_the_binary() -> None:
+    disk = BlockDisk(51712, "xvda", "/srv/a.img", False, "raw", False, True, False)
+    with pytest.raises(HostError, match="virtio-blk-pci"):
+        argv_of(BASE, disks=[disk])

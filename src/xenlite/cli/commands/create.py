@@ -25,6 +25,7 @@ CREATE_TIMEOUT_S = 300.0  # the first create on a host may probe the accelerator
 
 if TYPE_CHECKING:
     from xenlite.config.domain.build import HostFacts
+    from xenlite.config.domain.model import DomainConfig
     from xenlite.rpc.client import RpcClient
     from xenlite.rpc.contract import DomainInfo
 
@@ -128,7 +129,7 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     with RpcClient(timeout=CREATE_TIMEOUT_S) as client:
         answer = client.call(
             Method.DOMAIN_CREATE,
-            config=domain_config_to_json(loaded.config),
+            config=domain_config_to_json(_local_disk_paths(loaded.config)),
             config_text=config_text(config_file, overrides),
             source=os.path.abspath(config_file),
             paused=paused or console,
@@ -274,3 +275,18 @@ def _action(info: DomainInfo) -> str:
     key, default = _DEFAULT_ACTIONS.get(reason, ("", "destroy"))
     value = info.config.get(key) if info.config is not None and key else None
     return value if isinstance(value, str) else default
+
+
+def _local_disk_paths(config: DomainConfig) -> DomainConfig:
+    """Disk targets given relative to the directory xl runs in, made absolute: libxl, inside
+    xl, opens them from there, and xenlited runs elsewhere. A relative target that is no file
+    here is left alone (a device under /dev, as Xen's block script reads it)."""
+    import dataclasses
+
+    disks = tuple(
+        dataclasses.replace(disk, pdev_path=os.path.abspath(disk.pdev_path))
+        if disk.pdev_path and not disk.pdev_path.startswith("/") and os.path.isfile(disk.pdev_path)
+        else disk
+        for disk in config.disks
+    )
+    return dataclasses.replace(config, disks=disks)

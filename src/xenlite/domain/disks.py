@@ -1,0 +1,338 @@
+"""A domain's disks: each xl disk spec checked against the host and the other domains, then
+handed to QEMU (qemu/blockdev.py) and described in XenStore as libxl describes it.
+
+xl-disk-configuration(5) (targets, formats, access, discard, direct-io-safe),
+xen-vbd-interface(7) (the device number of a vdev), xenstore-paths (backend and frontend
+directories). libxl's choice of backend is kept, because it is what ``xenstore-ls`` shows:
+a raw block device is ``phy`` (blkback on Xen, ``backend/vbd``), anything else ``qdisk``
+(QEMU's backend on Xen, ``backend/qdisk``). Here QEMU serves both, as virtio-blk.
+
+The guest sees its disks as ``/dev/vda``, ``/dev/vdb``, ... in the order of their vbd
+numbers (``xvda`` before ``xvdb``, ``hda`` before ``xvda``), each with its vdev as the
+virtio serial (``/sys/block/vdX/serial``).
+
+Choices, and why:
+
+- A relative target that is a file in the directory ``xl create`` runs in is made absolute
+  by xl (libxl, inside xl, opens it from there; xenlited runs elsewhere). Any other
+  relative target is under ``/dev``, as Xen's block script expands it (``phy:vg/lv`` is
+  ``/dev/vg/lv``).
+- In use: a target already attached to a running domain, read-write on either side, is
+  refused naming that domain, as Xen's block script refuses it; read-only sharing is fine.
+  The same file is recognised by device and inode, a block device by its device number.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from xenlite.base.errors import ConfigError, DomainError, Unsupported
+from xenlite.config.domain.model import DeviceDisk, DiskBackend, DiskFormat
+from xenlite.config.settings import LATER_WORDS
+from xenlite.config.specs.disk import vdev_to_devid
+from xenlite.domain import xspaths
+from xenlite.domain.xspaths import Node
+from xenlite.qemu.blockdev import BlockDisk, image_format
+
+# libxl_disk_format -> QEMU's format driver and the name qemu-img info gives it.
+QEMU_DRIVERS = {
+    DiskFormat.RAW: "raw",
+    DiskFormat.QCOW: "qcow",
+    DiskFormat.QCOW2: "qcow2",
+    DiskFormat.VHD: "vpc",
+    DiskFormat.QED: "qed",
+}
+XENBUS_CONNECTED = "4"
+_DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDisk:
+    """One disk of a domain, checked and resolved. ``disk`` has what libxl fills in at
+    create (and ``xl list -l`` shows): the backend it chose and the discard default."""
+
+    disk: DeviceDisk
+    number: int  # xen-vbd-interface(7)
+    qemu: BlockDisk
+
+    @property
+    def vdev(self) -> str:
+        return self.qemu.vdev
+
+    @property
+    def path(self) -> str:
+        return self.qemu.path
+
+
+def describe(disk: DeviceDisk) -> str:
+    """How errors name a disk: ``disk xvda (/srv/web.img)``."""
+    return f"disk {disk.vdev} ({disk.pdev_path})" if disk.pdev_path else f"disk {disk.vdev}"
+
+
+def prepare_disks(
+    disks: Sequence[DeviceDisk],
+    *,
+    domain: str,
+    attached: Iterable[tuple[str, DeviceDisk]] = (),
+) -> tuple[PreparedDisk, ...]:
+    """Check each disk of domain ``domain`` and resolve it, in the config's order.
+
+    ``attached`` are the disks of the running domains, as (domain name, disk).
+
+    :raise Unsupported: for a disk feature xenlite does not have (yet)
+    :raise DomainError: for a vdev no device number exists for, a relative file path, a
+        missing, unusable or mismatched target, a vdev given twice, or a target in use by
+        another domain
+    """
+    prepared: list[PreparedDisk] = []
+    numbers: dict[int, str] = {}
+    for disk in disks:
+        one = _prepare(disk)
+        if one.number in numbers:
+            raise DomainError(
+                describe(disk),
+                f"its vdev is the same guest device as {numbers[one.number]}'s (vbd {one.number})",
+                "give each disk its own vdev (xvda, xvdb, ...)",
+            )
+        numbers[one.number] = disk.vdev or ""
+        prepared.append(one)
+    others = [(name, d) for name, d in attached if d.pdev_path]
+    for index, one in enumerate(prepared):
+        earlier = [(domain, p.disk) for p in prepared[:index]]
+        _refuse_in_use(one, [*others, *earlier])
+    return tuple(prepared)
+
+
+def qemu_disks(prepared: Sequence[PreparedDisk]) -> list[BlockDisk]:
+    """The disks as QEMU gets them: in vbd-number order, the order the guest sees."""
+    return [p.qemu for p in sorted(prepared, key=lambda p: p.number)]
+
+
+def _prepare(disk: DeviceDisk) -> PreparedDisk:
+    what = describe(disk)
+    _refuse_unsupported(disk, what)
+    vdev = disk.vdev or ""
+    try:
+        number = vdev_to_devid(vdev)
+    except ConfigError as exc:
+        raise DomainError(what, exc.cause, exc.fix) from None
+    path = _target_path(disk)
+    info = _stat(path, what, disk.pdev_path or "")
+    block_device = stat.S_ISBLK(info.st_mode)
+    if disk.backend is DiskBackend.PHY and not block_device:
+        raise DomainError(
+            what,
+            f"backendtype phy needs a block device, and {path} is a file",
+            "remove backendtype=phy (a file is served as qdisk), or give a block device",
+        )
+    _check_access(disk, path, what)
+    driver = QEMU_DRIVERS[disk.format]
+    found = image_format(path)
+    if found != driver:
+        spelled = next((f for f, d in QEMU_DRIVERS.items() if d == found), None)
+        fix = (
+            f"write format={spelled} in the disk spec"
+            if spelled is not None
+            else f"convert the image (qemu-img convert -O qcow2 {path} NEW) or use another"
+        )
+        raise DomainError(
+            what,
+            f"the spec says format {disk.format} but the image is {found} (qemu-img info)",
+            fix,
+        )
+    backend = (
+        DiskBackend.PHY if block_device and disk.format is DiskFormat.RAW else (DiskBackend.QDISK)
+    )
+    readwrite = bool(disk.readwrite)
+    discard = disk.discard_enable if disk.discard_enable is not None else readwrite
+    resolved = replace(disk, backend=backend, discard_enable=discard)
+    qemu = BlockDisk(
+        number=number,
+        vdev=vdev,
+        path=path,
+        host_device=block_device,
+        driver=driver,
+        read_only=not readwrite,
+        discard=discard,
+        direct=disk.direct_io_safe,
+    )
+    return PreparedDisk(disk=resolved, number=number, qemu=qemu)
+
+
+def _refuse_unsupported(disk: DeviceDisk, what: str) -> None:
+    later = None
+    if disk.is_cdrom or disk.removable or disk.format is DiskFormat.EMPTY:
+        later = ("cdroms (devtype=cdrom)", "attach the image as a read-only disk for now")
+    elif disk.script is not None:
+        later = ("block scripts (script=)", "remove script= from the disk spec for now")
+    if later is not None:
+        raise Unsupported(what, f"{later[0]} are {LATER_WORDS}", later[1])
+    if disk.backend_domname not in _DOM0_NAMES:
+        raise Unsupported(
+            what,
+            f"backend={disk.backend_domname}: xenlite serves every disk from dom0 (there "
+            "are no driver domains on a QEMU host)",
+            "remove backend= from the disk spec",
+        )
+    if disk.backend in (DiskBackend.TAP, DiskBackend.STANDALONE):
+        raise Unsupported(
+            what,
+            f"backendtype={disk.backend} has no counterpart on a QEMU host",
+            "remove backendtype= (or use phy or qdisk)",
+        )
+    if disk.colo_enable:
+        raise Unsupported(
+            what,
+            "COLO disk replication does not exist on a QEMU host",
+            "remove colo= and the colo-* keys",
+        )
+    if disk.format not in QEMU_DRIVERS:
+        raise Unsupported(
+            what, f"format {disk.format} is unknown to xenlite", "use format=raw or qcow2"
+        )
+    if disk.pdev_path is None or disk.pdev_path == "":
+        raise DomainError(what, "has no target", "give the disk's file or device: target=PATH")
+
+
+def _target_path(disk: DeviceDisk) -> str:
+    # Relative: a device under /dev, as Xen's block script expands it (expand_dev); xl create
+    # has already made a relative path to a file in its directory absolute.
+    path = disk.pdev_path or ""
+    return path if path.startswith("/") else os.path.join("/dev", path)
+
+
+def _stat(path: str, what: str, given: str) -> os.stat_result:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        cause = f"{path} does not exist"
+        if not given.startswith("/"):
+            cause = f"{given} is neither a file in xl's directory nor a device ({path})"
+        raise DomainError(what, cause, _missing_fix(path)) from None
+    except OSError as exc:
+        raise DomainError(
+            what, f"{path} cannot be looked at: {exc.strerror or exc}", "check the path"
+        ) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise DomainError(
+            what, f"{path} is a directory", "give a disk image file or a block device"
+        )
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISBLK(info.st_mode)):
+        raise DomainError(
+            what,
+            f"{path} is neither a file nor a block device",
+            "give a disk image file or a block device",
+        )
+    return info
+
+
+def _missing_fix(path: str) -> str:
+    parts = path.split("/")
+    if len(parts) == 4 and parts[1] == "dev" and not os.path.exists("/dev/mapper/control"):
+        # /dev/VG/LV: an LVM volume, on a kernel without device-mapper there are none.
+        return (
+            f"if it is an LVM logical volume (volume group '{parts[2]}'), note that this "
+            "host's kernel has no device-mapper (no /dev/mapper/control), so no LVM volume "
+            "can be active here; use a file image instead"
+        )
+    return "create it first (e.g. qemu-img create -f raw PATH 4G), or correct the path"
+
+
+def _check_access(disk: DeviceDisk, path: str, what: str) -> None:
+    mode = os.R_OK | (os.W_OK if disk.readwrite else 0)
+    if os.access(path, mode):
+        return
+    if disk.readwrite and os.access(path, os.R_OK):
+        raise DomainError(
+            what,
+            f"{path} cannot be opened for writing",
+            "make it writable, or attach it read-only (access r)",
+        )
+    raise DomainError(what, f"{path} cannot be read", "check its permissions")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if stat.S_ISBLK(info.st_mode):
+        return (-1, info.st_rdev)
+    return (info.st_dev, info.st_ino)
+
+
+def _refuse_in_use(one: PreparedDisk, attached: Sequence[tuple[str, DeviceDisk]]) -> None:
+    mine = _identity(one.path)
+    if mine is None:
+        return
+    for name, other in attached:
+        if _identity(_target_path(other)) != mine:
+            continue
+        if one.disk.readwrite or other.readwrite:
+            how = "read-write" if other.readwrite else "read-only"
+            raise DomainError(
+                describe(one.disk),
+                f"{one.path} is already attached {how} to domain '{name}' (as {other.vdev})",
+                "detach it there first (or give each domain its own copy); only read-only "
+                "sharing (access r on both sides) is allowed",
+            )
+
+
+# ---------------------------------------------------------------- XenStore
+
+
+def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
+    """The backend, frontend and /libxl nodes libxl writes for each disk of a created
+    domain (``PreparedDisk.disk``: backend and discard resolved), already in state 4
+    (Connected): the device is live in QEMU from the start."""
+    nodes: list[Node] = []
+    for disk in disks:
+        number = vdev_to_devid(disk.vdev or "")
+        kind = "vbd" if disk.backend is DiskBackend.PHY else "qdisk"
+        back = xspaths.backend_path(kind, domid, number)
+        front = xspaths.frontend_path("vbd", domid, number)
+        path = disk.pdev_path or ""
+        params = path if kind == "vbd" else f"{disk.format}:{path}"
+        record = xspaths.libxl_device_path(domid, "vbd", number)
+        nodes += [
+            Node(back, "", xspaths.roperm(domid)),
+            Node(f"{back}/frontend", front),
+            Node(f"{back}/params", params),
+            Node(f"{back}/frontend-id", str(domid)),
+            Node(f"{back}/online", "1"),
+            Node(f"{back}/removable", str(int(bool(disk.removable)))),
+            Node(f"{back}/bootable", "1"),
+            Node(f"{back}/state", XENBUS_CONNECTED),
+            Node(f"{back}/dev", disk.vdev or ""),
+            Node(f"{back}/type", str(disk.backend)),
+            Node(f"{back}/mode", "w" if disk.readwrite else "r"),
+            Node(f"{back}/device-type", "disk"),
+            Node(f"{back}/discard-enable", "1" if disk.discard_enable else "0"),
+        ]
+        if disk.direct_io_safe:
+            nodes.append(Node(f"{back}/direct-io-safe", "1"))
+        nodes += [
+            Node(front, "", (f"n{domid}", "r0")),
+            Node(f"{front}/backend", back),
+            Node(f"{front}/backend-id", "0"),
+            Node(f"{front}/state", XENBUS_CONNECTED),
+            Node(f"{front}/virtual-device", str(number)),
+            Node(f"{front}/device-type", "disk"),
+            Node(record, "", xspaths.NOPERM),
+            Node(f"{record}/frontend", front),
+            Node(f"{record}/backend", back),
+        ]
+    return nodes
+
+
+__all__ = [
+    "QEMU_DRIVERS",
+    "PreparedDisk",
+    "describe",
+    "prepare_disks",
+    "qemu_disks",
+    "vbd_nodes",
+]

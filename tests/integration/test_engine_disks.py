@@ -1,0 +1,219 @@
+"""Disks on real guests: file images (raw, qcow2 on a backing file), a real loop device, read
+only access, the vbd nodes in XenStore, the in-use refusal and every bad disk spec.
+
+xl-disk-configuration(5), xen-vbd-interface(7), xenstore-paths (backend/frontend); what the
+guest sees is read inside it, through ``xl console`` (tests/guestshell.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guestshell import GuestShell
+from hoststate import host_state
+from xenlite.guestkit.boot import READY_MARKER
+from xenlite.xenstore.client import XenStore
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
+BOOT_TIMEOUT = 60.0
+XVDA, XVDB, XVDC = 51712, 51728, 51744
+# Without device-mapper no LVM volume can be active: the error says so, naming the group.
+_NO_LVM = (
+    "does not exist"
+    if os.path.exists("/dev/mapper/control")
+    else "volume group 'xendisks'), note that this host's kernel has no device-mapper"
+)
+
+
+def _image(path: Path, size: str = "8M", *, fmt: str = "raw", backing: Path | None = None) -> Path:
+    argv = ["qemu-img", "create", "-q", "-f", fmt]
+    if backing is not None:
+        argv += ["-b", str(backing), "-F", "raw"]
+    subprocess.run([*argv, str(path), *([] if backing else [size])], check=True)
+    return path
+
+
+def _wait_ready(host: Any, name: str, count: int = 1) -> None:
+    log = host.root / f"var/log/xenlite/console/guest-{name}.log"
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while not (log.exists() and log.read_text(errors="replace").count(READY_MARKER) >= count):
+        assert time.monotonic() < deadline, f"{name} not ready"
+        time.sleep(0.1)
+
+
+def _domid(host: Any, name: str) -> int:
+    return int(host.xl("domid", name).stdout)
+
+
+def _node(host: Any, path: str) -> str:
+    with XenStore.open(host.root / "run/xenstored/socket") as xs:
+        return xs.read(path).decode()
+
+
+def _create(host: Any, name: str, *disks: str) -> subprocess.CompletedProcess[str]:
+    specs = ", ".join(f"'{d}'" for d in disks)
+    return host.xl("create", str(host.write_config(name, f"disk = [ {specs} ]")))
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_guest_sees_its_disks_and_keeps_what_it_wrote(live_host: Any, images: Path) -> None:
+    before = host_state(live_host.root)
+    a = _image(images / "a.img")
+    base = images / "base.raw"
+    base.write_bytes(b"base-data" + bytes(4 * 1024 * 1024 - 9))
+    base_sum = hashlib.sha256(base.read_bytes()).hexdigest()
+    b = _image(images / "b.qcow2", fmt="qcow2", backing=base)
+    c = _image(images / "c.img")
+    created = _create(
+        live_host,
+        "disks",
+        f"file:{a},xvda,w",
+        f"format=qcow2,vdev=xvdb,access=w,target={b}",
+        f"{c},raw,xvdc,r",
+    )
+    assert created.returncode == 0, created.stderr
+    try:
+        _wait_ready(live_host, "disks")
+        domid = _domid(live_host, "disks")
+        with GuestShell(live_host, "disks") as guest:
+            serials = "cat /sys/block/vda/serial /sys/block/vdb/serial /sys/block/vdc/serial"
+            assert guest.run(serials) == (0, "xvdaxvdbxvdc")  # no newline in the serials
+            assert guest.run("cat /sys/block/vdc/ro /sys/block/vda/ro") == (0, "1\n0\n")
+            assert guest.run("head -c 9 /dev/vdb") == (0, "base-data")
+            assert guest.run("printf kept-a > /dev/vda && printf kept-b > /dev/vdb && sync")[0] == 0
+            status, said = guest.run("printf x > /dev/vdc")
+            assert status != 0, said  # read-only: the kernel refuses the write
+        # XenStore as libxl writes it: qdisk for file images, the frontend pointing there.
+        back = f"/local/domain/0/backend/qdisk/{domid}/{XVDA}"
+        assert _node(live_host, f"{back}/params") == f"raw:{a}"
+        assert _node(live_host, f"{back}/mode") == "w"
+        assert _node(live_host, f"{back}/state") == "4"
+        assert _node(live_host, f"{back}/dev") == "xvda"
+        assert _node(live_host, f"/local/domain/0/backend/qdisk/{domid}/{XVDB}/params") == (
+            f"qcow2:{b}"
+        )
+        assert _node(live_host, f"/local/domain/0/backend/qdisk/{domid}/{XVDC}/mode") == "r"
+        # xl list -l shows the disks as libxl keeps them: the backend it chose, discard on.
+        listed = json.loads(live_host.xl("list", "-l", "disks").stdout)
+        disks = listed[0]["config"]["disks"]
+        assert [(d["vdev"], d["backend"], d["discard_enable"]) for d in disks] == [
+            ("xvda", "qdisk", "True"),
+            ("xvdb", "qdisk", "True"),
+            ("xvdc", "qdisk", "False"),
+        ]
+        front = f"/local/domain/{domid}/device/vbd/{XVDA}"
+        assert _node(live_host, f"{front}/backend") == back
+        assert _node(live_host, f"{front}/virtual-device") == str(XVDA)
+        # What the guest wrote is on the disks after a reboot (a new domain, new QEMU).
+        assert live_host.xl("reboot", "-w", "disks", timeout=90).returncode == 0
+        _wait_ready(live_host, "disks", count=2)
+        with GuestShell(live_host, "disks") as guest:
+            assert guest.run("head -c 6 /dev/vda; head -c 6 /dev/vdb") == (0, "kept-akept-b")
+        assert a.read_bytes()[:6] == b"kept-a"
+        assert hashlib.sha256(base.read_bytes()).hexdigest() == base_sum  # the backing file
+    finally:
+        live_host.xl("destroy", "disks")
+    assert host_state(live_host.root) == before
+
+
+@pytest.fixture
+def loop_device(images: Path) -> Iterator[str]:
+    if shutil.which("losetup") is None:
+        pytest.skip("no losetup on this host")
+    backing = _image(images / "loop.img", "4M")
+    made = subprocess.run(
+        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot set up a loop device here: {made.stderr.strip()}")
+    device = made.stdout.strip()
+    try:
+        yield device
+    finally:
+        subprocess.run(["losetup", "--detach", device], check=True)
+
+
+def test_phy_on_a_real_loop_device(live_host: Any, loop_device: str) -> None:
+    before = host_state(live_host.root)
+    # phy: without /dev is under /dev, as Xen's block script expands it.
+    created = _create(live_host, "phy", f"phy:{loop_device.removeprefix('/dev/')},xvda,w")
+    assert created.returncode == 0, created.stderr
+    try:
+        _wait_ready(live_host, "phy")
+        domid = _domid(live_host, "phy")
+        back = f"/local/domain/0/backend/vbd/{domid}/{XVDA}"
+        assert _node(live_host, f"{back}/type") == "phy"
+        assert _node(live_host, f"{back}/params") == loop_device.removeprefix("/dev/")
+        with GuestShell(live_host, "phy") as guest:
+            assert guest.run("cat /sys/block/vda/size") == (0, "8192\n")  # 4 MiB in sectors
+            assert guest.run("printf on-the-loop > /dev/vda && sync")[0] == 0
+    finally:
+        live_host.xl("destroy", "phy")
+    with open(loop_device, "rb") as device:
+        assert device.read(11) == b"on-the-loop"
+    assert host_state(live_host.root) == before
+
+
+def test_a_disk_in_use_elsewhere_is_refused_and_read_only_sharing_is_not(
+    live_host: Any, images: Path
+) -> None:
+    shared = _image(images / "shared.img")
+    readonly = _image(images / "ro.img")
+    owner = _create(live_host, "owner", f"{shared},raw,xvda,w", f"{readonly},raw,xvdb,r")
+    assert owner.returncode == 0, owner.stderr
+    try:
+        before = host_state(live_host.root)
+        for spec in (f"{shared},raw,xvda,w", f"{shared},raw,xvda,r"):
+            refused = _create(live_host, "thief", spec)
+            assert refused.returncode != 0
+            assert f"{shared} is already attached read-write to domain 'owner'" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            assert host_state(live_host.root) == before  # nothing of the refused domain
+        reader = _create(live_host, "reader", f"{readonly},raw,xvda,r")
+        assert reader.returncode == 0, reader.stderr
+        live_host.xl("destroy", "reader")
+        writer = _create(live_host, "writer", f"{readonly},raw,xvda,w")
+        assert writer.returncode != 0
+        assert "already attached read-only to domain 'owner'" in writer.stderr
+    finally:
+        live_host.xl("destroy", "owner")
+
+
+def test_every_bad_disk_spec_is_refused_and_leaves_nothing(live_host: Any, images: Path) -> None:
+    qcow2 = _image(images / "real.qcow2", fmt="qcow2")
+    raw = _image(images / "plain.img")
+    cases = [
+        ([f"{images}/missing.img,raw,xvda,w"], "missing.img does not exist"),
+        ([f"{images},raw,xvda,w"], "is a directory"),
+        ([f"{qcow2},raw,xvda,w"], "the spec says format raw but the image is qcow2"),
+        ([f"format=qcow2,vdev=xvda,target={raw}"], "says format qcow2 but the image is raw"),
+        ([f"{raw},raw,xvda,w", f"{qcow2},qcow2,xvda,w"], "same guest device"),
+        ([f"{raw},raw,xvd,w"], "virtual disk name 'xvd' is not a known form"),
+        (["plain.img,raw,xvda,w"], "plain.img is neither a file in xl's directory nor a device"),
+        (["phy:/dev/xendisks/vm01-root,xvda,w"], _NO_LVM),
+        ([f"{raw},raw,hdc:cdrom,r"], "cdroms (devtype=cdrom) are not in xenlite yet"),
+        ([f"{raw},raw,xvda,w,script=block-iscsi"], "block scripts (script=) are not in xenlite"),
+        ([f"backendtype=phy,vdev=xvda,target={raw}"], "backendtype phy needs a block device"),
+    ]
+    before = host_state(live_host.root)
+    for disks, expected in cases:
+        refused = _create(live_host, "bad", *disks)
+        assert refused.returncode != 0, (disks, refused.stderr)
+        assert expected in refused.stderr, (disks, refused.stderr)
+        assert "Traceback" not in refused.stderr
+        assert host_state(live_host.root) == before, disks
