@@ -116,6 +116,16 @@ def test_guest_sees_its_disks_and_keeps_what_it_wrote(live_host: Any, images: Pa
             ("xvdb", "qdisk", "True"),
             ("xvdc", "qdisk", "False"),
         ]
+        listing = live_host.xl("block-list", "disks", "nosuch", str(domid))
+        assert listing.returncode == 1  # nosuch: invalid, the others are still listed
+        assert listing.stderr == "nosuch is an invalid domain identifier\n"
+        rows = [
+            f"{n:<5} 0   {domid:<6} 4     -1     -1       "
+            f"/local/domain/0/backend/qdisk/{domid}/{n}\n"
+            for n in (XVDA, XVDB, XVDC)
+        ]
+        header = "Vdev  BE  handle state evt-ch ring-ref BE-path                       \n"
+        assert listing.stdout == header + "".join(rows * 2)
         front = f"/local/domain/{domid}/device/vbd/{XVDA}"
         assert _node(live_host, f"{front}/backend") == back
         assert _node(live_host, f"{front}/virtual-device") == str(XVDA)

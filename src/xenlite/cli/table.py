@@ -222,6 +222,12 @@ COMMANDS: tuple[Command, ...] = (
         "[Domain, ...]",
     ),
     Command(
+        "block-list",
+        "xenlite.cli.commands.devices:main_block_list",
+        "List virtual block devices for a domain",
+        "<Domain(s)>",
+    ),
+    Command(
         "vcpu-pin",
         "xenlite.cli.commands.vcpu:main_vcpu_pin",
         "Set which CPUs a VCPU can use",
@@ -393,7 +399,7 @@ _NOT_YET_TEXT = """
     pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
     cd-insert cd-eject button-press vcpu-set sharing
     sched-rtds debug-keys set-parameters top
-    network-attach network-list network-detach channel-list block-attach block-list
+    network-attach network-list network-detach channel-list block-attach
     block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
     vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy
     cpupool-rename cpupool-cpu-add cpupool-cpu-remove cpupool-migrate cpupool-numa-split

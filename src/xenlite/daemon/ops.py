@@ -8,6 +8,7 @@ formats the results; the XenAPI and REST layers will call these same functions i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -122,6 +123,7 @@ class Operations:
             Method.DOMAIN_CONSOLE_ATTACH: self.domain_console_attach,
             Method.DOMAIN_MEM_SET: self.domain_mem_set,
             Method.DOMAIN_VCPU_LIST: self.domain_vcpu_list,
+            Method.DOMAIN_BLOCK_LIST: self.domain_block_list,
             Method.DOMAIN_SCHED_GET: self.domain_sched_get,
             Method.DOMAIN_SCHED_SET: self.domain_sched_set,
             Method.DOMAIN_VCPU_PIN: self.domain_vcpu_pin,
@@ -336,6 +338,12 @@ class Operations:
             )
         await self.manager.mem_max(name, memkb)
         return {}
+
+    async def domain_block_list(self, dom: str) -> list[dict[str, object]]:
+        """xl block-list: one domain's vbds (Domain-0 has none)."""
+        if _is_dom0(_dom(dom)):
+            return []
+        return [dataclasses.asdict(row) for row in await self.manager.block_list(_dom(dom))]
 
     async def domain_vcpu_list(self, dom: str | None = None) -> list[dict[str, object]]:
         """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""

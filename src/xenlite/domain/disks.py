@@ -36,6 +36,7 @@ from xenlite.config.specs.disk import vdev_to_devid
 from xenlite.domain import xspaths
 from xenlite.domain.xspaths import Node
 from xenlite.qemu.blockdev import BlockDisk, image_format
+from xenlite.xenstore.client import XenStoreClient
 
 # libxl_disk_format -> QEMU's format driver and the name qemu-img info gives it.
 QEMU_DRIVERS = {
@@ -328,11 +329,62 @@ def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
     return nodes
 
 
+@dataclass(frozen=True, slots=True)
+class VbdRow:
+    """One line of ``xl block-list``, as libxl_device_disk_getinfo reads it from XenStore."""
+
+    devid: int
+    backend_id: int
+    frontend_id: int
+    state: int
+    evtch: int  # the frontend's event channel; -1 until a Xen frontend writes one
+    rref: int  # its ring reference; likewise
+    backend: str
+
+
+async def vbd_rows(xs: XenStoreClient, domid: int) -> list[VbdRow]:
+    """The domain's vbds from libxl's device records and their frontend nodes, by devid."""
+    rows = []
+    records = f"{xspaths.libxl_path(domid)}/device/vbd"
+    for name in sorted(await xs.directory_if_exists(records), key=_numeric):
+        front = await _read(xs, f"{records}/{name}/frontend")
+        back = await _read(xs, f"{records}/{name}/backend")
+        if front is None or back is None or not name.isdigit():
+            continue
+        rows.append(
+            VbdRow(
+                devid=int(name),
+                backend_id=_int(await _read(xs, f"{front}/backend-id")),
+                frontend_id=domid,
+                state=_int(await _read(xs, f"{front}/state")),
+                evtch=_int(await _read(xs, f"{front}/event-channel")),
+                rref=_int(await _read(xs, f"{front}/ring-ref")),
+                backend=back,
+            )
+        )
+    return rows
+
+
+def _numeric(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (-1, name)
+
+
+def _int(text: str | None) -> int:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else -1
+
+
+async def _read(xs: XenStoreClient, path: str) -> str | None:
+    value = await xs.read_if_exists(path)
+    return None if value is None else value.decode()
+
+
 __all__ = [
     "QEMU_DRIVERS",
     "PreparedDisk",
+    "VbdRow",
     "describe",
     "prepare_disks",
     "qemu_disks",
     "vbd_nodes",
+    "vbd_rows",
 ]

@@ -54,6 +54,7 @@ from xenlite.config.domain.libxl_json import domain_config_from_json, domain_con
 from xenlite.config.domain.model import CreateInfo, DeviceDisk, DomainConfig, DomainType
 from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
+from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
@@ -89,7 +90,7 @@ ENDED_KEPT = 1024
 _NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
 
 
-class DomainManager(DomainResources):
+class DomainManager(DomainResources, DomainDevices):
     """Every domU of one host root. All methods run on the daemon's event loop."""
 
     def __init__(

@@ -92,7 +92,7 @@ async def sweep_xenstore(
     backends = [(f"{backend}/{kind}", keep_ids) for kind in xspaths.BACKEND_KINDS]
     parents = [("/local/domain", keep_ids), ("/libxl", keep_ids), ("/vm", keep_uuids), *backends]
     for parent, keep in parents:
-        for child in await _directory(xs, parent):
+        for child in await xs.directory_if_exists(parent):
             if child in keep:
                 continue
             await _rm(xs, f"{parent}/{child}")
@@ -109,15 +109,6 @@ def _children(directory: Path) -> list[Path]:
         return sorted(directory.iterdir())
     except FileNotFoundError:
         return []
-
-
-async def _directory(xs: XenStoreClient, path: str) -> list[str]:
-    try:
-        return await xs.directory(path)
-    except XenStoreError as exc:
-        if exc.wire_name == "ENOENT":
-            return []
-        raise
 
 
 async def _rm(xs: XenStoreClient, path: str) -> None:

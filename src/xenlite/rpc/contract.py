@@ -36,6 +36,7 @@ class Method(StrEnum):
     DOMAIN_MEM_SET = "domain.mem_set"
     DOMAIN_MEM_MAX = "domain.mem_max"
     DOMAIN_VCPU_LIST = "domain.vcpu_list"
+    DOMAIN_BLOCK_LIST = "domain.block_list"
     DOMAIN_VCPU_PIN = "domain.vcpu_pin"
     DOMAIN_SCHED_GET = "domain.sched_get"
     DOMAIN_SCHED_SET = "domain.sched_set"

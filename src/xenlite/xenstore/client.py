@@ -729,6 +729,24 @@ class XenStoreClient(AsyncClosing):
             parts.feed(reply)
         return parts.result()
 
+    async def read_if_exists(self, path: str, *, tx: int = 0) -> bytes | None:
+        """The value of ``path``, or None when there is no such node (ENOENT)."""
+        try:
+            return await self.read(path, tx=tx)
+        except XenStoreError as exc:
+            if exc.wire_name == "ENOENT":
+                return None
+            raise
+
+    async def directory_if_exists(self, path: str, *, tx: int = 0) -> list[str]:
+        """``path``'s children, or none when there is no such node (ENOENT)."""
+        try:
+            return await self.directory(path, tx=tx)
+        except XenStoreError as exc:
+            if exc.wire_name == "ENOENT":
+                return []
+            raise
+
     async def exists(self, path: str, *, tx: int = 0) -> bool:
         """Whether ``path`` can be read (xenstore-exists' test: ENOENT and EACCES say no)."""
         try:
