@@ -227,3 +227,67 @@ def test_every_bad_disk_spec_is_refused_and_leaves_nothing(live_host: Any, image
         assert expected in refused.stderr, (disks, refused.stderr)
         assert "Traceback" not in refused.stderr
         assert host_state(live_host.root) == before, disks
+
+
+def _serials(guest: GuestShell) -> dict[str, str]:
+    """vdev (the virtio serial) -> the guest's block device name."""
+    status, text = guest.run(
+        "for d in /sys/block/vd*; do"
+        " if [ -e $d/serial ]; then echo ${d##*/}=$(cat $d/serial); fi; done"
+    )
+    assert status == 0, text
+    return {serial: name for name, _, serial in (line.partition("=") for line in text.split())}
+
+
+def _wait_serials(guest: GuestShell, check: Any, timeout: float = 30.0) -> dict[str, str]:
+    # Hot-plug reaches the guest through ACPI and the PCIe port: wait for its kernel to act.
+    deadline = time.monotonic() + timeout
+    while not check(found := _serials(guest)):
+        assert time.monotonic() < deadline, f"the guest sees {found}"
+        time.sleep(0.2)
+    return found
+
+
+def test_block_attach_and_detach_on_a_running_guest(live_host: Any, images: Path) -> None:
+    before = host_state(live_host.root)
+    root = _image(images / "root.img")
+    extra = _image(images / "extra.img")
+    extra.write_bytes(b"hot-plugged" + bytes(8 * 1024 * 1024 - 11))
+    created = _create(live_host, "hot", f"{root},raw,xvda,w")
+    assert created.returncode == 0, created.stderr
+    try:
+        _wait_ready(live_host, "hot")
+        domid = _domid(live_host, "hot")
+        with GuestShell(live_host, "hot") as guest:
+            assert _serials(guest) == {"xvda": "vda"}
+            attached = live_host.xl("block-attach", "hot", f"{extra},raw,xvdb,w")
+            assert attached.returncode == 0, attached.stderr
+            assert attached.stdout == ""
+            found = _wait_serials(guest, lambda s: "xvdb" in s)
+            assert guest.run(f"head -c 11 /dev/{found['xvdb']}") == (0, "hot-plugged")
+            listing = live_host.xl("block-list", "hot").stdout.splitlines()
+            assert [line.split()[0] for line in listing[1:]] == [str(XVDA), str(XVDB)]
+            back = f"/local/domain/0/backend/qdisk/{domid}/{XVDB}"
+            assert _node(live_host, f"{back}/params") == f"raw:{extra}"
+            # The same image again, or its vdev again: refused, nothing changes.
+            again = live_host.xl("block-attach", "hot", f"{extra},raw,xvdc,r")
+            assert again.returncode != 0
+            assert "already attached read-write to domain 'hot'" in again.stderr
+            twice = live_host.xl("block-attach", "hot", f"{root},raw,xvdb,r")
+            assert twice.returncode != 0
+            assert "same guest device as xvdb's" in twice.stderr
+            detached = live_host.xl("block-detach", "hot", "xvdb")
+            assert detached.returncode == 0, detached.stderr
+            _wait_serials(guest, lambda s: "xvdb" not in s)
+            missing = live_host.xl("block-detach", "hot", "xvdb")
+            assert missing.returncode == 1
+            assert missing.stderr == "Error: Device xvdb not connected.\n"
+            # A disk the config gave can go too, by its number.
+            assert live_host.xl("block-detach", "hot", str(XVDA)).returncode == 0
+            _wait_serials(guest, lambda s: not s)
+        assert live_host.xl("block-list", "hot").stdout.count("\n") == 1  # the header alone
+        listed = json.loads(live_host.xl("list", "-l", "hot").stdout)
+        assert listed[0]["config"].get("disks", []) == []
+    finally:
+        live_host.xl("destroy", "hot")
+    assert host_state(live_host.root) == before

@@ -171,6 +171,10 @@ class DomainNotFound(DomainError):
     """No domain has the name or domid the user gave."""
 
 
+class DeviceNotFound(DomainError):
+    """The domain has no device by the name or number the user gave."""
+
+
 class DomainStateError(DomainError):
     """The domain is not in a state the operation accepts.
 

@@ -222,10 +222,27 @@ COMMANDS: tuple[Command, ...] = (
         "[Domain, ...]",
     ),
     Command(
+        "block-attach",
+        "xenlite.cli.commands.devices:main_block_attach",
+        "Create a new virtual block device",
+        "<Domain> <disk-spec-component(s)>...",
+        modifies=True,
+        can_dryrun=True,
+    ),
+    Command(
         "block-list",
         "xenlite.cli.commands.devices:main_block_list",
         "List virtual block devices for a domain",
         "<Domain(s)>",
+    ),
+    Command(
+        "block-detach",
+        "xenlite.cli.commands.devices:main_block_detach",
+        "Destroy a domain's virtual block device",
+        "[option] <Domain> <DevId>",
+        "-f, --force        forcefully detach the device (xenlite: QEMU cannot take a disk\n"
+        "                   from a guest that holds it; the detach then fails and says so)",
+        modifies=True,
     ),
     Command(
         "vcpu-pin",
@@ -399,8 +416,8 @@ _NOT_YET_TEXT = """
     pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
     cd-insert cd-eject button-press vcpu-set sharing
     sched-rtds debug-keys set-parameters top
-    network-attach network-list network-detach channel-list block-attach
-    block-detach vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
+    network-attach network-list network-detach channel-list
+    vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
     vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy
     cpupool-rename cpupool-cpu-add cpupool-cpu-remove cpupool-migrate cpupool-numa-split
     getenforce setenforce loadpolicy remus devd psr-hwinfo psr-cmt-attach psr-cmt-detach

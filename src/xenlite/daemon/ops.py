@@ -24,6 +24,8 @@ from xenlite.base.errors import (
     XenStoreConnectionError,
 )
 from xenlite.base.paths import under_root
+from xenlite.config.domain.libxl_json import struct_from_json
+from xenlite.config.domain.model import DeviceDisk
 from xenlite.config.hostconf.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
@@ -124,6 +126,8 @@ class Operations:
             Method.DOMAIN_MEM_SET: self.domain_mem_set,
             Method.DOMAIN_VCPU_LIST: self.domain_vcpu_list,
             Method.DOMAIN_BLOCK_LIST: self.domain_block_list,
+            Method.DOMAIN_BLOCK_ATTACH: self.domain_block_attach,
+            Method.DOMAIN_BLOCK_DETACH: self.domain_block_detach,
             Method.DOMAIN_SCHED_GET: self.domain_sched_get,
             Method.DOMAIN_SCHED_SET: self.domain_sched_set,
             Method.DOMAIN_VCPU_PIN: self.domain_vcpu_pin,
@@ -345,6 +349,23 @@ class Operations:
             return []
         return [dataclasses.asdict(row) for row in await self.manager.block_list(_dom(dom))]
 
+    async def domain_block_attach(self, dom: str, disk: object) -> dict[str, object]:
+        """xl block-attach: ``disk`` is libxl's JSON of the disk (as xl create -n shows it)."""
+        if _is_dom0(_dom(dom)):
+            raise _no_dom0_devices("attach a disk")
+        device = struct_from_json(DeviceDisk, disk, source="domain.block_attach")
+        prepared = await self.manager.block_attach(_dom(dom), device)
+        return {"devid": prepared.number, "vdev": prepared.vdev}
+
+    async def domain_block_detach(
+        self, dom: str, disk: str, force: bool = False
+    ) -> dict[str, object]:
+        """xl block-detach: ``disk`` is a vdev (xvdb) or a vbd number."""
+        if _is_dom0(_dom(dom)):
+            raise _no_dom0_devices("detach a disk")
+        await self.manager.block_detach(_dom(dom), str(disk), force=bool(force))
+        return {}
+
     async def domain_vcpu_list(self, dom: str | None = None) -> list[dict[str, object]]:
         """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""
         out: list[dict[str, object]] = []
@@ -534,3 +555,11 @@ def _strings(value: object, name: str) -> list[str]:
             code=RpcCode.BAD_PARAMS,
         )
     return list(value)
+
+
+def _no_dom0_devices(doing: str) -> DomainError:
+    return DomainError(
+        f"Domain-0 ({doing})",
+        "Domain-0 is the host itself: its disks are the host's",
+        "name a domU (xl list shows them)",
+    )

@@ -78,10 +78,12 @@ def prepare_disks(
     *,
     domain: str,
     attached: Iterable[tuple[str, DeviceDisk]] = (),
+    existing: Sequence[DeviceDisk] = (),
 ) -> tuple[PreparedDisk, ...]:
     """Check each disk of domain ``domain`` and resolve it, in the config's order.
 
-    ``attached`` are the disks of the running domains, as (domain name, disk).
+    ``attached`` are the disks of the other domains, as (domain name, disk); ``existing``
+    the disks the domain already has (block-attach): their vdevs and targets are taken.
 
     :raise Unsupported: for a disk feature xenlite does not have (yet)
     :raise DomainError: for a vdev no device number exists for, a relative file path, a
@@ -89,7 +91,7 @@ def prepare_disks(
         another domain
     """
     prepared: list[PreparedDisk] = []
-    numbers: dict[int, str] = {}
+    numbers = {vdev_to_devid(d.vdev or ""): d.vdev or "" for d in existing}
     for disk in disks:
         one = _prepare(disk)
         if one.number in numbers:
@@ -101,9 +103,10 @@ def prepare_disks(
         numbers[one.number] = disk.vdev or ""
         prepared.append(one)
     others = [(name, d) for name, d in attached if d.pdev_path]
+    own = [(domain, d) for d in existing if d.pdev_path]
     for index, one in enumerate(prepared):
         earlier = [(domain, p.disk) for p in prepared[:index]]
-        _refuse_in_use(one, [*others, *earlier])
+        _refuse_in_use(one, [*others, *own, *earlier])
     return tuple(prepared)
 
 
@@ -285,6 +288,17 @@ def _refuse_in_use(one: PreparedDisk, attached: Sequence[tuple[str, DeviceDisk]]
 # ---------------------------------------------------------------- XenStore
 
 
+def vbd_roots(domid: int, disk: DeviceDisk) -> tuple[str, ...]:
+    """The directories that describe one disk (its unplug removes them)."""
+    number = vdev_to_devid(disk.vdev or "")
+    kind = "vbd" if disk.backend is DiskBackend.PHY else "qdisk"
+    return (
+        xspaths.backend_path(kind, domid, number),
+        xspaths.frontend_path("vbd", domid, number),
+        xspaths.libxl_device_path(domid, "vbd", number),
+    )
+
+
 def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
     """The backend, frontend and /libxl nodes libxl writes for each disk of a created
     domain (``PreparedDisk.disk``: backend and discard resolved), already in state 4
@@ -386,5 +400,6 @@ __all__ = [
     "prepare_disks",
     "qemu_disks",
     "vbd_nodes",
+    "vbd_roots",
     "vbd_rows",
 ]

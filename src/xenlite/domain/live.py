@@ -73,6 +73,22 @@ class Domain:
         self.power_button: asyncio.Task[None] | None = None
         self.alloc_kib = 0  # what the host's memory book gave this domain (its target)
         self.balloon_kib: int | None = None  # the guest's size as its balloon last reported
+        # device_del in flight: QEMU's DEVICE_DELETED for the id resolves the future.
+        self.unplugs: dict[str, asyncio.Future[None]] = {}
+
+    def expect_device_deleted(self, device: str) -> asyncio.Future[None]:
+        """A future that QEMU's DEVICE_DELETED event for ``device`` resolves."""
+        future = self.unplugs.get(device)
+        if future is None or future.done():
+            future = asyncio.get_running_loop().create_future()
+            self.unplugs[device] = future
+        return future
+
+    def device_deleted(self, device: str) -> None:
+        """QEMU reported ``device`` gone (the supervisor calls this)."""
+        future = self.unplugs.pop(device, None)
+        if future is not None and not future.done():
+            future.set_result(None)
 
     @property
     def domid(self) -> int:

@@ -646,6 +646,9 @@ class DomainManager(DomainResources, DomainDevices):
         await self._shutdown_happened(domain, ShutdownReason.CRASH, qemu_gone=True)
 
     async def _on_event(self, domain: Domain, event: QmpEvent) -> None:
+        if event.name == "DEVICE_DELETED":
+            domain.device_deleted(str(event.data.get("device", "")))
+            return
         reason = reason_from_qmp(event.name, event.data)
         if reason is not None:
             await self._shutdown_happened(domain, reason)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from xenlite.base.errors import DomainError, QemuError, Unsupported
 from xenlite.config.domain.build import effective_max_memkb
 from xenlite.config.domain.libxl_json import domain_config_to_json
-from xenlite.config.domain.model import BuildInfo
+from xenlite.config.domain.model import BuildInfo, DomainConfig
 from xenlite.domain import xspaths
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import RecordStore
@@ -112,9 +112,13 @@ class DomainResources:
             await self._update_config(domain, replace(b_info, max_memkb=max_kib))
 
     async def _update_config(self, domain: Domain, b_info: BuildInfo) -> None:
-        """Keep ``b_info`` in the domain's config and record, so a restart (on_reboot) and a
+        """Keep ``b_info`` in the domain's config and record (see _keep_config)."""
+        await self._keep_config(domain, replace(domain.config, b_info=b_info))
+
+    async def _keep_config(self, domain: Domain, config: DomainConfig) -> None:
+        """Make ``config`` the domain's, in its record too, so a restart (on_reboot) and a
         daemon restart see it, as libxl keeps a domain's current settings."""
-        domain.config = replace(domain.config, b_info=b_info)
+        domain.config = config
         domain.record = replace(
             domain.record, config_json=json.dumps(domain_config_to_json(domain.config))
         )

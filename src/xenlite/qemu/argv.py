@@ -52,7 +52,16 @@ from xenlite.config.domain.model import (
 from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_reports
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
-from xenlite.qemu.blockdev import DISK_DEVICE, BlockDisk, block_nodes, disk_device
+from xenlite.qemu.blockdev import (
+    DISK_DEVICE,
+    HOTPLUG_PORTS,
+    MAX_PORTS,
+    ROOT_PORT_DEVICE,
+    BlockDisk,
+    block_nodes,
+    disk_device,
+    root_port,
+)
 from xenlite.qemu.runpaths import RunPaths
 
 MACHINE = "q35"
@@ -154,12 +163,21 @@ def build_argv(
         "-chardev", _serial_chardev(paths),
         "-serial", f"chardev:{SERIAL_CHARDEV}",
     ]  # fmt: skip
-    if disks:
-        binary.require_device(DISK_DEVICE)
-    for disk in disks:
+    ports = len(disks) + HOTPLUG_PORTS
+    if ports > MAX_PORTS:
+        raise Unsupported(
+            f"{len(disks)} disks",
+            f"a domain has room for {MAX_PORTS - HOTPLUG_PORTS} disks at create",
+            "attach fewer disks",
+        )
+    binary.require_device(DISK_DEVICE)
+    binary.require_device(ROOT_PORT_DEVICE)
+    for index in range(ports):
+        argv += ["-device", _device_option(root_port(index))]
+    for index, disk in enumerate(disks):
         for node in block_nodes(disk):
             argv += ["-blockdev", json.dumps(node)]
-        argv += ["-device", _device_option(disk_device(disk))]
+        argv += ["-device", _device_option(disk_device(disk, root_port(index)["id"]))]
     argv += [
         "-device", PANIC_DEVICE,
         "-device", f"{BALLOON_DEVICE},id={BALLOON_ID}",

@@ -15,6 +15,11 @@ Choices, and why:
 - The format is the spec's, checked against what ``qemu-img info`` finds in the image: a
   qcow2 image given as raw (xl's default) would show the guest its qcow2 header as data,
   and a raw file given as qcow2 cannot open. The file's name is never looked at.
+- Every disk sits on a PCIe root port of its own, and each domain gets HOTPLUG_PORTS spare
+  ports: q35's root bus takes no hot-plugged device, a root port does, and a disk that
+  came with the config can be unplugged like one attached later. The ports fill PCI slots
+  0x10 to 0x1e, eight functions each (0x1f is the ICH9's), in vbd order, so the guest
+  enumerates the disks in that order.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ QEMU_IMG_PACKAGE = "qemu-utils"
 QEMU_IMG_TIMEOUT = 30.0
 DISK_DEVICE = "virtio-blk-pci"
 SERIAL_MAX = 20  # virtio-blk's serial: VIRTIO_BLK_ID_BYTES
+ROOT_PORT_DEVICE = "pcie-root-port"
+ROOT_PORT_PREFIX = "vbdport"
+HOTPLUG_PORTS = 8  # spare root ports each domain gets for xl block-attach
+_FIRST_PORT_SLOT, _LAST_PORT_SLOT = 0x10, 0x1E
+MAX_PORTS = (_LAST_PORT_SLOT - _FIRST_PORT_SLOT + 1) * 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +58,39 @@ class BlockDisk:
 
     @property
     def node(self) -> str:
-        return f"vbd{self.number}"
+        return node_name(self.number)
+
+
+def node_name(number: int) -> str:
+    """The format node (and device id) of vbd ``number``; its protocol node adds -file."""
+    return f"vbd{number}"
+
+
+def root_port(index: int) -> dict[str, str]:
+    """The ``-device`` properties of hot-plug root port ``index`` (0-based)."""
+    slot, function = divmod(index, 8)
+    return {
+        "driver": ROOT_PORT_DEVICE,
+        "id": f"{ROOT_PORT_PREFIX}{index}",
+        "bus": "pcie.0",
+        "chassis": str(index + 1),
+        "addr": f"{_FIRST_PORT_SLOT + slot:#x}.{function}",
+        "multifunction": "on" if function == 0 else "off",
+    }
+
+
+def free_root_port(query_pci: object) -> str | None:
+    """The first of the domain's root ports with nothing behind it, from ``query-pci``."""
+    free: list[tuple[int, str]] = []
+    for bus in query_pci if isinstance(query_pci, list) else []:
+        for device in bus.get("devices", []) if isinstance(bus, dict) else []:
+            qdev = device.get("qdev_id", "")
+            bridge = device.get("pci_bridge")
+            if not qdev.startswith(ROOT_PORT_PREFIX) or not isinstance(bridge, dict):
+                continue
+            if not bridge.get("devices"):
+                free.append((int(qdev[len(ROOT_PORT_PREFIX) :]), qdev))
+    return min(free)[1] if free else None
 
 
 def block_nodes(disk: BlockDisk) -> list[dict[str, object]]:
@@ -69,13 +111,14 @@ def block_nodes(disk: BlockDisk) -> list[dict[str, object]]:
     return [protocol, image]
 
 
-def disk_device(disk: BlockDisk) -> dict[str, str]:
-    """The ``device_add`` properties of the disk's virtio-blk device."""
+def disk_device(disk: BlockDisk, port: str) -> dict[str, str]:
+    """The ``device_add`` properties of the disk's virtio-blk device on root port ``port``."""
     return {
         "driver": DISK_DEVICE,
         "drive": disk.node,
         "id": disk.node,
         "serial": disk.vdev[:SERIAL_MAX],
+        "bus": port,
     }
 
 

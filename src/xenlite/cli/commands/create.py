@@ -278,15 +278,9 @@ def _action(info: DomainInfo) -> str:
 
 
 def _local_disk_paths(config: DomainConfig) -> DomainConfig:
-    """Disk targets given relative to the directory xl runs in, made absolute: libxl, inside
-    xl, opens them from there, and xenlited runs elsewhere. A relative target that is no file
-    here is left alone (a device under /dev, as Xen's block script reads it)."""
+    """The config with its disk targets relative to xl's directory made absolute."""
     import dataclasses
 
-    disks = tuple(
-        dataclasses.replace(disk, pdev_path=os.path.abspath(disk.pdev_path))
-        if disk.pdev_path and not disk.pdev_path.startswith("/") and os.path.isfile(disk.pdev_path)
-        else disk
-        for disk in config.disks
-    )
-    return dataclasses.replace(config, disks=disks)
+    from xenlite.cli.commands.devices import local_disk_path
+
+    return dataclasses.replace(config, disks=tuple(local_disk_path(d) for d in config.disks))

@@ -1,4 +1,9 @@
-"""``xl block-list``: a domain's virtual block devices.
+"""``xl block-list``, ``xl block-attach``, ``xl block-detach``: a domain's virtual block devices.
+
+block-attach takes the disk spec as xl does, in one or more components
+(xl-disk-configuration(5)), prints nothing on success and, with the global ``-N``, the
+disk as libxl's JSON instead; block-detach takes a vdev (xvdb) or a vbd number and says
+"Error: Device X not connected." for one the domain does not have, as xl does.
 
 xl(1) "block-list" (tools/xl/xl_block.c): a header, then for each vbd
 ``"%-5d %-3d %-6d %-5d %-6d %-8d %-30s"``: the vbd number, the backend's domid, the domain's
@@ -9,13 +14,19 @@ A name no domain has is "an invalid domain identifier" and the others are still 
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
+from typing import TYPE_CHECKING
 
-from xenlite.base.errors import DomainNotFound
+from xenlite.base.errors import DeviceNotFound, DomainNotFound
 from xenlite.cli.commands.domains import connect, find_domain, show_help, want_args
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.rpc.contract import Method, int_field, objects, str_field
+
+if TYPE_CHECKING:
+    from xenlite.config.domain.model import DeviceDisk
 
 _SOURCE = Method.DOMAIN_BLOCK_LIST
 BLOCK_HEADER = (
@@ -56,3 +67,50 @@ def main_block_list(opts: GlobalOptions, args: list[str]) -> int:
                 )
     sys.stdout.write("".join(out))
     return status
+
+
+def main_block_attach(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl block-attach <Domain> <disk-spec-component(s)>...``."""
+    pairs, operands = parse_options("block-attach", args, "h", ["help"])
+    if pairs:
+        return show_help(opts, "block-attach")
+    want_args("block-attach", operands, 2, "a domain and a disk spec")
+    from xenlite.config.domain.libxl_json import dumps_libxl_json, struct_to_json
+    from xenlite.config.specs.disk import parse_disk_spec
+
+    disk = local_disk_path(parse_disk_spec(",".join(operands[1:])).to_device())
+    if opts.dryrun:
+        sys.stdout.write(dumps_libxl_json(struct_to_json(disk)) + "\n")
+        return EXIT_SUCCESS
+    with connect() as client:
+        domid, _ = find_domain(client, operands[0])
+        client.call(Method.DOMAIN_BLOCK_ATTACH, dom=str(domid), disk=struct_to_json(disk))
+    return EXIT_SUCCESS
+
+
+def main_block_detach(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl block-detach [-f|--force] <Domain> <DevId>``."""
+    pairs, operands = parse_options("block-detach", args, "fh", ["force", "help"])
+    force = False
+    for flag, _ in pairs:
+        if flag in ("-h", "--help"):
+            return show_help(opts, "block-detach")
+        force = True
+    want_args("block-detach", operands, 2, "a domain and a device")
+    with connect() as client:
+        domid, _ = find_domain(client, operands[0])
+        try:
+            client.call(Method.DOMAIN_BLOCK_DETACH, dom=str(domid), disk=operands[1], force=force)
+        except DeviceNotFound:
+            raise VerbExit(f"Error: Device {operands[1]} not connected.\n") from None
+    return EXIT_SUCCESS
+
+
+def local_disk_path(disk: DeviceDisk) -> DeviceDisk:
+    """``disk`` with a target relative to the directory xl runs in made absolute: libxl,
+    inside xl, opens it from there, and xenlited runs elsewhere. A relative target that is
+    no file here is left alone (a device under /dev, as Xen's block script reads it)."""
+    path = disk.pdev_path
+    if path and not path.startswith("/") and os.path.isfile(path):
+        return dataclasses.replace(disk, pdev_path=os.path.abspath(path))
+    return disk
