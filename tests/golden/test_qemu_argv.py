@@ -26,7 +26,7 @@ BINARY = QemuBinary(
     version=(7, 2, 0),
     version_text="QEMU emulator version 7.2.0",
     machines=frozenset({"q35"}),
-    devices=frozenset({"pvpanic", "virtio-balloon-pci", "virtio-blk-pci", "pcie-root-port"}),
+    devices=frozenset({"pvpanic", "virtio-balloon-pci", "virtio-blk-pci", "pcie-pci-bridge"}),
     accels=frozenset({"kvm", "tcg"}),
 )
 HOSTS = {

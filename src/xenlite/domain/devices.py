@@ -4,11 +4,11 @@ xl.1 "block-list", "block-attach", "block-detach". A mixin of ``DomainManager``:
 brings the registry (``lookup``), the XenStore client, the record store and the disk claims.
 
 Hot-plug is QEMU's: ``blockdev-add`` of the disk's nodes and ``device_add`` of its
-virtio-blk on a free PCIe root port (every domain is built with spare ports, see
-qemu/blockdev.py); unplug is ``device_del``, which the guest acknowledges (QEMU's
-DEVICE_DELETED event), then ``blockdev-del``. As in Xen, a detach needs the guest's
-cooperation; unlike Xen's, QEMU cannot take a PCI device away from a guest that holds it, so
-``--force`` cannot either, and says so.
+virtio-blk in a free slot of the domain's disk bridge (qemu/blockdev.py); unplug is
+``device_del``, which the guest acknowledges (QEMU's DEVICE_DELETED event), then
+``blockdev-del``. As in Xen, a detach needs the guest's cooperation; unlike Xen's, QEMU
+cannot take a PCI device away from a guest that holds it, so ``--force`` cannot either,
+and says so.
 
 Crash-only: the record names a disk before QEMU gets it and until QEMU has let it go, so a
 daemon killed in between leaves a record naming a disk QEMU may lack; block-detach of it
@@ -37,7 +37,7 @@ from xenlite.domain.disks import (
 )
 from xenlite.domain.live import Domain, live_monitor
 from xenlite.domain.state import DomainState, require
-from xenlite.qemu.blockdev import block_nodes, disk_device, free_root_port, node_name
+from xenlite.qemu.blockdev import DISK_SLOTS, block_nodes, disk_device, free_disk_slot, node_name
 from xenlite.qemu.monitor import Monitor
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
@@ -86,12 +86,12 @@ class DomainDevices:
             (prepared,) = await asyncio.to_thread(
                 prepare_disks, [disk], domain=domain.name, attached=others, existing=own
             )
-            port = free_root_port(await monitor.execute("query-pci"))
-            if port is None:
+            slot = free_disk_slot(await monitor.execute("query-pci"))
+            if slot is None:
                 raise DomainError(
                     f"{describe(disk)} for domain '{domain.name}'",
-                    "every hot-plug port of the domain is taken",
-                    "detach a disk first (xl block-detach), or give the disk in the config",
+                    f"the domain has {len(DISK_SLOTS)} disks, as many as it can hold",
+                    "detach a disk first (xl block-detach)",
                 )
             before = domain.config
             async with AsyncExitStack() as undo:
@@ -102,7 +102,7 @@ class DomainDevices:
                     undo.push_async_callback(_blockdev_del, monitor, str(node["node-name"]))
                 await self._write_vbd_nodes(domain.domid, [prepared.disk])
                 undo.push_async_callback(self._remove_vbd_nodes, domain.domid, prepared.disk)
-                await monitor.execute("device_add", disk_device(prepared.qemu, port))
+                await monitor.execute("device_add", disk_device(prepared.qemu, slot))
                 undo.pop_all()
         return prepared
 

@@ -53,14 +53,13 @@ from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_repor
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
 from xenlite.qemu.blockdev import (
+    BRIDGE_DEVICE,
     DISK_DEVICE,
-    HOTPLUG_PORTS,
-    MAX_PORTS,
-    ROOT_PORT_DEVICE,
+    DISK_SLOTS,
     BlockDisk,
     block_nodes,
+    disk_bridge,
     disk_device,
-    root_port,
 )
 from xenlite.qemu.runpaths import RunPaths
 
@@ -163,21 +162,19 @@ def build_argv(
         "-chardev", _serial_chardev(paths),
         "-serial", f"chardev:{SERIAL_CHARDEV}",
     ]  # fmt: skip
-    ports = len(disks) + HOTPLUG_PORTS
-    if ports > MAX_PORTS:
+    if len(disks) > len(DISK_SLOTS):
         raise Unsupported(
             f"{len(disks)} disks",
-            f"a domain has room for {MAX_PORTS - HOTPLUG_PORTS} disks at create",
-            "attach fewer disks",
+            f"a domain has room for {len(DISK_SLOTS)} disks",
+            "give the domain fewer disks",
         )
     binary.require_device(DISK_DEVICE)
-    binary.require_device(ROOT_PORT_DEVICE)
-    for index in range(ports):
-        argv += ["-device", _device_option(root_port(index))]
-    for index, disk in enumerate(disks):
+    binary.require_device(BRIDGE_DEVICE)
+    argv += ["-device", _device_option(disk_bridge())]
+    for slot, disk in zip(DISK_SLOTS, disks, strict=False):
         for node in block_nodes(disk):
             argv += ["-blockdev", json.dumps(node)]
-        argv += ["-device", _device_option(disk_device(disk, root_port(index)["id"]))]
+        argv += ["-device", _device_option(disk_device(disk, slot))]
     argv += [
         "-device", PANIC_DEVICE,
         "-device", f"{BALLOON_DEVICE},id={BALLOON_ID}",

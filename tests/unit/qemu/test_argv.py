@@ -27,7 +27,7 @@ from xenlite.qemu.argv import (
     opt,
 )
 from xenlite.qemu.binary import QemuBinary
-from xenlite.qemu.blockdev import HOTPLUG_PORTS, BlockDisk, free_root_port
+from xenlite.qemu.blockdev import BlockDisk, free_disk_slot
 from xenlite.qemu.runpaths import RunPaths
 
 BINARY = QemuBinary(
@@ -35,7 +35,7 @@ BINARY = QemuBinary(
     version=(7, 2, 0),
     version_text="QEMU emulator version 7.2.0",
     machines=frozenset({"q35", "pc", "microvm"}),
-    devices=frozenset({"pvpanic", "virtio-balloon-pci", "virtio-blk-pci", "pcie-root-port"}),
+    devices=frozenset({"pvpanic", "virtio-balloon-pci", "virtio-blk-pci", "pcie-pci-bridge"}),
     accels=frozenset({"kvm", "tcg"}),
 )
 TCG_HOST = QemuHost(BINARY, Accel.TCG, nr_cpus=4)
@@ -69,9 +69,11 @@ def test_minimal_pv_guest() -> None:
     assert value_after(argv, "-initrd") == ["/boot/initrd.img"]
     assert value_after(argv, "-append") == ["console=ttyS0"]
     assert value_after(argv, "-name") == ["guest=web01,process=qemu-dm-7,debug-threads=on"]
-    devices = value_after(argv, "-device")
-    assert devices[HOTPLUG_PORTS:] == ["pvpanic", "virtio-balloon-pci,id=balloon0"]
-    assert all(d.startswith("pcie-root-port,") for d in devices[:HOTPLUG_PORTS])
+    assert value_after(argv, "-device") == [
+        "pcie-pci-bridge,id=vbdbridge,bus=pcie.0,addr=0x10",
+        "pvpanic",
+        "virtio-balloon-pci,id=balloon0",
+    ]
     assert value_after(argv, "-action") == ["reboot=shutdown,shutdown=pause,panic=pause"]
     assert {"-no-user-config", "-nodefaults", "-nographic", "-S"} <= set(argv)
     assert "-no-reboot" not in argv
@@ -222,7 +224,7 @@ def test_xen_only_settings_are_not_refused() -> None:
     argv_of(config(PV + 'tsc_mode="native"\nmax_grant_frames=64\n'))
 
 
-def test_disks_become_blockdev_nodes_and_virtio_blk_devices_on_root_ports() -> None:
+def test_disks_become_blockdev_nodes_and_virtio_blk_devices_on_the_bridge() -> None:
     disks = [
         BlockDisk(51712, "xvda", "/srv/a,b.qcow2", False, "qcow2", False, True, False),
         BlockDisk(51728, "xvdb", "/dev/loop3", True, "raw", True, False, True),
@@ -240,35 +242,26 @@ def test_disks_become_blockdev_nodes_and_virtio_blk_devices_on_root_ports() -> N
          "read-only": True, "discard": "ignore"},
     ]  # fmt: skip
     devices = value_after(argv, "-device")
-    ports = [d for d in devices if d.startswith("pcie-root-port,")]
-    assert len(ports) == 2 + HOTPLUG_PORTS  # one per disk and the spare ones
-    assert ports[0] == (
-        "pcie-root-port,id=vbdport0,bus=pcie.0,chassis=1,addr=0x10.0,multifunction=on"
-    )
-    assert ports[9] == (
-        "pcie-root-port,id=vbdport9,bus=pcie.0,chassis=10,addr=0x11.1,multifunction=off"
-    )
+    assert devices[0] == "pcie-pci-bridge,id=vbdbridge,bus=pcie.0,addr=0x10"
     assert [d for d in devices if d.startswith("virtio-blk-pci,")] == [
-        "virtio-blk-pci,drive=vbd51712,id=vbd51712,serial=xvda,bus=vbdport0",
-        "virtio-blk-pci,drive=vbd51728,id=vbd51728,serial=xvdb,bus=vbdport1",
+        "virtio-blk-pci,drive=vbd51712,id=vbd51712,serial=xvda,bus=vbdbridge,addr=0x1",
+        "virtio-blk-pci,drive=vbd51728,id=vbd51728,serial=xvdb,bus=vbdbridge,addr=0x2",
     ]
 
 
-def test_free_root_port_is_the_first_with_nothing_behind_it() -> None:
-    def port(index: int, *behind: str) -> dict[str, object]:
-        return {
-            "qdev_id": f"vbdport{index}",
-            "pci_bridge": {"bus": {}, "devices": [{"qdev_id": d} for d in behind]},
-        }
+def test_free_disk_slot_is_the_lowest_empty_slot_of_the_bridge() -> None:
+    def bridge(*slots: int) -> dict[str, object]:
+        behind = [{"slot": n, "qdev_id": f"vbd{n}"} for n in slots]
+        return {"qdev_id": "vbdbridge", "pci_bridge": {"bus": {}, "devices": behind}}
 
-    busy = [{"bus": 0, "devices": [port(0, "vbd51712"), port(1), port(2), {"qdev_id": "x"}]}]
-    assert free_root_port(busy) == "vbdport1"
-    assert free_root_port([{"bus": 0, "devices": [port(0, "vbd51712")]}]) is None
-    assert free_root_port("nonsense") is None
+    assert free_disk_slot([{"bus": 0, "devices": [{"qdev_id": "x"}, bridge(1, 3)]}]) == 2
+    assert free_disk_slot([{"bus": 0, "devices": [bridge(*range(1, 32))]}]) is None
+    assert free_disk_slot([{"bus": 0, "devices": [{"qdev_id": "balloon0"}]}]) is None
+    assert free_disk_slot("nonsense") is None
 
 
-def test_disks_need_virtio_blk_and_root_ports_in_the_binary() -> None:
-    for device in ("virtio-blk-pci", "pcie-root-port"):
+def test_disks_need_virtio_blk_and_the_bridge_in_the_binary() -> None:
+    for device in ("virtio-blk-pci", "pcie-pci-bridge"):
         binary = dataclasses.replace(BINARY, devices=BINARY.devices - {device})
         with pytest.raises(HostError, match=device):
             argv_of(BASE, host=QemuHost(binary, Accel.TCG, 4))

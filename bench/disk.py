@@ -1,0 +1,287 @@
+"""Disk benchmark: what xenlite's disk path costs next to QEMU alone, and hot-plug latency.
+
+Prints one JSON object (issue 16 "Tests and benchmark"):
+
+- ``sequential_read``: MB/s of ``dd`` reading a raw file disk end to end inside a freshly
+  booted guest (cold guest cache), under ``xl create`` with ``disk=['FILE,raw,xvda,r']``
+  and on a bare ``qemu-system-x86_64`` of the same kernel, initramfs, memory, machine,
+  accelerator and image (``-drive if=virtio``); medians over ``--repeats`` pairs, taken in
+  turns so both read the image from the host's page cache alike; and their ratio (target
+  at least 0.95);
+- ``block_attach``: seconds from starting ``xl block-attach`` to the disk's device in the
+  guest's /sys/block, median of ``--attach-runs`` attach/detach rounds.
+
+Everything runs on a private host under a fresh root in /tmp, removed on the way out with
+every QEMU process of this run.
+
+    .venv/bin/python bench/disk.py [--repeats 5] [--size-mib 256] [--attach-runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchhost import XENLITE, XL, private_env, tear_down
+from xenlite.base.errors import XenliteError
+from xenlite.guestkit.boot import READY_MARKER
+from xenlite.guestkit.build import GuestKit, build_guest_kit
+from xenlite.qemu.accel import Accel, probe_accel
+from xenlite.qemu.process import qemu_pids_under
+
+QEMU = "qemu-system-x86_64"
+CMDLINE = "console=ttyS0"
+MEMORY_MIB = 128
+TIMEOUT = 300.0
+TARGET_RATIO = 0.95
+_MARKERS = itertools.count(1000)
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the message says which and why."""
+
+
+class Console:
+    """A guest's serial console as a byte stream: send a line, read until a marker."""
+
+    def __init__(self, send: Callable[[bytes], None], fileno: int) -> None:
+        self._send = send
+        self._fileno = fileno
+        self.buffer = b""
+
+    def read_until(self, wanted: bytes, timeout: float = TIMEOUT) -> bytes:
+        deadline = time.monotonic() + timeout
+        while wanted not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BenchError(f"no {wanted!r} from the guest: {self.buffer[-500:]!r}")
+            ready, _, _ = select.select([self._fileno], [], [], left)
+            if ready:
+                chunk = os.read(self._fileno, 65536)
+                if not chunk:
+                    raise BenchError(f"the console closed before {wanted!r}")
+                self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(wanted)
+        return head
+
+    def start(self, command: str) -> bytes:
+        """Send ``command`` and an echo of a marker after it; return the marker as printed
+        (the shell's echo of the typed line shows it split by quotes, so never matches)."""
+        n = next(_MARKERS)
+        self._send(f'{command}; echo "@@""{n}@@"\n'.encode())
+        return f"@@{n}@@".encode()
+
+    def run(self, command: str, timeout: float = TIMEOUT) -> float:
+        """Seconds until ``command`` (run by the guest's shell) has finished."""
+        started = time.monotonic()
+        self.read_until(self.start(command), timeout)
+        return time.monotonic() - started
+
+
+def make_image(path: Path, size_mib: int) -> None:
+    """A raw image of real (non-zero, non-sparse) data, so reads are not of holes."""
+    block = (bytes(range(256)) * 4096)[: 1 << 20]
+    with open(path, "wb") as out:
+        for _ in range(size_mib):
+            out.write(block)
+
+
+def bare_read(kit: GuestKit, accel: Accel, image: Path, scratch: Path, size_mib: int) -> float:
+    """Seconds of the guest's dd on QEMU alone."""
+    sock_path = scratch / "bare-serial.sock"
+    sock_path.unlink(missing_ok=True)
+    argv = [
+        QEMU,
+        "-no-user-config", "-nodefaults", "-nographic", "-display", "none",
+        "-machine", "q35",
+        "-accel", "kvm" if accel is Accel.KVM else "tcg,thread=single",
+        "-cpu", "host" if accel is Accel.KVM else "max",
+        "-m", f"{MEMORY_MIB}M", "-smp", "1",
+        "-kernel", os.fspath(kit.kernel), "-initrd", os.fspath(kit.initrd),
+        "-append", CMDLINE,
+        "-drive", f"file={image},format=raw,if=virtio,readonly=on",
+        "-chardev", f"socket,id=con,path={sock_path},server=on,wait=on",
+        "-serial", "chardev:con",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not sock_path.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                err = process.stderr.read().decode() if process.stderr else ""
+                raise BenchError(f"bare QEMU did not start: {err.strip()}")
+            time.sleep(0.01)
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(os.fspath(sock_path))
+            console = Console(sock.sendall, sock.fileno())
+            console.read_until(READY_MARKER.encode())
+            return console.run(f"dd if=/dev/vda of=/dev/null bs=1M count={size_mib}")
+    finally:
+        process.kill()
+        process.wait(30)
+        if process.stderr:
+            process.stderr.close()
+
+
+class Host:
+    """A private xenlite host under ``root``."""
+
+    def __init__(self, root: Path, kit: GuestKit, accel: Accel) -> None:
+        self.root = root
+        self.kit = kit
+        self.env = private_env(root, str(accel))
+
+    def run(self, *argv: str | os.PathLike[str]) -> str:
+        result = subprocess.run(
+            [os.fspath(a) for a in argv], env=self.env, capture_output=True, text=True,
+            timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise BenchError(f"{Path(argv[0]).name} {argv[1]} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def create(self, name: str, disk: str) -> None:
+        config = self.root / f"{name}.cfg"
+        config.write_text(
+            f'name = "{name}"\nkernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\n'
+            f'memory = {MEMORY_MIB}\nvcpus = 1\nextra = "{CMDLINE}"\ndisk = [ "{disk}" ]\n'
+        )
+        self.run(XL, "create", "-q", config)
+        log = self.root / f"var/log/xenlite/console/guest-{name}.log"
+        deadline = time.monotonic() + TIMEOUT
+        while not (log.exists() and READY_MARKER.encode() in log.read_bytes()):
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name}: no ready marker")
+            time.sleep(0.01)
+
+    def console(self, name: str) -> tuple[subprocess.Popen[bytes], Console]:
+        proc = subprocess.Popen(
+            [os.fspath(XL), "console", name], env=self.env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        stdin = proc.stdin
+
+        def send(data: bytes) -> None:
+            stdin.write(data)
+            stdin.flush()
+
+        return proc, Console(send, proc.stdout.fileno())
+
+
+def close_console(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        proc.stdin.write(b"\x1d")
+        proc.stdin.close()
+    proc.wait(10)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def engine_read(host: Host, image: Path, size_mib: int, name: str) -> float:
+    host.create(name, f"{image},raw,xvda,r")
+    proc, console = host.console(name)
+    try:
+        return console.run(f"dd if=/dev/vda of=/dev/null bs=1M count={size_mib}")
+    finally:
+        close_console(proc)
+        host.run(XL, "destroy", name)
+
+
+def attach_latency(host: Host, image: Path, extra: Path, runs: int) -> list[float]:
+    host.create("hot", f"{image},raw,xvda,r")
+    proc, console = host.console("hot")
+    times = []
+    try:
+        for _ in range(runs):
+            marker = console.start("while [ ! -e /sys/block/vdb ]; do sleep 0.01; done")
+            time.sleep(0.2)  # the loop is running in the guest
+            started = time.monotonic()
+            host.run(XL, "block-attach", "hot", f"{extra},raw,xvdb,r")
+            console.read_until(marker)
+            times.append(time.monotonic() - started)
+            host.run(XL, "block-detach", "hot", "xvdb")
+            console.run("while [ -e /sys/block/vdb ]; do sleep 0.01; done")
+    finally:
+        close_console(proc)
+        host.run(XL, "destroy", "hot")
+    return times
+
+
+def measure(host: Host, args: argparse.Namespace, report: dict[str, object]) -> None:
+    accel = Accel(host.env["XENLITE_ACCEL"])
+    image = host.root / "read.img"
+    make_image(image, args.size_mib)
+    host.run(XENLITE, "start")
+    bare, engine = [], []
+    for i in range(args.repeats):
+        bare.append(bare_read(host.kit, accel, image, host.root, args.size_mib))
+        engine.append(engine_read(host, image, args.size_mib, f"read{i}"))
+    megabytes = args.size_mib * 1.048576
+    bare_mbs = megabytes / statistics.median(bare)
+    engine_mbs = megabytes / statistics.median(engine)
+    ratio = engine_mbs / bare_mbs
+    report["sequential_read"] = {
+        "size_mib": args.size_mib,
+        "xenlite_seconds": [round(s, 3) for s in engine],
+        "bare_qemu_seconds": [round(s, 3) for s in bare],
+        "xenlite_mb_per_s": round(engine_mbs, 1),
+        "bare_qemu_mb_per_s": round(bare_mbs, 1),
+        "ratio": round(ratio, 3),
+        "target": f">= {TARGET_RATIO}",
+        "met": ratio >= TARGET_RATIO,
+    }
+    extra = host.root / "extra.img"
+    make_image(extra, 8)
+    times = attach_latency(host, image, extra, args.attach_runs)
+    report["block_attach"] = {
+        "runs": len(times),
+        "seconds": [round(t, 3) for t in times],
+        "median_seconds": round(statistics.median(times), 3),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="xenlite/bare pairs (5)")
+    parser.add_argument("--size-mib", type=int, default=256, help="MiB read per run (256)")
+    parser.add_argument("--attach-runs", type=int, default=5, help="block-attach rounds (5)")
+    args = parser.parse_args(argv)
+    report: dict[str, object] = {"benchmark": "disk"}
+    status = 0
+    host: Host | None = None
+    try:
+        kit = build_guest_kit()
+        probe = probe_accel()
+        report["accel"] = str(probe.accel)
+        report["nr_cpus"] = os.cpu_count()
+        root = Path(tempfile.mkdtemp(prefix="xlk", dir="/tmp"))
+        host = Host(root, kit, probe.accel)
+        measure(host, args, report)
+    except (XenliteError, BenchError, OSError, subprocess.SubprocessError) as exc:
+        report["error"] = str(exc)
+        status = 1
+    finally:
+        if host is not None:
+            tear_down(host.root, host.env)
+            report["left_behind_qemu"] = len(qemu_pids_under(host.root))
+    print(json.dumps(report))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
