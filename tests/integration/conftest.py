@@ -221,6 +221,17 @@ class LiveHost:
         path.write_text("\n".join(body) + "\n")
         return path
 
+    def wait_ready(self, name: str, count: int = 1, timeout: float = 60.0) -> None:
+        """Until the domain's console log holds the guest kit's ready line ``count`` times
+        (a reboot of the domain prints it again)."""
+        from xenlite.guestkit.boot import READY_MARKER
+
+        log = self.root / f"var/log/xenlite/console/guest-{name}.log"
+        deadline = time.monotonic() + timeout
+        while not (log.exists() and log.read_text(errors="replace").count(READY_MARKER) >= count):
+            assert time.monotonic() < deadline, f"{name} never became ready"
+            time.sleep(0.1)
+
     def start(self, *, crash_at: str | None = None) -> None:
         """``xenlite start``: start whichever daemon of this host is not running (TCG);
         ``crash_at``: the crash point (base/crashpoint.py) at which a new xenlited kills

@@ -21,12 +21,10 @@ import pytest
 
 from guestshell import GuestShell
 from hoststate import host_state
-from xenlite.guestkit.boot import READY_MARKER
 from xenlite.xenstore.client import XenStore
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
-BOOT_TIMEOUT = 60.0
 XVDA, XVDB, XVDC = 51712, 51728, 51744
 # Without device-mapper no LVM volume can be active: the error says so, naming the group.
 _NO_LVM = (
@@ -42,14 +40,6 @@ def _image(path: Path, size: str = "8M", *, fmt: str = "raw", backing: Path | No
         argv += ["-b", str(backing), "-F", "raw"]
     subprocess.run([*argv, str(path), *([] if backing else [size])], check=True)
     return path
-
-
-def _wait_ready(host: Any, name: str, count: int = 1) -> None:
-    log = host.root / f"var/log/xenlite/console/guest-{name}.log"
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while not (log.exists() and log.read_text(errors="replace").count(READY_MARKER) >= count):
-        assert time.monotonic() < deadline, f"{name} not ready"
-        time.sleep(0.1)
 
 
 def _domid(host: Any, name: str) -> int:
@@ -88,7 +78,7 @@ def test_guest_sees_its_disks_and_keeps_what_it_wrote(live_host: Any, images: Pa
     )
     assert created.returncode == 0, created.stderr
     try:
-        _wait_ready(live_host, "disks")
+        live_host.wait_ready("disks")
         domid = _domid(live_host, "disks")
         with GuestShell(live_host, "disks") as guest:
             serials = "cat /sys/block/vda/serial /sys/block/vdb/serial /sys/block/vdc/serial"
@@ -131,7 +121,7 @@ def test_guest_sees_its_disks_and_keeps_what_it_wrote(live_host: Any, images: Pa
         assert _node(live_host, f"{front}/virtual-device") == str(XVDA)
         # What the guest wrote is on the disks after a reboot (a new domain, new QEMU).
         assert live_host.xl("reboot", "-w", "disks", timeout=90).returncode == 0
-        _wait_ready(live_host, "disks", count=2)
+        live_host.wait_ready("disks", count=2)
         with GuestShell(live_host, "disks") as guest:
             assert guest.run("head -c 6 /dev/vda; head -c 6 /dev/vdb") == (0, "kept-akept-b")
         assert a.read_bytes()[:6] == b"kept-a"
@@ -164,7 +154,7 @@ def test_phy_on_a_real_loop_device(live_host: Any, loop_device: str) -> None:
     created = _create(live_host, "phy", f"phy:{loop_device.removeprefix('/dev/')},xvda,w")
     assert created.returncode == 0, created.stderr
     try:
-        _wait_ready(live_host, "phy")
+        live_host.wait_ready("phy")
         domid = _domid(live_host, "phy")
         back = f"/local/domain/0/backend/vbd/{domid}/{XVDA}"
         assert _node(live_host, f"{back}/type") == "phy"
@@ -256,7 +246,7 @@ def test_block_attach_and_detach_on_a_running_guest(live_host: Any, images: Path
     created = _create(live_host, "hot", f"{root},raw,xvda,w")
     assert created.returncode == 0, created.stderr
     try:
-        _wait_ready(live_host, "hot")
+        live_host.wait_ready("hot")
         domid = _domid(live_host, "hot")
         with GuestShell(live_host, "hot") as guest:
             assert _serials(guest) == {"xvda": "vda"}

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-from xenlite.guestkit.boot import READY_MARKER
-
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 BOOT_TIMEOUT = 30.0
@@ -32,19 +30,11 @@ def _mem(host: Any, name: str) -> int:
     return int(result.stdout.splitlines()[1].split()[2])
 
 
-def _wait_ready(host: Any, name: str) -> None:
-    log = host.root / f"var/log/xenlite/console/guest-{name}.log"
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while not (log.exists() and READY_MARKER in log.read_text(errors="replace")):
-        assert time.monotonic() < deadline, f"{name} never became ready"
-        time.sleep(0.1)
-
-
 def test_mem_set_balloons_the_guest_and_frees_host_memory(live_host: Any) -> None:
     config = live_host.write_config("balloon", "maxmem = 256", memory=256)
     created = live_host.xl("create", "-q", str(config))
     assert created.returncode == 0, created.stderr
-    _wait_ready(live_host, "balloon")
+    live_host.wait_ready("balloon", timeout=BOOT_TIMEOUT)
     assert _mem(live_host, "balloon") == 256
     free_before = int(_info(live_host)["free_memory"])
     started = time.monotonic()

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from xenlite.guestkit.boot import READY_MARKER
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
@@ -48,19 +45,11 @@ def _affinities(host: Any, domid: int) -> dict[int, set[int]]:
     return {v: os.sched_getaffinity(t) for v, t in _vcpu_threads(host, domid).items()}
 
 
-def _wait_ready(host: Any, name: str, count: int = 1) -> None:
-    log = host.root / f"var/log/xenlite/console/guest-{name}.log"
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    while not (log.exists() and log.read_text(errors="replace").count(READY_MARKER) >= count):
-        assert time.monotonic() < deadline, f"{name} not ready"
-        time.sleep(0.1)
-
-
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="pinning needs at least 2 host CPUs")
 def test_cpus_at_create_vcpu_pin_and_vcpu_list(live_host: Any) -> None:
     config = live_host.write_config("pinned", "vcpus = 2", 'cpus = "1"')
     assert live_host.xl("create", "-q", str(config)).returncode == 0
-    _wait_ready(live_host, "pinned")
+    live_host.wait_ready("pinned", timeout=BOOT_TIMEOUT)
     domid = _domid(live_host, "pinned")
     assert _affinities(live_host, domid) == {0: {1}, 1: {1}}
     assert live_host.xl("vcpu-pin", "pinned", "0", "0").returncode == 0
@@ -81,7 +70,7 @@ def test_cpus_at_create_vcpu_pin_and_vcpu_list(live_host: Any) -> None:
     assert "Domain-0" in everything
     # The pinning is the domain's: a reboot (on_reboot=restart, a new domid) keeps it.
     assert live_host.xl("reboot", "-w", "pinned", timeout=60).returncode == 0
-    _wait_ready(live_host, "pinned", count=2)
+    live_host.wait_ready("pinned", count=2, timeout=BOOT_TIMEOUT)
     again = _domid(live_host, "pinned")
     assert again != domid
     assert _affinities(live_host, again) == {0: {0}, 1: {1}}

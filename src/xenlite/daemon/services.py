@@ -31,7 +31,7 @@ from xenlite.host import facts as host_facts
 from xenlite.rpc.client import RpcClient
 from xenlite.rpc.contract import Method
 from xenlite.rpc.protocol import socket_path as xenlited_socket
-from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
+from xenlite.xenstore.client import XenStoreClient
 from xenlite.xenstore.location import default_socket
 
 XENSTORED_PID = "/run/xenlite/xenstored.pid"
@@ -141,15 +141,7 @@ def stop_daemon(name: str, pid_file: Path, timeout: float = STOP_TIMEOUT) -> boo
 
 async def write_dom0_nodes(xs: XenStoreClient, *, memory_kib: int, nr_cpus: int) -> None:
     """dom0's nodes, as xen-init-dom0 writes them (idempotent)."""
-    nodes = xspaths.dom0_nodes(memory_kib=memory_kib, nr_cpus=nr_cpus)
-
-    async def body(tx: Transaction) -> None:
-        for node in nodes:
-            await tx.write(node.path, node.value)
-            if node.perms is not None:
-                await tx.set_perms(node.path, PermList.parse(node.perms))
-
-    await xs.transact(body)
+    await xspaths.write_nodes(xs, xspaths.dom0_nodes(memory_kib=memory_kib, nr_cpus=nr_cpus))
 
 
 async def _write_dom0(path: Path) -> None:

@@ -26,6 +26,7 @@ from dataclasses import replace
 from xenlite.base.errors import ConfigError, DeviceNotFound, DomainError, QemuCommandError
 from xenlite.config.domain.model import DeviceDisk, DomainConfig
 from xenlite.config.specs.disk import vdev_to_devid
+from xenlite.domain import xspaths
 from xenlite.domain.disks import (
     PreparedDisk,
     VbdRow,
@@ -39,7 +40,7 @@ from xenlite.domain.live import Domain, live_monitor
 from xenlite.domain.state import DomainState, require
 from xenlite.qemu.blockdev import DISK_SLOTS, block_nodes, disk_device, free_disk_slot, node_name
 from xenlite.qemu.monitor import Monitor
-from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
+from xenlite.xenstore.client import XenStoreClient
 
 DETACH_TIMEOUT = 10.0  # seconds the guest has to release a disk (device_del)
 _HELD_FIX = "stop using it in the guest (unmount it) and try again"
@@ -150,15 +151,7 @@ class DomainDevices:
             await self._keep_config(domain, replace(domain.config, disks=rest))
 
     async def _write_vbd_nodes(self, domid: int, disks: Sequence[DeviceDisk]) -> None:
-        nodes = vbd_nodes(domid, disks)
-
-        async def body(tx: Transaction) -> None:
-            for node in nodes:
-                await tx.write(node.path, node.value)
-                if node.perms is not None:
-                    await tx.set_perms(node.path, PermList.parse(node.perms))
-
-        await self.xs.transact(body)
+        await xspaths.write_nodes(self.xs, vbd_nodes(domid, disks))
 
     async def _remove_vbd_nodes(self, domid: int, disk: DeviceDisk) -> None:
         for path in vbd_roots(domid, disk):

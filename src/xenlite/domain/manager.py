@@ -370,14 +370,7 @@ class DomainManager(DomainResources, DomainDevices):
             domain_type=str(dom.config.c_info.type or DomainType.PVH),
         )
         nodes = xspaths.domain_nodes(facts) + vbd_nodes(dom.domid, dom.config.disks)
-
-        async def body(tx: Transaction) -> None:
-            for node in nodes:
-                await tx.write(node.path, node.value)
-                if node.perms is not None:
-                    await tx.set_perms(node.path, PermList.parse(node.perms))
-
-        await self.xs.transact(body)
+        await xspaths.write_nodes(self.xs, nodes)
 
     async def _remove_nodes(self, domid: int, uuid: str) -> None:
         """Remove the domain's subtrees. Without XenStore the rest of a teardown goes on:

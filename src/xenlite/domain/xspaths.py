@@ -9,8 +9,10 @@ dom0's alone (noperm ``n0``). Pure: it returns paths and nodes; the engine write
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
 INTRODUCE_DOMAIN = "@introduceDomain"
 RELEASE_DOMAIN = "@releaseDomain"
@@ -197,3 +199,15 @@ def dom0_nodes(*, memory_kib: int, nr_cpus: int) -> list[Node]:
     ]
     nodes += cpu_nodes(0, nr_cpus, range(nr_cpus))
     return nodes
+
+
+async def write_nodes(xs: XenStoreClient, nodes: Sequence[Node]) -> None:
+    """Write ``nodes`` (values, and permissions where given) in one transaction."""
+
+    async def body(tx: Transaction) -> None:
+        for node in nodes:
+            await tx.write(node.path, node.value)
+            if node.perms is not None:
+                await tx.set_perms(node.path, PermList.parse(node.perms))
+
+    await xs.transact(body)
