@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from rpc_harness import ServerThread
-from xenlite.base.errors import DomainNotFound
+from xenlite.base.errors import DeviceNotFound, DomainNotFound
 from xenlite.cli import main as cli_main
 from xenlite.cli.commands import domains as domain_verbs
 
@@ -186,7 +186,19 @@ class FakeDaemon:
                 self.dmesg = ""
             return {"text": text}
 
+        async def block_attach(dom: str, disk: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append(("domain.block_attach", {"dom": dom, "disk": disk}))
+            return {"devid": 51728, "vdev": disk["vdev"]}
+
+        async def block_detach(dom: str, disk: str, force: bool) -> dict[str, Any]:
+            self.calls.append(("domain.block_detach", {"dom": dom, "disk": disk, "force": force}))
+            if disk != "xvdb":
+                raise DeviceNotFound(f"disk {disk}", "the domain has no such disk", "xl block-list")
+            return {}
+
         return {
+            "domain.block_attach": block_attach,
+            "domain.block_detach": block_detach,
             "domain.list": domain_list,
             "domain.pause": pause,
             "domain.unpause": unpause,
@@ -571,3 +583,39 @@ def test_daemon_not_running_is_said_plainly(
     assert "xenlited is not running" in err
     assert "fix: start the host services: xenlite start" in err
     assert "Traceback" not in err
+
+
+def test_block_attach_sends_the_disk_as_libxl_json_with_a_local_path_made_absolute(
+    daemon: FakeDaemon,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "data.img").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    # Components are one spec, as xl's xlu_disk_parse reads several argv items.
+    assert xl(capsys, "block-attach", "web01", "data.img", "raw", "xvdb", "r") == (0, "", "")
+    method, params = daemon.calls[-1]
+    assert method == "domain.block_attach"
+    assert params["dom"] == "3"
+    assert params["disk"] == {
+        "pdev_path": str(tmp_path / "data.img"),
+        "vdev": "xvdb",
+        "format": "raw",
+    }
+    # -N prints the disk and sends nothing; a phy-style relative target stays as given.
+    daemon.calls.clear()
+    status, out, _ = xl(capsys, "-N", "block-attach", "web01", "vg/lv,raw,xvdc,w")
+    assert status == 0
+    assert json.loads(out) == {"pdev_path": "vg/lv", "vdev": "xvdc", "format": "raw",
+                               "readwrite": 1}  # fmt: skip
+    assert daemon.calls == []
+
+
+def test_block_detach_says_xls_words_for_a_device_the_domain_lacks(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert xl(capsys, "block-detach", "-f", "web01", "xvdb") == (0, "", "")
+    assert daemon.calls[-1] == ("domain.block_detach", {"dom": "3", "disk": "xvdb", "force": True})
+    status, out, err = xl(capsys, "block-detach", "web01", "xvdq")
+    assert (status, out, err) == (1, "", "Error: Device xvdq not connected.\n")
