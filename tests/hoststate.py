@@ -76,7 +76,7 @@ def host_state(root: Path) -> HostState:
         backends = tuple(
             f"{kind}/{domid}"
             for kind in xspaths.BACKEND_KINDS
-            for domid in _listing(xs, f"/local/domain/0/backend/{kind}")
+            for domid in _listing(xs, xspaths.backend_kind_path(kind))
         )
     return HostState(
         qemu_pids=tuple(qemu_pids_under(root)),

@@ -35,7 +35,7 @@ from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host import facts as host_facts
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
-from xenlite.rpc.contract import DomainInfo, Method
+from xenlite.rpc.contract import VERSION_SKEW_FIX, DomainInfo, Method
 from xenlite.rpc.protocol import Event, Reply, RpcCode
 
 XEN_PAGESIZE = 4096
@@ -200,7 +200,7 @@ class Operations:
         :raise XenStoreConnectionError: when that did not happen within ``timeout`` seconds
         """
         if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise DomainError("timeout", f"is {timeout!r}, not a number", "give seconds")
+            raise _bad_param("timeout", timeout, "a number of seconds")
         if not await self.link.wait_up(float(timeout)):
             raise XenStoreConnectionError(
                 "xenlited's XenStore connection",
@@ -547,14 +547,17 @@ def _dom0_vcpus() -> list[VcpuInfo]:
 def _strings(value: object, name: str) -> list[str]:
     """A request's list-of-strings parameter. :raise RpcError: ``bad-params`` otherwise."""
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise RpcError(
-            f"request parameter {name}",
-            f"is {value!r}, not a list of strings",
-            "xl and xenlited may come from different xenlite versions; restart the host "
-            "services (xenlite stop; xenlite start)",
-            code=RpcCode.BAD_PARAMS,
-        )
+        raise _bad_param(name, value, "a list of strings")
     return list(value)
+
+
+def _bad_param(name: str, value: object, wanted: str) -> RpcError:
+    return RpcError(
+        f"request parameter {name}",
+        f"is {value!r}, not {wanted}",
+        VERSION_SKEW_FIX,
+        code=RpcCode.BAD_PARAMS,
+    )
 
 
 def _no_dom0_devices(doing: str) -> DomainError:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
-from xenlite.base.errors import ConfigError, DeviceNotFound, DomainError, QemuCommandError
+from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError
 from xenlite.config.domain.model import DeviceDisk, DomainConfig
 from xenlite.config.specs.disk import vdev_to_devid
 from xenlite.domain import xspaths
@@ -33,6 +33,7 @@ from xenlite.domain.disks import (
     describe,
     prepare_disks,
     vbd_nodes,
+    vbd_number,
     vbd_roots,
     vbd_rows,
 )
@@ -117,7 +118,7 @@ class DomainDevices:
         async with domain.lock:
             require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
                     doing="detach a disk")  # fmt: skip
-            number = _number(which, domain.name)
+            number = vbd_number(which, f"disk {which} of domain '{domain.name}'")
             found = [d for d in domain.config.disks if vdev_to_devid(d.vdev or "") == number]
             if not found:
                 raise DeviceNotFound(
@@ -156,14 +157,6 @@ class DomainDevices:
     async def _remove_vbd_nodes(self, domid: int, disk: DeviceDisk) -> None:
         for path in vbd_roots(domid, disk):
             await self.xs.rm(path)
-
-
-def _number(which: str, name: str) -> int:
-    """The vbd number of ``which``: a number as it is, a vdev (xvdb) by xen-vbd-interface."""
-    try:
-        return vdev_to_devid(which)
-    except ConfigError as exc:
-        raise DomainError(f"disk {which} of domain '{name}'", exc.cause, exc.fix) from None
 
 
 async def _blockdev_del(monitor: Monitor, node: str) -> None:

@@ -56,8 +56,12 @@ class PreparedDisk:
     create (and ``xl list -l`` shows): the backend it chose and the discard default."""
 
     disk: DeviceDisk
-    number: int  # xen-vbd-interface(7)
     qemu: BlockDisk
+
+    @property
+    def number(self) -> int:
+        """The vbd number (xen-vbd-interface(7))."""
+        return self.qemu.number
 
     @property
     def vdev(self) -> str:
@@ -110,6 +114,17 @@ def prepare_disks(
     return tuple(prepared)
 
 
+def vbd_number(vdev: str, what: str) -> int:
+    """The xen-vbd-interface(7) number of ``vdev`` (a name, or a number as it is).
+
+    :raise DomainError: naming ``what`` when no number exists for it
+    """
+    try:
+        return vdev_to_devid(vdev)
+    except ConfigError as exc:
+        raise DomainError(what, exc.cause, exc.fix) from None
+
+
 def qemu_disks(prepared: Sequence[PreparedDisk]) -> list[BlockDisk]:
     """The disks as QEMU gets them: in vbd-number order, the order the guest sees."""
     return [p.qemu for p in sorted(prepared, key=lambda p: p.number)]
@@ -119,10 +134,7 @@ def _prepare(disk: DeviceDisk) -> PreparedDisk:
     what = describe(disk)
     _refuse_unsupported(disk, what)
     vdev = disk.vdev or ""
-    try:
-        number = vdev_to_devid(vdev)
-    except ConfigError as exc:
-        raise DomainError(what, exc.cause, exc.fix) from None
+    number = vbd_number(vdev, what)
     path = _target_path(disk)
     info = _stat(path, what, disk.pdev_path or "")
     block_device = stat.S_ISBLK(info.st_mode)
@@ -163,7 +175,7 @@ def _prepare(disk: DeviceDisk) -> PreparedDisk:
         discard=discard,
         direct=disk.direct_io_safe,
     )
-    return PreparedDisk(disk=resolved, number=number, qemu=qemu)
+    return PreparedDisk(disk=resolved, qemu=qemu)
 
 
 def _refuse_unsupported(disk: DeviceDisk, what: str) -> None:
@@ -306,12 +318,9 @@ def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
     nodes: list[Node] = []
     for disk in disks:
         number = vdev_to_devid(disk.vdev or "")
-        kind = "vbd" if disk.backend is DiskBackend.PHY else "qdisk"
-        back = xspaths.backend_path(kind, domid, number)
-        front = xspaths.frontend_path("vbd", domid, number)
+        back, front, record = vbd_roots(domid, disk)
         path = disk.pdev_path or ""
-        params = path if kind == "vbd" else f"{disk.format}:{path}"
-        record = xspaths.libxl_device_path(domid, "vbd", number)
+        params = path if disk.backend is DiskBackend.PHY else f"{disk.format}:{path}"
         nodes += [
             Node(back, "", xspaths.roperm(domid)),
             Node(f"{back}/frontend", front),
@@ -400,6 +409,7 @@ __all__ = [
     "prepare_disks",
     "qemu_disks",
     "vbd_nodes",
+    "vbd_number",
     "vbd_roots",
     "vbd_rows",
 ]

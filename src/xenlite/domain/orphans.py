@@ -88,8 +88,7 @@ async def sweep_xenstore(
     keep_ids = {str(d) for d in domids} | {"0"}
     keep_uuids = set(uuids) | {xspaths.DOM0_UUID}
     stale_ids: set[int] = set()
-    backend = f"{xspaths.dom_path(0)}/backend"
-    backends = [(f"{backend}/{kind}", keep_ids) for kind in xspaths.BACKEND_KINDS]
+    backends = [(xspaths.backend_kind_path(kind), keep_ids) for kind in xspaths.BACKEND_KINDS]
     parents = [("/local/domain", keep_ids), ("/libxl", keep_ids), ("/vm", keep_uuids), *backends]
     for parent, keep in parents:
         for child in await xs.directory_if_exists(parent):

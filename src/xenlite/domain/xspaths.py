@@ -158,9 +158,14 @@ def cpu_nodes(domid: int, max_vcpus: int, online: Iterable[int]) -> list[Node]:
 BACKEND_KINDS = ("vbd", "qdisk")
 
 
+def backend_kind_path(kind: str) -> str:
+    """Where dom0 keeps the backends of one kind: ``/local/domain/0/backend/KIND``."""
+    return f"{dom_path(0)}/backend/{kind}"
+
+
 def backend_path(kind: str, domid: int, devid: int) -> str:
     """A device's backend directory in dom0: ``/local/domain/0/backend/KIND/DOMID/DEVID``."""
-    return f"{dom_path(0)}/backend/{kind}/{domid}/{devid}"
+    return f"{backend_kind_path(kind)}/{domid}/{devid}"
 
 
 def frontend_path(kind: str, domid: int, devid: int) -> str:
@@ -176,7 +181,7 @@ def libxl_device_path(domid: int, kind: str, devid: int) -> str:
 def domain_roots(domid: int, uuid: str) -> tuple[str, ...]:
     """The subtrees that removing a domain deletes (libxl__domain_destroy's xs_rm calls,
     and the backend directories its devices' removal empties)."""
-    backends = tuple(f"{dom_path(0)}/backend/{kind}/{domid}" for kind in BACKEND_KINDS)
+    backends = tuple(f"{backend_kind_path(kind)}/{domid}" for kind in BACKEND_KINDS)
     return (dom_path(domid), vm_path(uuid), libxl_path(domid), *backends)
 
 

@@ -89,13 +89,19 @@ class DomainInfo:
     config: Mapping[str, object] | None = None
 
 
+# The fix of every error that means xl and xenlited disagree on this contract.
+VERSION_SKEW_FIX = (
+    "xl and xenlited may come from different xenlite versions; restart the host services "
+    "(xenlite stop; xenlite start)"
+)
+
+
 def bad_field(name: str, cause: str, source: str = "domain.list") -> RpcError:
     """The error of an answer that breaks this contract (xl and xenlited of two versions)."""
     return RpcError(
         f"xenlited {source}",
         f"answer field '{name}' {cause}",
-        "xl and xenlited may come from different xenlite versions; restart the host "
-        "services (xenlite stop; xenlite start)",
+        VERSION_SKEW_FIX,
         code="protocol",
     )
 

@@ -42,6 +42,7 @@ from typing import TypeAlias
 
 from xenlite.base.errors import RpcError, XenliteError
 from xenlite.base.sockets import bind_unix, connect_unix
+from xenlite.rpc.contract import VERSION_SKEW_FIX
 from xenlite.rpc.protocol import (
     HELLO_METHOD,
     Event,
@@ -221,8 +222,7 @@ class RpcServer:
             raise RpcError(
                 f"{self.name} method {request.method}",
                 f"{self.name} has no such operation",
-                "xl and xenlited may come from different xenlite versions; restart the host "
-                "services (xenlite stop; xenlite start)",
+                VERSION_SKEW_FIX,
                 code=RpcCode.UNKNOWN_METHOD,
             )
         try:
@@ -231,8 +231,7 @@ class RpcServer:
             raise RpcError(
                 f"{self.name} method {request.method}",
                 f"bad parameters: {exc}",
-                "xl and xenlited may come from different xenlite versions; restart the host "
-                "services (xenlite stop; xenlite start)",
+                VERSION_SKEW_FIX,
                 code=RpcCode.BAD_PARAMS,
             ) from None
         return handler

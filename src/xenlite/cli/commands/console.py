@@ -31,7 +31,7 @@ from xenlite.cli.commands.domains import (
 )
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions, VerbExit
-from xenlite.rpc.contract import Method
+from xenlite.rpc.contract import VERSION_SKEW_FIX, Method
 
 if TYPE_CHECKING:
     from xenlite.rpc.client import RpcClient
@@ -147,8 +147,7 @@ def attach_console(
             raise RpcError(
                 "xenlited domain.console_attach",
                 "ended without handing over the console",
-                "xl and xenlited may come from different xenlite versions; restart the host "
-                "services (xenlite stop; xenlite start)",
+                VERSION_SKEW_FIX,
                 code="protocol",
             ) from None
         except DomainError as exc:
@@ -166,8 +165,7 @@ def attach_console(
             raise RpcError(
                 "xenlited domain.console_attach",
                 f"sent {event.name!r} with {len(event.fds)} descriptors, not the console",
-                "xl and xenlited may come from different xenlite versions; restart the host "
-                "services (xenlite stop; xenlite start)",
+                VERSION_SKEW_FIX,
                 code="protocol",
             )
         console_fd = event.fds[0]

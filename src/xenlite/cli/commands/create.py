@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from xenlite.base.errors import Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
-from xenlite.rpc.contract import Method
+from xenlite.rpc.contract import VERSION_SKEW_FIX, Method
 
 CREATE_TIMEOUT_S = 300.0  # the first create on a host may probe the accelerator (a short boot)
 
@@ -209,8 +209,7 @@ def _created(answer: object) -> tuple[int, str, list[str]]:
     raise RpcError(
         "xenlited domain.create",
         f"the answer {answer!r} lacks the new domain's domid and name",
-        "xl and xenlited may come from different xenlite versions; restart the host "
-        "services (xenlite stop; xenlite start)",
+        VERSION_SKEW_FIX,
         code="protocol",
     )
 

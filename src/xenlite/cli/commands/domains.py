@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from xenlite.base.errors import DomainNotFound, RpcError, Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
-from xenlite.rpc.contract import Method
+from xenlite.rpc.contract import VERSION_SKEW_FIX, Method
 
 if TYPE_CHECKING:
     from xenlite.rpc.client import RpcClient
@@ -72,8 +72,7 @@ def list_domains(client: RpcClient) -> list[DomainInfo]:
         raise RpcError(
             "xenlited domain.list",
             f"answered {type(answer).__name__}, not a list of domains",
-            "xl and xenlited may come from different xenlite versions; restart the host "
-            "services (xenlite stop; xenlite start)",
+            VERSION_SKEW_FIX,
             code="protocol",
         )
     return [domain_info_from_json(item) for item in answer]

@@ -12,12 +12,7 @@ from xenlite.base.errors import RpcError, Unsupported
 from xenlite.cli.commands.domains import connect, show_help
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
-from xenlite.rpc.contract import Method
-
-_VERSION_FIX = (
-    "xl and xenlited may come from different xenlite versions; restart the host services "
-    "(xenlite stop; xenlite start)"
-)
+from xenlite.rpc.contract import VERSION_SKEW_FIX, Method
 
 
 def info_fields(answer: object) -> list[tuple[str, object]]:
@@ -38,7 +33,7 @@ def info_fields(answer: object) -> list[tuple[str, object]]:
     raise RpcError(
         "xenlited host.info",
         "the answer is not a list of [name, value] pairs",
-        _VERSION_FIX,
+        VERSION_SKEW_FIX,
         code="protocol",
     )
 
@@ -84,7 +79,7 @@ def main_dmesg(opts: GlobalOptions, args: list[str]) -> int:
     text = answer.get("text") if isinstance(answer, dict) else None
     if not isinstance(text, str):
         raise RpcError(
-            "xenlited host.dmesg", "the answer carries no 'text'", _VERSION_FIX, code="protocol"
+            "xenlited host.dmesg", "the answer carries no 'text'", VERSION_SKEW_FIX, code="protocol"
         )
     sys.stdout.write(text)
     return EXIT_SUCCESS
