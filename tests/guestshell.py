@@ -32,9 +32,11 @@ class GuestShell:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        # No echo of typed lines and no prompt: what the shell prints is the commands' output.
+        # No echo of typed lines, no prompt and no kernel messages on the console (a hot-plug
+        # makes the kernel log): what the shell prints is the commands' output.
         n = next(_COUNTER)
-        self._exchange(f'stty -echo; PS1=; echo "@@$(({n} + 1))@@"', f"@@{n + 1}@@\r\n", 30.0)
+        setup = f'stty -echo; PS1=; dmesg -n 1; echo "@@$(({n} + 1))@@"'
+        self._exchange(setup, f"@@{n + 1}@@\r\n", 30.0)
 
     def __enter__(self) -> GuestShell:
         return self

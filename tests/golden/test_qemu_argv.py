@@ -26,7 +26,16 @@ BINARY = QemuBinary(
     version=(7, 2, 0),
     version_text="QEMU emulator version 7.2.0",
     machines=frozenset({"q35"}),
-    devices=frozenset({"pvpanic", "virtio-balloon-pci", "virtio-blk-pci", "pcie-pci-bridge"}),
+    devices=frozenset(
+        {
+            "pvpanic",
+            "virtio-balloon-pci",
+            "virtio-blk-pci",
+            "pcie-pci-bridge",
+            "virtio-scsi-pci",
+            "scsi-cd",
+        }
+    ),
     accels=frozenset({"kvm", "tcg"}),
 )
 HOSTS = {

@@ -26,6 +26,7 @@ from xenlite.xenstore.client import XenStore
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 XVDA, XVDB, XVDC = 51712, 51728, 51744
+HDC, HDD = 5632, 5696
 # Without device-mapper no LVM volume can be active: the error says so, naming the group.
 _NO_LVM = (
     "does not exist"
@@ -90,7 +91,7 @@ def test_guest_sees_its_disks_and_keeps_what_it_wrote(live_host: Any, images: Pa
             assert status != 0, said  # read-only: the kernel refuses the write
         # XenStore as libxl writes it: qdisk for file images, the frontend pointing there.
         back = f"/local/domain/0/backend/qdisk/{domid}/{XVDA}"
-        assert _node(live_host, f"{back}/params") == f"raw:{a}"
+        assert _node(live_host, f"{back}/params") == f"aio:{a}"  # libxl's name of raw
         assert _node(live_host, f"{back}/mode") == "w"
         assert _node(live_host, f"{back}/state") == "4"
         assert _node(live_host, f"{back}/dev") == "xvda"
@@ -206,7 +207,7 @@ def test_every_bad_disk_spec_is_refused_and_leaves_nothing(live_host: Any, image
         ([f"{raw},raw,xvd,w"], "virtual disk name 'xvd' is not a known form"),
         (["plain.img,raw,xvda,w"], "plain.img is neither a file in xl's directory nor a device"),
         (["phy:/dev/xendisks/vm01-root,xvda,w"], _NO_LVM),
-        ([f"{raw},raw,hdc:cdrom,r"], "cdroms (devtype=cdrom) are not in xenlite yet"),
+        ([f"backendtype=phy,devtype=cdrom,vdev=hdc,target={raw}"], "a cdrom drive is served"),
         ([f"{raw},raw,xvda,w,script=block-iscsi"], "block scripts (script=) are not in xenlite"),
         ([f"backendtype=phy,vdev=xvda,target={raw}"], "backendtype phy needs a block device"),
     ]
@@ -258,7 +259,7 @@ def test_block_attach_and_detach_on_a_running_guest(live_host: Any, images: Path
             listing = live_host.xl("block-list", "hot").stdout.splitlines()
             assert [line.split()[0] for line in listing[1:]] == [str(XVDA), str(XVDB)]
             back = f"/local/domain/0/backend/qdisk/{domid}/{XVDB}"
-            assert _node(live_host, f"{back}/params") == f"raw:{extra}"
+            assert _node(live_host, f"{back}/params") == f"aio:{extra}"
             # The same image again, or its vdev again: refused, nothing changes.
             again = live_host.xl("block-attach", "hot", f"{extra},raw,xvdc,r")
             assert again.returncode != 0
@@ -280,4 +281,121 @@ def test_block_attach_and_detach_on_a_running_guest(live_host: Any, images: Path
         assert listed[0]["config"].get("disks", []) == []
     finally:
         live_host.xl("destroy", "hot")
+    assert host_state(live_host.root) == before
+
+
+def _medium(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode() + bytes(1024 * 1024 - len(text)))  # 512 CD sectors
+    return path
+
+
+def _reads(guest: GuestShell, device: str, size: int) -> tuple[int, str]:
+    return guest.run(f"dd if=/dev/{device} bs=2048 count=1 2>&1 | head -c {size}")
+
+
+def _wait_medium(guest: GuestShell, device: str, text: str, timeout: float = 30.0) -> None:
+    # The guest's cdrom driver learns of a media change when the drive is next opened.
+    deadline = time.monotonic() + timeout
+    while (found := _reads(guest, device, len(text))) != (0, text):
+        assert time.monotonic() < deadline, f"/dev/{device} reads {found}"
+        time.sleep(0.2)
+
+
+def _sr_targets(guest: GuestShell) -> dict[str, str]:
+    """The guest's cdrom devices by SCSI target: {"0": "sr0", ...}."""
+    status, text = guest.run(
+        "for d in /sys/block/sr*; do [ -e $d ] || continue; t=$(readlink $d/device); t=${t##*/};"
+        " echo ${d##*/}=$(echo $t | cut -d: -f3); done"
+    )
+    assert status == 0, text
+    return {target: name for name, _, target in (line.partition("=") for line in text.split())}
+
+
+def test_cdroms_loaded_and_empty_with_insert_and_eject(live_host: Any, images: Path) -> None:
+    before = host_state(live_host.root)
+    root = _image(images / "root.img")
+    one = _medium(images / "one.iso", "medium-one")
+    two = _medium(images / "two.iso", "medium-two")
+    created = _create(live_host, "cd", f"{root},raw,xvda,w", f"{one},raw,hdc,cdrom", ",hdd:cdrom,r")
+    assert created.returncode == 0, created.stderr
+    try:
+        live_host.wait_ready("cd")
+        domid = _domid(live_host, "cd")
+        hdc = f"/local/domain/0/backend/qdisk/{domid}/{HDC}"
+        hdd = f"/local/domain/0/backend/qdisk/{domid}/{HDD}"
+        assert _node(live_host, f"{hdc}/params") == f"aio:{one}"
+        assert _node(live_host, f"{hdc}/device-type") == "cdrom"
+        assert _node(live_host, f"{hdc}/mode") == "r"
+        assert _node(live_host, f"{hdd}/params") == "aio:"  # an empty drive, as libxl writes
+        assert _node(live_host, f"/local/domain/{domid}/device/vbd/{HDD}/device-type") == "cdrom"
+        with GuestShell(live_host, "cd") as guest:
+            # The drives take SCSI targets in vbd order: hdc 0, hdd 1.
+            drives = _sr_targets(guest)
+            sr_hdc, sr_hdd = drives["0"], drives["1"]
+            assert _reads(guest, sr_hdc, 10) == (0, "medium-one")
+            status, said = guest.run(f"dd if=/dev/{sr_hdd} bs=2048 count=1 of=/dev/null")
+            assert status != 0, said
+            assert "No medium found" in said
+            inserted = live_host.xl("cd-insert", "cd", "hdd", str(two))
+            assert inserted.returncode == 0, inserted.stderr
+            _wait_medium(guest, sr_hdd, "medium-two")
+            assert _node(live_host, f"{hdd}/params") == f"aio:{two}"
+            record = f"/libxl/{domid}/device/vbd/{HDD}/params"
+            assert _node(live_host, record) == f"aio:{two}"  # libxl's trustworthy copy
+            # A medium in place of another: hdc now reads two as well (read-only sharing).
+            assert live_host.xl("cd-insert", "cd", "hdc", str(two)).returncode == 0
+            _wait_medium(guest, sr_hdc, "medium-two")
+            ejected = live_host.xl("cd-eject", "cd", "hdc")
+            assert ejected.returncode == 0, ejected.stderr
+            assert _node(live_host, f"{hdc}/params") == ""  # as libxl_cdrom_insert writes
+            deadline = time.monotonic() + 30
+            while "No medium found" not in _reads(guest, sr_hdc, 200)[1]:
+                assert time.monotonic() < deadline, "the guest still reads a medium"
+                time.sleep(0.2)
+        for args, expected in (
+            (("cd-insert", "cd", "xvda", str(two)), "xvda is a disk, not a cdrom drive"),
+            (("cd-insert", "cd", "xvde", str(two)), "the domain has no such cdrom drive"),
+            (("cd-insert", "cd", "hdd", str(images / "none.iso")), "none.iso does not exist"),
+            (("cd-insert", "cd", "hdd", str(root)), "already attached read-write to domain"),
+            (("cd-eject", "cd"), "requires a domain and a virtual device"),
+        ):
+            refused = live_host.xl(*args)
+            assert refused.returncode != 0, args
+            assert expected in refused.stderr, (args, refused.stderr)
+            assert "Traceback" not in refused.stderr
+        assert _node(live_host, f"{hdd}/params") == f"aio:{two}"  # the refusals changed nothing
+        listed = json.loads(live_host.xl("list", "-l", "cd").stdout)
+        disks = {d["vdev"]: d for d in listed[0]["config"]["disks"]}
+        assert (disks["hdc"]["pdev_path"], disks["hdc"]["format"]) == ("", "empty")
+        assert (disks["hdd"]["pdev_path"], disks["hdd"]["is_cdrom"]) == (str(two), 1)
+    finally:
+        live_host.xl("destroy", "cd")
+    assert host_state(live_host.root) == before
+
+
+def test_block_attach_of_a_cdrom_brings_its_controller(live_host: Any, images: Path) -> None:
+    before = host_state(live_host.root)
+    root = _image(images / "root.img")
+    one = _medium(images / "one.iso", "medium-one")
+    created = _create(live_host, "hotcd", f"{root},raw,xvda,w")
+    assert created.returncode == 0, created.stderr
+    try:
+        live_host.wait_ready("hotcd")
+        with GuestShell(live_host, "hotcd") as guest:
+            assert guest.run("ls /sys/block | grep -c sr")[1] == "0\n"
+            attached = live_host.xl("block-attach", "hotcd", f"{one},raw,xvdd,cdrom")
+            assert attached.returncode == 0, attached.stderr
+            deadline = time.monotonic() + 30
+            while not (drives := _sr_targets(guest)):
+                assert time.monotonic() < deadline, "no cdrom appeared in the guest"
+                time.sleep(0.2)
+            _wait_medium(guest, drives["0"], "medium-one")
+            detached = live_host.xl("block-detach", "hotcd", "xvdd")
+            assert detached.returncode == 0, detached.stderr
+            while _sr_targets(guest):
+                assert time.monotonic() < deadline + 30, "the cdrom stayed in the guest"
+                time.sleep(0.2)
+        assert live_host.xl("block-list", "hotcd").stdout.count("\n") == 2  # header and xvda
+    finally:
+        live_host.xl("destroy", "hotcd")
     assert host_state(live_host.root) == before

@@ -245,6 +245,22 @@ COMMANDS: tuple[Command, ...] = (
         modifies=True,
     ),
     Command(
+        "cd-insert",
+        "xenlite.cli.commands.devices:main_cd_insert",
+        "Insert a cdrom into a guest's cd drive",
+        "<Domain> <VirtualDevice> <path-to-cdrom-image>",
+        "(xenlite: PV and PVH guests have cdrom drives too, not only HVM guests)",
+        modifies=True,
+    ),
+    Command(
+        "cd-eject",
+        "xenlite.cli.commands.devices:main_cd_eject",
+        "Eject a cdrom from a guest's cd drive",
+        "<Domain> <VirtualDevice>",
+        "(xenlite: PV and PVH guests have cdrom drives too, not only HVM guests)",
+        modifies=True,
+    ),
+    Command(
         "vcpu-pin",
         "xenlite.cli.commands.vcpu:main_vcpu_pin",
         "Set which CPUs a VCPU can use",
@@ -414,7 +430,7 @@ BY_NAME = {c.name: c for c in COMMANDS}
 _NOT_YET_TEXT = """
     config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
     pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
-    cd-insert cd-eject button-press vcpu-set sharing
+    button-press vcpu-set sharing
     sched-rtds debug-keys set-parameters top
     network-attach network-list network-detach channel-list
     vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach

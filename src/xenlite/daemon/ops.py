@@ -127,6 +127,7 @@ class Operations:
             Method.DOMAIN_VCPU_LIST: self.domain_vcpu_list,
             Method.DOMAIN_BLOCK_LIST: self.domain_block_list,
             Method.DOMAIN_BLOCK_ATTACH: self.domain_block_attach,
+            Method.DOMAIN_CDROM_INSERT: self.domain_cdrom_insert,
             Method.DOMAIN_BLOCK_DETACH: self.domain_block_detach,
             Method.DOMAIN_SCHED_GET: self.domain_sched_get,
             Method.DOMAIN_SCHED_SET: self.domain_sched_set,
@@ -365,6 +366,15 @@ class Operations:
             raise _no_dom0_devices("detach a disk")
         await self.manager.block_detach(_dom(dom), str(disk), force=bool(force))
         return {}
+
+    async def domain_cdrom_insert(self, dom: str, disk: object) -> dict[str, object]:
+        """xl cd-insert and cd-eject: ``disk`` is libxl's JSON of the medium (an empty one
+        ejects), its vdev the drive's."""
+        if _is_dom0(_dom(dom)):
+            raise _no_dom0_devices("change a cdrom")
+        device = struct_from_json(DeviceDisk, disk, source="domain.cdrom_insert")
+        prepared = await self.manager.cdrom_insert(_dom(dom), device)
+        return {"devid": prepared.number, "vdev": prepared.vdev}
 
     async def domain_vcpu_list(self, dom: str | None = None) -> list[dict[str, object]]:
         """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""

@@ -1,14 +1,23 @@
-"""A running domain's devices: its disks listed, hot-plugged and unplugged.
+"""A running domain's devices: its disks listed, hot-plugged and unplugged, its cdrom media
+changed.
 
-xl.1 "block-list", "block-attach", "block-detach". A mixin of ``DomainManager``: the manager
-brings the registry (``lookup``), the XenStore client, the record store and the disk claims.
+xl.1 "block-list", "block-attach", "block-detach", "cd-insert", "cd-eject". A mixin of
+``DomainManager``: the manager brings the registry (``lookup``), the XenStore client, the
+record store and the disk claims.
 
 Hot-plug is QEMU's: ``blockdev-add`` of the disk's nodes and ``device_add`` of its
-virtio-blk in a free slot of the domain's disk bridge (qemu/blockdev.py); unplug is
+virtio-blk in a free slot of the domain's disk bridge (qemu/blockdev.py), or of its scsi-cd
+on the domain's cdrom controller (plugged into the bridge with the first cdrom); unplug is
 ``device_del``, which the guest acknowledges (QEMU's DEVICE_DELETED event), then
 ``blockdev-del``. As in Xen, a detach needs the guest's cooperation; unlike Xen's, QEMU
 cannot take a PCI device away from a guest that holds it, so ``--force`` cannot either,
 and says so.
+
+A cdrom's medium changes as on a real drive: the new medium's nodes are opened first, then
+the tray opens (forced, as a toolstack's eject is), the old medium leaves, the new one goes
+in and the tray closes; the guest sees a media change. Xen's cd-insert serves HVM guests
+only (their emulated drives); here every guest's cdrom is QEMU's, so PV and PVH guests
+have it too.
 
 Crash-only: the record names a disk before QEMU gets it and until QEMU has let it go, so a
 daemon killed in between leaves a record naming a disk QEMU may lack; block-detach of it
@@ -31,6 +40,7 @@ from xenlite.domain.disks import (
     PreparedDisk,
     VbdRow,
     describe,
+    medium_entries,
     prepare_disks,
     vbd_nodes,
     vbd_number,
@@ -39,7 +49,21 @@ from xenlite.domain.disks import (
 )
 from xenlite.domain.live import Domain, live_monitor
 from xenlite.domain.state import DomainState, require
-from xenlite.qemu.blockdev import DISK_SLOTS, block_nodes, disk_device, free_disk_slot, node_name
+from xenlite.domain.xspaths import Node
+from xenlite.qemu.blockdev import (
+    CDROM_CONTROLLER_ID,
+    DISK_SLOTS,
+    BlockDisk,
+    block_nodes,
+    cdrom_controller,
+    cdrom_device,
+    disk_device,
+    free_disk_slot,
+    has_cdrom_controller,
+    medium_node,
+    next_medium_node,
+    node_name,
+)
 from xenlite.qemu.monitor import Monitor
 from xenlite.xenstore.client import XenStoreClient
 
@@ -88,8 +112,10 @@ class DomainDevices:
             (prepared,) = await asyncio.to_thread(
                 prepare_disks, [disk], domain=domain.name, attached=others, existing=own
             )
-            slot = free_disk_slot(await monitor.execute("query-pci"))
-            if slot is None:
+            pci = await monitor.execute("query-pci")
+            controller = prepared.qemu.cdrom and has_cdrom_controller(pci)
+            slot = None if controller else free_disk_slot(pci)
+            if slot is None and not controller:
                 raise DomainError(
                     f"{describe(disk)} for domain '{domain.name}'",
                     f"the domain has {len(DISK_SLOTS)} disks, as many as it can hold",
@@ -99,12 +125,16 @@ class DomainDevices:
             async with AsyncExitStack() as undo:
                 await self._keep_config(domain, replace(before, disks=(*own, prepared.disk)))
                 undo.push_async_callback(self._keep_config, domain, before)
-                for node in block_nodes(prepared.qemu):
-                    await monitor.execute("blockdev-add", node)
-                    undo.push_async_callback(_blockdev_del, monitor, str(node["node-name"]))
+                await _add_nodes(monitor, prepared.qemu, undo)
                 await self._write_vbd_nodes(domain.domid, [prepared.disk])
                 undo.push_async_callback(self._remove_vbd_nodes, domain.domid, prepared.disk)
-                await monitor.execute("device_add", disk_device(prepared.qemu, slot))
+                if slot is not None and not prepared.qemu.cdrom:
+                    await monitor.execute("device_add", disk_device(prepared.qemu, slot))
+                else:
+                    if slot is not None:  # the domain's first cdrom: its controller first
+                        await monitor.execute("device_add", cdrom_controller(slot))
+                        undo.push_async_callback(_device_del, monitor, CDROM_CONTROLLER_ID)
+                    await monitor.execute("device_add", cdrom_device(prepared.qemu))
                 undo.pop_all()
         return prepared
 
@@ -128,6 +158,7 @@ class DomainDevices:
                 )
             monitor = live_monitor(domain)
             device = node_name(number)
+            medium = medium_node(await monitor.execute("query-block"), device) or device
             gone = domain.expect_device_deleted(device)
             try:
                 await monitor.execute("device_del", {"id": device})
@@ -144,12 +175,60 @@ class DomainDevices:
                     + (" (the domain is paused)" if domain.state is DomainState.PAUSED else ""),
                     _HELD_FIX + (_FORCE_NOTE if force else ""),
                 ) from None
-            await _blockdev_del(monitor, device)
-            await _blockdev_del(monitor, f"{device}-file")
+            await _blockdev_del(monitor, medium)
+            await _blockdev_del(monitor, f"{medium}-file")
             for disk in found:
                 await self._remove_vbd_nodes(domain.domid, disk)
             rest = tuple(d for d in domain.config.disks if d not in found)
             await self._keep_config(domain, replace(domain.config, disks=rest))
+
+    async def cdrom_insert(self, dom: str, disk: DeviceDisk) -> PreparedDisk:
+        """xl cd-insert (and cd-eject, with an empty ``disk``): put ``disk``'s medium into
+        the domain's cdrom drive ``disk.vdev``, in place of whatever it holds.
+
+        :raise DomainStateError: unless the domain is running or paused
+        :raise DeviceNotFound: when the domain has no cdrom drive of that vdev
+        :raise DomainError: for a bad or busy medium (see prepare_disks)
+        :raise QemuError: when QEMU refuses the medium (its message)
+        """
+        domain = self.lookup(dom)
+        async with self._disk_lock, domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="change a cdrom")  # fmt: skip
+            number = vbd_number(disk.vdev or "", f"cdrom {disk.vdev} of domain '{domain.name}'")
+            drive = _cdrom_drive(domain, number, disk.vdev or "")
+            rest = [d for d in domain.config.disks if d is not drive]
+            others = [(n, d) for n, d in self._attached_disks() if n != domain.name]
+            inserted = replace(disk, vdev=drive.vdev, is_cdrom=1, removable=1, readwrite=0)
+            (prepared,) = await asyncio.to_thread(
+                prepare_disks, [inserted], domain=domain.name, attached=others, existing=rest
+            )
+            monitor = live_monitor(domain)
+            device = node_name(number)
+            old = medium_node(await monitor.execute("query-block"), device)
+            new = next_medium_node(prepared.qemu, old)
+            async with AsyncExitStack() as undo:
+                await _add_nodes(monitor, prepared.qemu, undo, node=new)
+                await monitor.execute("blockdev-open-tray", {"id": device, "force": True})
+                if old is not None:
+                    await monitor.execute("blockdev-remove-medium", {"id": device})
+                undo.pop_all()
+            if not prepared.qemu.empty:
+                await monitor.execute("blockdev-insert-medium", {"id": device, "node-name": new})
+            await monitor.execute("blockdev-close-tray", {"id": device})
+            if old is not None:
+                await _blockdev_del(monitor, old)
+                await _blockdev_del(monitor, f"{old}-file")
+            await self._write_medium_nodes(domain.domid, prepared.disk)
+            disks = tuple(prepared.disk if d is drive else d for d in domain.config.disks)
+            await self._keep_config(domain, replace(domain.config, disks=disks))
+        return prepared
+
+    async def _write_medium_nodes(self, domid: int, disk: DeviceDisk) -> None:
+        back, _, record = vbd_roots(domid, disk)
+        entries = medium_entries(disk, ejected=not disk.pdev_path)
+        nodes = [Node(f"{root}/{key}", value) for root in (back, record) for key, value in entries]
+        await xspaths.write_nodes(self.xs, nodes)
 
     async def _write_vbd_nodes(self, domid: int, disks: Sequence[DeviceDisk]) -> None:
         await xspaths.write_nodes(self.xs, vbd_nodes(domid, disks))
@@ -157,6 +236,41 @@ class DomainDevices:
     async def _remove_vbd_nodes(self, domid: int, disk: DeviceDisk) -> None:
         for path in vbd_roots(domid, disk):
             await self.xs.rm(path)
+
+
+def _cdrom_drive(domain: Domain, number: int, vdev: str) -> DeviceDisk:
+    for disk in domain.config.disks:
+        if vdev_to_devid(disk.vdev or "") == number:
+            if disk.is_cdrom:
+                return disk
+            raise DomainError(
+                f"cdrom {vdev} of domain '{domain.name}'",
+                f"{disk.vdev} is a disk, not a cdrom drive",
+                "give the vdev of one of its cdrom drives (devtype=cdrom in xl block-list -l)",
+            )
+    raise DeviceNotFound(
+        f"cdrom {vdev} of domain '{domain.name}'",
+        "the domain has no such cdrom drive",
+        f"give a drive it has (xl block-list), or add one: xl block-attach DOM '{vdev}:cdrom,r'",
+    )
+
+
+async def _add_nodes(
+    monitor: Monitor, disk: BlockDisk, undo: AsyncExitStack, *, node: str | None = None
+) -> None:
+    """blockdev-add the disk's nodes (none for an empty drive), each deleted by ``undo``."""
+    for props in block_nodes(disk, node):
+        await monitor.execute("blockdev-add", props)
+        undo.push_async_callback(_blockdev_del, monitor, str(props["node-name"]))
+
+
+async def _device_del(monitor: Monitor, device: str) -> None:
+    """device_del, a device QEMU does not have counting as deleted."""
+    try:
+        await monitor.execute("device_del", {"id": device})
+    except QemuCommandError as exc:
+        if exc.error_class != "DeviceNotFound":
+            raise
 
 
 async def _blockdev_del(monitor: Monitor, node: str) -> None:

@@ -46,7 +46,18 @@ QEMU_DRIVERS = {
     DiskFormat.VHD: "vpc",
     DiskFormat.QED: "qed",
 }
+# libxl's name of a format in a qdisk backend's params ("aio:/srv/web.img").
+PARAMS_FORMATS = {
+    DiskFormat.RAW: "aio",
+    DiskFormat.EMPTY: "aio",
+    DiskFormat.QCOW: "qcow",
+    DiskFormat.QCOW2: "qcow2",
+    DiskFormat.VHD: "vhd",
+    DiskFormat.QED: "qed",
+}
 XENBUS_CONNECTED = "4"
+# libxl__xen_script_dir_path(): where a phy backend's block script is (the ``script`` node).
+XEN_SCRIPT_DIR = "/etc/xen/scripts"
 _DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
 
 
@@ -73,8 +84,9 @@ class PreparedDisk:
 
 
 def describe(disk: DeviceDisk) -> str:
-    """How errors name a disk: ``disk xvda (/srv/web.img)``."""
-    return f"disk {disk.vdev} ({disk.pdev_path})" if disk.pdev_path else f"disk {disk.vdev}"
+    """How errors name a disk: ``disk xvda (/srv/web.img)``, ``cdrom hdc``."""
+    kind = "cdrom" if disk.is_cdrom else "disk"
+    return f"{kind} {disk.vdev} ({disk.pdev_path})" if disk.pdev_path else f"{kind} {disk.vdev}"
 
 
 def prepare_disks(
@@ -133,8 +145,41 @@ def qemu_disks(prepared: Sequence[PreparedDisk]) -> list[BlockDisk]:
 def _prepare(disk: DeviceDisk) -> PreparedDisk:
     what = describe(disk)
     _refuse_unsupported(disk, what)
-    vdev = disk.vdev or ""
-    number = vbd_number(vdev, what)
+    number = vbd_number(disk.vdev or "", what)
+    if disk.is_cdrom:
+        return _prepare_cdrom(disk, what, number)
+    qemu = _open_target(disk, what, number)
+    phy = qemu.host_device and disk.format is DiskFormat.RAW
+    resolved = replace(
+        disk, backend=DiskBackend.PHY if phy else DiskBackend.QDISK, discard_enable=qemu.discard
+    )
+    return PreparedDisk(disk=resolved, qemu=qemu)
+
+
+def _prepare_cdrom(disk: DeviceDisk, what: str, number: int) -> PreparedDisk:
+    # A cdrom is always qdisk, as libxl makes every cdrom of a guest with a device model
+    # (the drive and its backend path stay while media come and go), and read-only.
+    if disk.backend not in (DiskBackend.UNKNOWN, DiskBackend.QDISK):
+        raise DomainError(
+            what,
+            f"backendtype={disk.backend}: a cdrom drive is served by QEMU (qdisk), as libxl "
+            "serves the cdroms of guests with a device model",
+            "remove backendtype= from the cdrom's spec",
+        )
+    resolved = replace(disk, backend=DiskBackend.QDISK, readwrite=0, discard_enable=False)
+    if disk.format is DiskFormat.EMPTY:
+        empty = BlockDisk(
+            number=number, vdev=disk.vdev or "", path="", host_device=False, driver="raw",
+            read_only=True, discard=False, direct=False, cdrom=True,
+        )  # fmt: skip
+        return PreparedDisk(disk=replace(resolved, pdev_path=""), qemu=empty)
+    qemu = _open_target(resolved, what, number)
+    return PreparedDisk(disk=resolved, qemu=replace(qemu, cdrom=True))
+
+
+def _open_target(disk: DeviceDisk, what: str, number: int) -> BlockDisk:
+    """Check the disk's target on the host (there, usable, of the spec's format) and say
+    how QEMU opens it."""
     path = _target_path(disk)
     info = _stat(path, what, disk.pdev_path or "")
     block_device = stat.S_ISBLK(info.st_mode)
@@ -159,33 +204,24 @@ def _prepare(disk: DeviceDisk) -> PreparedDisk:
             f"the spec says format {disk.format} but the image is {found} (qemu-img info)",
             fix,
         )
-    backend = (
-        DiskBackend.PHY if block_device and disk.format is DiskFormat.RAW else (DiskBackend.QDISK)
-    )
     readwrite = bool(disk.readwrite)
-    discard = disk.discard_enable if disk.discard_enable is not None else readwrite
-    resolved = replace(disk, backend=backend, discard_enable=discard)
-    qemu = BlockDisk(
+    return BlockDisk(
         number=number,
-        vdev=vdev,
+        vdev=disk.vdev or "",
         path=path,
         host_device=block_device,
         driver=driver,
         read_only=not readwrite,
-        discard=discard,
+        discard=disk.discard_enable if disk.discard_enable is not None else readwrite,
         direct=disk.direct_io_safe,
     )
-    return PreparedDisk(disk=resolved, qemu=qemu)
 
 
 def _refuse_unsupported(disk: DeviceDisk, what: str) -> None:
-    later = None
-    if disk.is_cdrom or disk.removable or disk.format is DiskFormat.EMPTY:
-        later = ("cdroms (devtype=cdrom)", "attach the image as a read-only disk for now")
-    elif disk.script is not None:
-        later = ("block scripts (script=)", "remove script= from the disk spec for now")
-    if later is not None:
-        raise Unsupported(what, f"{later[0]} are {LATER_WORDS}", later[1])
+    if disk.script is not None:
+        raise Unsupported(
+            what, f"block scripts (script=) are {LATER_WORDS}", "remove script= for now"
+        )
     if disk.backend_domname not in _DOM0_NAMES:
         raise Unsupported(
             what,
@@ -205,12 +241,20 @@ def _refuse_unsupported(disk: DeviceDisk, what: str) -> None:
             "COLO disk replication does not exist on a QEMU host",
             "remove colo= and the colo-* keys",
         )
+    if disk.format is DiskFormat.EMPTY or not disk.pdev_path:
+        if not disk.is_cdrom:
+            raise DomainError(what, "has no target", "give the disk's file or device: target=PATH")
+        if disk.pdev_path or disk.format is not DiskFormat.EMPTY:
+            raise DomainError(
+                what,
+                "an empty cdrom drive has format empty and no target",
+                "give the medium (target=PATH), or leave out both format and target",
+            )
+        return
     if disk.format not in QEMU_DRIVERS:
         raise Unsupported(
             what, f"format {disk.format} is unknown to xenlite", "use format=raw or qcow2"
         )
-    if disk.pdev_path is None or disk.pdev_path == "":
-        raise DomainError(what, "has no target", "give the disk's file or device: target=PATH")
 
 
 def _target_path(disk: DeviceDisk) -> str:
@@ -314,42 +358,59 @@ def vbd_roots(domid: int, disk: DeviceDisk) -> tuple[str, ...]:
 def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
     """The backend, frontend and /libxl nodes libxl writes for each disk of a created
     domain (``PreparedDisk.disk``: backend and discard resolved), already in state 4
-    (Connected): the device is live in QEMU from the start."""
+    (Connected): the device is live in QEMU from the start. The /libxl record holds its
+    "trustworthy copy" of the backend's nodes, as libxl's does."""
     nodes: list[Node] = []
     for disk in disks:
         number = vdev_to_devid(disk.vdev or "")
         back, front, record = vbd_roots(domid, disk)
-        path = disk.pdev_path or ""
-        params = path if disk.backend is DiskBackend.PHY else f"{disk.format}:{path}"
-        nodes += [
-            Node(back, "", xspaths.roperm(domid)),
-            Node(f"{back}/frontend", front),
-            Node(f"{back}/params", params),
-            Node(f"{back}/frontend-id", str(domid)),
-            Node(f"{back}/online", "1"),
-            Node(f"{back}/removable", str(int(bool(disk.removable)))),
-            Node(f"{back}/bootable", "1"),
-            Node(f"{back}/state", XENBUS_CONNECTED),
-            Node(f"{back}/dev", disk.vdev or ""),
-            Node(f"{back}/type", str(disk.backend)),
-            Node(f"{back}/mode", "w" if disk.readwrite else "r"),
-            Node(f"{back}/device-type", "disk"),
-            Node(f"{back}/discard-enable", "1" if disk.discard_enable else "0"),
+        device_type = "cdrom" if disk.is_cdrom else "disk"
+        entries = [
+            *medium_entries(disk),
+            ("frontend-id", str(domid)),
+            ("online", "1"),
+            ("removable", str(int(bool(disk.removable)))),
+            ("bootable", "1"),
+            ("state", XENBUS_CONNECTED),
+            ("dev", disk.vdev or ""),
+            ("mode", "w" if disk.readwrite else "r"),
+            ("device-type", device_type),
+            ("discard-enable", "1" if disk.discard_enable else "0"),
         ]
+        if disk.backend is DiskBackend.PHY:
+            script = disk.script or "block"
+            entries.append(("script", os.path.join(XEN_SCRIPT_DIR, script)))
         if disk.direct_io_safe:
-            nodes.append(Node(f"{back}/direct-io-safe", "1"))
+            entries.append(("direct-io-safe", "1"))
+        nodes += [Node(back, "", xspaths.roperm(domid)), Node(f"{back}/frontend", front)]
+        nodes += [Node(f"{back}/{key}", value) for key, value in entries]
         nodes += [
             Node(front, "", (f"n{domid}", "r0")),
             Node(f"{front}/backend", back),
             Node(f"{front}/backend-id", "0"),
             Node(f"{front}/state", XENBUS_CONNECTED),
             Node(f"{front}/virtual-device", str(number)),
-            Node(f"{front}/device-type", "disk"),
+            Node(f"{front}/device-type", device_type),
             Node(record, "", xspaths.NOPERM),
             Node(f"{record}/frontend", front),
             Node(f"{record}/backend", back),
         ]
+        nodes += [Node(f"{record}/{key}", value) for key, value in entries]
     return nodes
+
+
+def medium_entries(disk: DeviceDisk, *, ejected: bool = False) -> list[tuple[str, str]]:
+    """The backend's ``params`` and ``type`` nodes for the disk's target: the device for
+    phy, ``FORMAT:PATH`` for qdisk (``aio:`` for an empty drive at create, ``""`` once
+    ``ejected``, as libxl_cdrom_insert writes)."""
+    path = disk.pdev_path or ""
+    if disk.backend is DiskBackend.PHY:
+        params = path
+    elif ejected:
+        params = ""
+    else:
+        params = f"{PARAMS_FORMATS.get(disk.format, disk.format)}:{path}"
+    return [("params", params), ("type", str(disk.backend))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +467,7 @@ __all__ = [
     "PreparedDisk",
     "VbdRow",
     "describe",
+    "medium_entries",
     "prepare_disks",
     "qemu_disks",
     "vbd_nodes",

@@ -43,7 +43,8 @@ BUSYBOX = Path("/bin/busybox")
 BUSYBOX_PACKAGE = "busybox-static"
 
 # Modules the guest needs, by module name: virtio transport and devices, the ACPI power button
-# and evdev (busybox acpid reads the button's key press from /dev/input/event*).
+# and evdev (busybox acpid reads the button's key press from /dev/input/event*), and the SCSI
+# cdrom driver.
 GUEST_MODULES: tuple[str, ...] = (
     "virtio_pci",
     "virtio_blk",
@@ -54,6 +55,9 @@ GUEST_MODULES: tuple[str, ...] = (
     "evdev",
     # QEMU's pvpanic device reports a guest panic as QMP GUEST_PANICKED (on_crash).
     "pvpanic_mmio",
+    # cdroms: scsi-cd drives on a virtio-scsi controller are /dev/sr0, /dev/sr1, ...
+    "virtio_scsi",
+    "sr_mod",
 )
 
 KERNEL_FILE = "vmlinuz"

@@ -52,15 +52,7 @@ from xenlite.config.domain.model import (
 from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_reports
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
-from xenlite.qemu.blockdev import (
-    BRIDGE_DEVICE,
-    DISK_DEVICE,
-    DISK_SLOTS,
-    BlockDisk,
-    block_nodes,
-    disk_bridge,
-    disk_device,
-)
+from xenlite.qemu.blockdev import DISK_SLOTS, BlockDisk, disk_layout
 from xenlite.qemu.runpaths import RunPaths
 
 MACHINE = "q35"
@@ -162,19 +154,19 @@ def build_argv(
         "-chardev", _serial_chardev(paths),
         "-serial", f"chardev:{SERIAL_CHARDEV}",
     ]  # fmt: skip
-    if len(disks) > len(DISK_SLOTS):
+    try:
+        layout = disk_layout(list(disks))
+    except ValueError:
         raise Unsupported(
             f"{len(disks)} disks",
-            f"a domain has room for {len(DISK_SLOTS)} disks",
+            f"a domain has room for {len(DISK_SLOTS)} disks (its cdroms count as one)",
             "give the domain fewer disks",
-        )
-    binary.require_device(DISK_DEVICE)
-    binary.require_device(BRIDGE_DEVICE)
-    argv += ["-device", _device_option(disk_bridge())]
-    for slot, disk in zip(DISK_SLOTS, disks, strict=False):
-        for node in block_nodes(disk):
-            argv += ["-blockdev", json.dumps(node)]
-        argv += ["-device", _device_option(disk_device(disk, slot))]
+        ) from None
+    for _, device in layout:
+        binary.require_device(device["driver"])
+    for nodes, device in layout:
+        argv += [arg for node in nodes for arg in ("-blockdev", json.dumps(node))]
+        argv += ["-device", _device_option(device)]
     argv += [
         "-device", PANIC_DEVICE,
         "-device", f"{BALLOON_DEVICE},id={BALLOON_ID}",

@@ -1,4 +1,5 @@
-"""A guest disk -> QEMU's ``-blockdev`` nodes and its virtio-blk device; image formats.
+"""A guest disk -> QEMU's ``-blockdev`` nodes and its virtio-blk or scsi-cd device; the media
+of cdrom drives; image formats.
 
 xl-disk-configuration(5) names what a disk is (target, format, access, discard,
 direct-io-safe); QEMU's block layer does it: a protocol node (``file`` for an image file,
@@ -21,6 +22,16 @@ Choices, and why:
   later. One bridge costs the guest's boot nothing measurable, where a PCIe root port per
   disk costs about 45 ms each under TCG. The config's disks take slots 1, 2, ... in vbd
   order, so the guest enumerates them in that order.
+- A cdrom (``devtype=cdrom``) is a ``scsi-cd`` on one ``virtio-scsi-pci`` controller (id
+  ``cdscsi``, in the bridge slot after the disks): the guest sees ``/dev/sr0``, ``/dev/sr1``,
+  ... with a tray and a removable medium, so ``xl cd-insert`` and ``cd-eject`` change what
+  it reads (virtio-blk has no removable media). The drives take SCSI targets 0, 1, ... in
+  vbd order; a hot-plugged one the lowest free target (QEMU's choice). The controller is
+  there only for a domain that has a cdrom, and is hot-plugged with its first one.
+- A medium's nodes are named after its drive (``vbd5632``), or ``vbd5632.1`` when a new
+  medium comes while the old one still holds that name: the new medium's nodes are opened
+  before the old one leaves the drive, so a medium that cannot be opened changes nothing.
+  QEMU's ``query-block`` says which name a drive's medium has.
 """
 
 from __future__ import annotations
@@ -41,6 +52,9 @@ BRIDGE_DEVICE = "pcie-pci-bridge"
 BRIDGE_ID = "vbdbridge"
 BRIDGE_ADDR = "0x10"
 DISK_SLOTS = range(1, 32)  # the bridge's slots a disk may take (0 is the bridge's own)
+CDROM_DEVICE = "scsi-cd"
+CDROM_CONTROLLER = "virtio-scsi-pci"
+CDROM_CONTROLLER_ID = "cdscsi"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +63,22 @@ class BlockDisk:
 
     number: int  # the vbd device number (xen-vbd-interface(7)): node and device names
     vdev: str
-    path: str
+    path: str  # "" for an empty cdrom drive
     host_device: bool  # a block device (host_device driver), else an image file
     driver: str  # QEMU's format driver: raw, qcow2, qcow, vpc, qed
     read_only: bool
     discard: bool
     direct: bool
+    cdrom: bool = False
 
     @property
     def node(self) -> str:
         return node_name(self.number)
+
+    @property
+    def empty(self) -> bool:
+        """A cdrom drive with no medium."""
+        return not self.path
 
 
 def node_name(number: int) -> str:
@@ -71,21 +91,63 @@ def disk_bridge() -> dict[str, str]:
     return {"driver": BRIDGE_DEVICE, "id": BRIDGE_ID, "bus": "pcie.0", "addr": BRIDGE_ADDR}
 
 
-def free_disk_slot(query_pci: object) -> int | None:
-    """The lowest slot of the disk bridge with no device in it, from ``query-pci``."""
+def cdrom_controller(slot: int) -> dict[str, str]:
+    """The ``-device`` properties of the SCSI controller of the domain's cdrom drives."""
+    return {"driver": CDROM_CONTROLLER, "id": CDROM_CONTROLLER_ID, "bus": BRIDGE_ID,
+            "addr": f"{slot:#x}"}  # fmt: skip
+
+
+def disk_layout(disks: list[BlockDisk]) -> list[tuple[list[dict[str, object]], dict[str, str]]]:
+    """The config's disks (in vbd order) as QEMU starts with them: for each device in turn,
+    the ``-blockdev`` nodes it needs and its ``-device`` properties; the bridge comes first.
+
+    :raise ValueError: when the disks need more than the bridge's slots
+    """
+    plain = [d for d in disks if not d.cdrom]
+    cdroms = [d for d in disks if d.cdrom]
+    if len(plain) + bool(cdroms) > len(DISK_SLOTS):
+        raise ValueError(f"{len(plain)} disks (and a cdrom controller) need too many slots")
+    layout: list[tuple[list[dict[str, object]], dict[str, str]]] = [([], disk_bridge())]
+    layout += [(block_nodes(d), disk_device(d, s)) for s, d in zip(DISK_SLOTS, plain, strict=False)]
+    if cdroms:
+        layout.append(([], cdrom_controller(DISK_SLOTS[len(plain)])))
+        layout += [(block_nodes(d), cdrom_device(d)) for d in cdroms]
+    return layout
+
+
+def _bridge_devices(query_pci: object) -> list[dict[str, object]] | None:
+    """The devices in the disk bridge's slots, from ``query-pci``; None without a bridge."""
     for bus in query_pci if isinstance(query_pci, list) else []:
         for device in bus.get("devices", []) if isinstance(bus, dict) else []:
             bridge = device.get("pci_bridge") if isinstance(device, dict) else None
-            if device.get("qdev_id") != BRIDGE_ID or not isinstance(bridge, dict):
-                continue
-            taken = {d.get("slot") for d in bridge.get("devices", []) if isinstance(d, dict)}
-            return next((slot for slot in DISK_SLOTS if slot not in taken), None)
+            if device.get("qdev_id") == BRIDGE_ID and isinstance(bridge, dict):
+                found = bridge.get("devices", [])
+                return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
     return None
 
 
-def block_nodes(disk: BlockDisk) -> list[dict[str, object]]:
+def free_disk_slot(query_pci: object) -> int | None:
+    """The lowest slot of the disk bridge with no device in it, from ``query-pci``."""
+    devices = _bridge_devices(query_pci)
+    if devices is None:
+        return None
+    taken = {d.get("slot") for d in devices}
+    return next((slot for slot in DISK_SLOTS if slot not in taken), None)
+
+
+def has_cdrom_controller(query_pci: object) -> bool:
+    """Whether the domain's disk bridge holds its cdrom controller, from ``query-pci``."""
+    return any(d.get("qdev_id") == CDROM_CONTROLLER_ID for d in _bridge_devices(query_pci) or [])
+
+
+def block_nodes(disk: BlockDisk, node: str | None = None) -> list[dict[str, object]]:
     """The ``blockdev-add`` arguments of the disk's protocol and format nodes, in the order
-    they are added (``-blockdev`` takes the same JSON)."""
+    they are added (``-blockdev`` takes the same JSON); none for an empty cdrom drive.
+    ``node`` names the format node (the protocol node adds -file); the default is the
+    disk's own :func:`node_name`."""
+    if disk.empty:
+        return []
+    name = node or disk.node
     shared: dict[str, object] = {
         "read-only": disk.read_only,
         "discard": "unmap" if disk.discard else "ignore",
@@ -93,12 +155,37 @@ def block_nodes(disk: BlockDisk) -> list[dict[str, object]]:
     protocol = {
         "driver": "host_device" if disk.host_device else "file",
         "filename": disk.path,
-        "node-name": f"{disk.node}-file",
+        "node-name": f"{name}-file",
         "cache": {"direct": disk.direct},
         **shared,
     }
-    image = {"driver": disk.driver, "file": f"{disk.node}-file", "node-name": disk.node, **shared}
+    image = {"driver": disk.driver, "file": f"{name}-file", "node-name": name, **shared}
     return [protocol, image]
+
+
+def cdrom_device(disk: BlockDisk) -> dict[str, str]:
+    """The ``device_add`` properties of the cdrom's scsi-cd drive (no drive= when empty)."""
+    props = {"driver": CDROM_DEVICE, "id": disk.node, "bus": f"{CDROM_CONTROLLER_ID}.0",
+             "serial": disk.vdev[:SERIAL_MAX]}  # fmt: skip
+    if not disk.empty:
+        props["drive"] = disk.node
+    return props
+
+
+def medium_node(query_block: object, device: str) -> str | None:
+    """The format node of the medium in drive ``device`` (its qdev id), from
+    ``query-block``; None when the drive is empty or unknown."""
+    for entry in query_block if isinstance(query_block, list) else []:
+        if isinstance(entry, dict) and entry.get("qdev") == device:
+            inserted = entry.get("inserted")
+            name = inserted.get("node-name") if isinstance(inserted, dict) else None
+            return name if isinstance(name, str) else None
+    return None
+
+
+def next_medium_node(disk: BlockDisk, current: str | None) -> str:
+    """The node name for a new medium in ``disk``'s drive, whose medium now is ``current``."""
+    return disk.node if current != disk.node else f"{disk.node}.1"
 
 
 def disk_device(disk: BlockDisk, slot: int) -> dict[str, str]:

@@ -39,6 +39,7 @@ class Method(StrEnum):
     DOMAIN_BLOCK_LIST = "domain.block_list"
     DOMAIN_BLOCK_ATTACH = "domain.block_attach"
     DOMAIN_BLOCK_DETACH = "domain.block_detach"
+    DOMAIN_CDROM_INSERT = "domain.cdrom_insert"
     DOMAIN_VCPU_PIN = "domain.vcpu_pin"
     DOMAIN_SCHED_GET = "domain.sched_get"
     DOMAIN_SCHED_SET = "domain.sched_set"

@@ -196,7 +196,12 @@ class FakeDaemon:
                 raise DeviceNotFound(f"disk {disk}", "the domain has no such disk", "xl block-list")
             return {}
 
+        async def cdrom_insert(dom: str, disk: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append(("domain.cdrom_insert", {"dom": dom, "disk": disk}))
+            return {"devid": 5632, "vdev": disk["vdev"]}
+
         return {
+            "domain.cdrom_insert": cdrom_insert,
             "domain.block_attach": block_attach,
             "domain.block_detach": block_detach,
             "domain.list": domain_list,
@@ -619,3 +624,30 @@ def test_block_detach_says_xls_words_for_a_device_the_domain_lacks(
     assert daemon.calls[-1] == ("domain.block_detach", {"dom": "3", "disk": "xvdb", "force": True})
     status, out, err = xl(capsys, "block-detach", "web01", "xvdq")
     assert (status, out, err) == (1, "", "Error: Device xvdq not connected.\n")
+
+
+def test_cd_insert_and_eject_send_the_medium_as_xl_makes_it(
+    daemon: FakeDaemon,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "debian.iso").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    # xl parses "vdev=V,access=r,devtype=cdrom,target=T": a read-only removable cdrom.
+    assert xl(capsys, "cd-insert", "web01", "hdc", "debian.iso") == (0, "", "")
+    assert daemon.calls[-1] == (
+        "domain.cdrom_insert",
+        {"dom": "3", "disk": {"pdev_path": str(tmp_path / "debian.iso"), "vdev": "hdc",
+                              "format": "raw", "removable": 1, "is_cdrom": 1}},
+    )  # fmt: skip
+    # An empty target ejects: format empty, no path.
+    assert xl(capsys, "cd-eject", "web01", "hdc") == (0, "", "")
+    assert daemon.calls[-1] == (
+        "domain.cdrom_insert",
+        {"dom": "3", "disk": {"pdev_path": "", "vdev": "hdc", "format": "empty",
+                              "removable": 1, "is_cdrom": 1}},
+    )  # fmt: skip
+    status, _, err = xl(capsys, "cd-insert", "web01", "hdc")
+    assert status != 0
+    assert "requires a domain, a virtual device and an image" in err

@@ -79,6 +79,11 @@ DEPENDS = {
     "virtio_console": "virtio,virtio_ring",
     "button": "",
     "pvpanic_mmio": "",
+    "scsi_common": "",
+    "scsi_mod": "scsi_common",
+    "virtio_scsi": "scsi_mod,virtio,virtio_ring",
+    "cdrom": "",
+    "sr_mod": "cdrom,scsi_mod,scsi_common",
     "unrelated": "",
 }
 

@@ -27,7 +27,13 @@ from xenlite.qemu.argv import (
     opt,
 )
 from xenlite.qemu.binary import QemuBinary
-from xenlite.qemu.blockdev import BlockDisk, free_disk_slot
+from xenlite.qemu.blockdev import (
+    BlockDisk,
+    free_disk_slot,
+    has_cdrom_controller,
+    medium_node,
+    next_medium_node,
+)
 from xenlite.qemu.runpaths import RunPaths
 
 BINARY = QemuBinary(
@@ -35,7 +41,16 @@ BINARY = QemuBinary(
     version=(7, 2, 0),
     version_text="QEMU emulator version 7.2.0",
     machines=frozenset({"q35", "pc", "microvm"}),
-    devices=frozenset({"pvpanic", "virtio-balloon-pci", "virtio-blk-pci", "pcie-pci-bridge"}),
+    devices=frozenset(
+        {
+            "pvpanic",
+            "virtio-balloon-pci",
+            "virtio-blk-pci",
+            "pcie-pci-bridge",
+            "virtio-scsi-pci",
+            "scsi-cd",
+        }
+    ),
     accels=frozenset({"kvm", "tcg"}),
 )
 TCG_HOST = QemuHost(BINARY, Accel.TCG, nr_cpus=4)
@@ -260,8 +275,60 @@ def test_free_disk_slot_is_the_lowest_empty_slot_of_the_bridge() -> None:
     assert free_disk_slot("nonsense") is None
 
 
-def test_disks_need_virtio_blk_and_the_bridge_in_the_binary() -> None:
-    for device in ("virtio-blk-pci", "pcie-pci-bridge"):
+def test_disks_need_their_devices_in_the_binary() -> None:
+    disks = [
+        BlockDisk(51712, "xvda", "/srv/a.img", False, "raw", False, True, False),
+        BlockDisk(5632, "hdc", "", False, "raw", True, False, False, cdrom=True),
+    ]
+    for device in ("virtio-blk-pci", "pcie-pci-bridge", "virtio-scsi-pci", "scsi-cd"):
         binary = dataclasses.replace(BINARY, devices=BINARY.devices - {device})
         with pytest.raises(HostError, match=device):
-            argv_of(BASE, host=QemuHost(binary, Accel.TCG, 4))
+            argv_of(BASE, host=QemuHost(binary, Accel.TCG, 4), disks=disks)
+    # Without disks only the bridge is needed (it is always there, for hot-plug).
+    binary = dataclasses.replace(BINARY, devices=BINARY.devices - {"virtio-blk-pci", "scsi-cd"})
+    argv_of(BASE, host=QemuHost(binary, Accel.TCG, 4))
+
+
+def test_cdroms_are_scsi_cd_drives_on_one_controller_after_the_disks() -> None:
+    disks = [
+        BlockDisk(768, "hda", "/srv/root.img", False, "raw", False, True, False),
+        BlockDisk(5632, "hdc", "/srv/debian.iso", False, "raw", True, False, False, cdrom=True),
+        BlockDisk(5696, "hdd", "", False, "raw", True, False, False, cdrom=True),
+        BlockDisk(51712, "xvda", "/srv/data.img", False, "raw", False, True, False),
+    ]
+    argv = argv_of(BASE, disks=disks)
+    nodes = [json.loads(v)["node-name"] for v in value_after(argv, "-blockdev")]
+    assert nodes == ["vbd768-file", "vbd768", "vbd51712-file", "vbd51712", "vbd5632-file",
+                     "vbd5632"]  # fmt: skip
+    devices = value_after(argv, "-device")[:6]
+    assert devices == [
+        "pcie-pci-bridge,id=vbdbridge,bus=pcie.0,addr=0x10",
+        "virtio-blk-pci,drive=vbd768,id=vbd768,serial=hda,bus=vbdbridge,addr=0x1",
+        "virtio-blk-pci,drive=vbd51712,id=vbd51712,serial=xvda,bus=vbdbridge,addr=0x2",
+        "virtio-scsi-pci,id=cdscsi,bus=vbdbridge,addr=0x3",
+        "scsi-cd,id=vbd5632,bus=cdscsi.0,serial=hdc,drive=vbd5632",
+        "scsi-cd,id=vbd5696,bus=cdscsi.0,serial=hdd",  # empty: no drive
+    ]
+
+
+def test_the_medium_of_a_drive_and_the_name_of_the_next() -> None:
+    blocks = [
+        {"qdev": "vbd5632", "removable": True, "inserted": {"node-name": "vbd5632.1"}},
+        {"qdev": "vbd5696", "removable": True, "tray_open": False},
+    ]
+    assert medium_node(blocks, "vbd5632") == "vbd5632.1"
+    assert medium_node(blocks, "vbd5696") is None
+    assert medium_node(blocks, "vbd1") is None
+    assert medium_node("nonsense", "vbd5632") is None
+    drive = BlockDisk(5632, "hdc", "/x.iso", False, "raw", True, False, False, cdrom=True)
+    assert next_medium_node(drive, None) == "vbd5632"
+    assert next_medium_node(drive, "vbd5632.1") == "vbd5632"
+    assert next_medium_node(drive, "vbd5632") == "vbd5632.1"
+
+
+def test_the_cdrom_controller_is_found_in_the_bridge() -> None:
+    behind = [{"slot": 3, "qdev_id": "cdscsi"}]
+    bridge = {"qdev_id": "vbdbridge", "pci_bridge": {"bus": {}, "devices": behind}}
+    assert has_cdrom_controller([{"bus": 0, "devices": [bridge]}])
+    assert not has_cdrom_controller([{"bus": 0, "devices": [{"qdev_id": "cdscsi"}]}])
+    assert not has_cdrom_controller(None)

@@ -1,4 +1,5 @@
-"""``xl block-list``, ``xl block-attach``, ``xl block-detach``: a domain's virtual block devices.
+"""``xl block-list``, ``xl block-attach``, ``xl block-detach``, ``xl cd-insert``,
+``xl cd-eject``: a domain's virtual block devices and the media of its cdrom drives.
 
 block-attach takes the disk spec as xl does, in one or more components
 (xl-disk-configuration(5)), prints nothing on success and, with the global ``-N``, the
@@ -10,6 +11,10 @@ xl(1) "block-list" (tools/xl/xl_block.c): a header, then for each vbd
 domid (the "handle"), the frontend's state, its event channel and ring reference (-1 until a
 Xen frontend writes them; QEMU's virtio-blk has neither) and the backend's XenStore path.
 A name no domain has is "an invalid domain identifier" and the others are still listed.
+
+cd-insert and cd-eject make the medium as xl does, by parsing
+``vdev=VDEV,access=r,devtype=cdrom,target=TARGET`` (an empty target ejects), so the target
+is any xl-disk-configuration(5) target; a relative path is made absolute as for block-attach.
 """
 
 from __future__ import annotations
@@ -103,6 +108,36 @@ def main_block_detach(opts: GlobalOptions, args: list[str]) -> int:
             client.call(Method.DOMAIN_BLOCK_DETACH, dom=str(domid), disk=operands[1], force=force)
         except DeviceNotFound:
             raise VerbExit(f"Error: Device {operands[1]} not connected.\n") from None
+    return EXIT_SUCCESS
+
+
+def main_cd_insert(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl cd-insert <Domain> <VirtualDevice> <path-to-cdrom-image>``."""
+    pairs, operands = parse_options("cd-insert", args, "h", ["help"])
+    if pairs:
+        return show_help(opts, "cd-insert")
+    want_args("cd-insert", operands, 3, "a domain, a virtual device and an image")
+    return _cd_insert(operands[0], operands[1], operands[2])
+
+
+def main_cd_eject(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl cd-eject <Domain> <VirtualDevice>``."""
+    pairs, operands = parse_options("cd-eject", args, "h", ["help"])
+    if pairs:
+        return show_help(opts, "cd-eject")
+    want_args("cd-eject", operands, 2, "a domain and a virtual device")
+    return _cd_insert(operands[0], operands[1], "")
+
+
+def _cd_insert(dom: str, vdev: str, target: str) -> int:
+    from xenlite.config.domain.libxl_json import struct_to_json
+    from xenlite.config.specs.disk import parse_disk_spec
+
+    spec = f"vdev={vdev},access=r,devtype=cdrom,target={target}"
+    disk = local_disk_path(parse_disk_spec(spec).to_device())
+    with connect() as client:
+        domid, _ = find_domain(client, dom)
+        client.call(Method.DOMAIN_CDROM_INSERT, dom=str(domid), disk=struct_to_json(disk))
     return EXIT_SUCCESS
 
 
