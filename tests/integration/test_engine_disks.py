@@ -208,7 +208,7 @@ def test_every_bad_disk_spec_is_refused_and_leaves_nothing(live_host: Any, image
         (["plain.img,raw,xvda,w"], "plain.img is neither a file in xl's directory nor a device"),
         (["phy:/dev/xendisks/vm01-root,xvda,w"], _NO_LVM),
         ([f"backendtype=phy,devtype=cdrom,vdev=hdc,target={raw}"], "a cdrom drive is served"),
-        ([f"{raw},raw,xvda,w,script=block-iscsi"], "block scripts (script=) are not in xenlite"),
+        ([f"{raw},qcow2,xvda,w,script=block-iscsi"], "a block script gives a raw block device"),
         ([f"backendtype=phy,vdev=xvda,target={raw}"], "backendtype phy needs a block device"),
     ]
     before = host_state(live_host.root)
@@ -398,4 +398,105 @@ def test_block_attach_of_a_cdrom_brings_its_controller(live_host: Any, images: P
         assert live_host.xl("block-list", "hotcd").stdout.count("\n") == 2  # header and xvda
     finally:
         live_host.xl("destroy", "hotcd")
+    assert host_state(live_host.root) == before
+
+
+# A block script in the manner of Xen's (block-common.sh): it reads its backend's params,
+# sets a loop device up on that file and writes physical-device and physical-device-path.
+BLOCK_LOOP = """#!/bin/sh
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+case "$1" in
+add)
+    file=$(xenstore-read "$XENBUS_PATH/params") || exit 1
+    dev=$(losetup --find --show "$file") || {
+        xenstore-write "$XENBUS_PATH/hotplug-error" "no loop device for $file"; exit 1; }
+    xenstore-write "$XENBUS_PATH/physical-device" "$(stat -L -c %t:%T "$dev")" \\
+        "$XENBUS_PATH/physical-device-path" "$dev"
+    ;;
+remove)
+    dev=$(xenstore-read "$XENBUS_PATH/physical-device-path") && losetup --detach "$dev"
+    ;;
+esac
+"""
+# One that fails as Xen's scripts do (fatal): hotplug-error written, a word on stderr.
+BLOCK_FAIL = """#!/bin/sh
+xenstore-write "$XENBUS_PATH/hotplug-error" "iSCSI target $(xenstore-read $XENBUS_PATH/params) \\
+unreachable"
+echo "iscsiadm: cannot make connection" >&2
+exit 1
+"""
+
+
+def _loops_on(path: Path) -> str:
+    found = subprocess.run(["losetup", "-j", str(path)], capture_output=True, text=True)
+    return found.stdout.strip()
+
+
+@pytest.fixture
+def block_scripts(live_host: Any) -> Path:
+    if shutil.which("losetup") is None or shutil.which("xenstore-read") is None:
+        pytest.skip("the block script needs losetup and xenstore-utils (apt-get install "
+                    "mount xenstore-utils)")  # fmt: skip
+    scripts = live_host.root / "etc/xen/scripts"
+    scripts.mkdir(parents=True, exist_ok=True)
+    for name, text in (("block-loop", BLOCK_LOOP), ("block-fail", BLOCK_FAIL)):
+        (scripts / name).write_text(text)
+        (scripts / name).chmod(0o755)
+    return scripts
+
+
+def test_block_scripts_set_up_the_device_and_take_it_down(
+    live_host: Any, images: Path, block_scripts: Path
+) -> None:
+    before = host_state(live_host.root)
+    a = _image(images / "a.img", "4M")
+    b = _image(images / "b.img", "4M")
+    created = _create(live_host, "scripted", f"script=block-loop,vdev=xvda,target={a}")
+    assert created.returncode == 0, created.stderr
+    try:
+        live_host.wait_ready("scripted")
+        domid = _domid(live_host, "scripted")
+        back = f"/local/domain/0/backend/vbd/{domid}/{XVDA}"
+        loop_a = _node(live_host, f"{back}/physical-device-path")
+        assert _loops_on(a).startswith(f"{loop_a}:")
+        assert _node(live_host, f"{back}/script") == "/etc/xen/scripts/block-loop"
+        assert (_node(live_host, f"{back}/type"), _node(live_host, f"{back}/params")) == (
+            "phy", str(a),
+        )  # fmt: skip
+        attached = live_host.xl(
+            "block-attach", "scripted", f"script=block-loop,vdev=xvdb,target={b}"
+        )
+        assert attached.returncode == 0, attached.stderr
+        with GuestShell(live_host, "scripted") as guest:
+            assert guest.run("printf through-the-script > /dev/vda && sync")[0] == 0
+            found = _wait_serials(guest, lambda s: "xvdb" in s)
+            assert guest.run(f"cat /sys/block/{found['xvdb']}/size") == (0, "8192\n")
+            assert live_host.xl("block-detach", "scripted", "xvdb").returncode == 0
+            _wait_serials(guest, lambda s: "xvdb" not in s)
+        assert _loops_on(b) == ""  # remove ran once QEMU let the device go
+        # A failing script fails the attach with its words; nothing of that disk is left.
+        failed = live_host.xl(
+            "block-attach", "scripted", "script=block-fail,vdev=xvdc,target=iqn.x"
+        )
+        assert failed.returncode != 0
+        assert "script: iSCSI target iqn.x unreachable" in failed.stderr
+        assert "iscsiadm: cannot make connection" in failed.stderr
+        assert live_host.xl("block-list", "scripted").stdout.count("\n") == 2  # header, xvda
+    finally:
+        live_host.xl("destroy", "scripted")
+    assert _loops_on(a) == ""
+    assert a.read_bytes()[:18] == b"through-the-script"
+    assert host_state(live_host.root) == before
+    # At create: the script's failure is the create's, and nothing is left.
+    refused = _create(
+        live_host, "scriptfail", f"{a},raw,xvda,w", "script=block-fail,vdev=xvdb,target=iqn.y"
+    )
+    assert refused.returncode != 0
+    assert "script: iSCSI target iqn.y unreachable" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert host_state(live_host.root) == before
+    missing = _create(live_host, "noscript", "script=block-none,vdev=xvda,target=x")
+    assert missing.returncode != 0
+    assert "block script" in missing.stderr
+    assert "block-none is missing or not executable" in missing.stderr
     assert host_state(live_host.root) == before

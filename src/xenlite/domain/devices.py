@@ -13,6 +13,10 @@ on the domain's cdrom controller (plugged into the bridge with the first cdrom);
 cannot take a PCI device away from a guest that holds it, so ``--force`` cannot either,
 and says so.
 
+A disk with ``script=`` has its block script run (domain/hotplug.py) once its XenStore nodes
+are written: ``add`` before QEMU opens the device the script set up, ``remove`` after QEMU
+let it go; create and destroy do the same for the config's scripted disks.
+
 A cdrom's medium changes as on a real drive: the new medium's nodes are opened first, then
 the tray opens (forced, as a toolstack's eject is), the old medium leaves, the new one goes
 in and the tray closes; the guest sees a media change. Xen's cd-insert serves HVM guests
@@ -27,12 +31,13 @@ then finishes (a device or node QEMU no longer has counts as gone).
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
-from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError
+from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError, XenliteError
 from xenlite.config.domain.model import DeviceDisk, DomainConfig
 from xenlite.config.specs.disk import vdev_to_devid
 from xenlite.domain import xspaths
@@ -46,8 +51,10 @@ from xenlite.domain.disks import (
     vbd_number,
     vbd_roots,
     vbd_rows,
+    with_script_device,
 )
-from xenlite.domain.live import Domain, live_monitor
+from xenlite.domain.hotplug import run_block_script, script_device, script_path
+from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.state import DomainState, require
 from xenlite.domain.xspaths import Node
 from xenlite.qemu.blockdev import (
@@ -67,6 +74,8 @@ from xenlite.qemu.blockdev import (
 from xenlite.qemu.monitor import Monitor
 from xenlite.xenstore.client import XenStoreClient
 
+log = logging.getLogger(__name__)
+
 DETACH_TIMEOUT = 10.0  # seconds the guest has to release a disk (device_del)
 _HELD_FIX = "stop using it in the guest (unmount it) and try again"
 _FORCE_NOTE = "; QEMU cannot take a PCI device from a guest that holds it, so --force cannot"
@@ -76,7 +85,9 @@ class DomainDevices:
     """Device operations on the manager's domains."""
 
     xs: XenStoreClient
+    host: EngineHost
     _disk_lock: asyncio.Lock
+    _log_hypervisor: Callable[[str], None]
 
     @abstractmethod
     def lookup(self, dom: str) -> Domain:
@@ -125,9 +136,11 @@ class DomainDevices:
             async with AsyncExitStack() as undo:
                 await self._keep_config(domain, replace(before, disks=(*own, prepared.disk)))
                 undo.push_async_callback(self._keep_config, domain, before)
-                await _add_nodes(monitor, prepared.qemu, undo)
                 await self._write_vbd_nodes(domain.domid, [prepared.disk])
                 undo.push_async_callback(self._remove_vbd_nodes, domain.domid, prepared.disk)
+                if prepared.disk.script is not None:
+                    prepared = await self._plug_scripted(domain.domid, prepared, undo)
+                await _add_nodes(monitor, prepared.qemu, undo)
                 if slot is not None and not prepared.qemu.cdrom:
                     await monitor.execute("device_add", disk_device(prepared.qemu, slot))
                 else:
@@ -178,6 +191,7 @@ class DomainDevices:
             await _blockdev_del(monitor, medium)
             await _blockdev_del(monitor, f"{medium}-file")
             for disk in found:
+                await self._unplug_scripted(domain, disk)
                 await self._remove_vbd_nodes(domain.domid, disk)
             rest = tuple(d for d in domain.config.disks if d not in found)
             await self._keep_config(domain, replace(domain.config, disks=rest))
@@ -230,12 +244,46 @@ class DomainDevices:
         nodes = [Node(f"{root}/{key}", value) for root in (back, record) for key, value in entries]
         await xspaths.write_nodes(self.xs, nodes)
 
+    async def _plug_scripted(
+        self, domid: int, prepared: PreparedDisk, undo: AsyncExitStack
+    ) -> PreparedDisk:
+        """Run the disk's block script (``add``; its nodes are written) and give the disk the
+        device the script set up; ``undo`` runs ``remove``.
+
+        :raise DomainError: when the script fails or sets up no block device
+        """
+        disk = prepared.disk
+        assert disk.script is not None
+        back = vbd_roots(domid, disk)[0]
+        script = script_path(disk.script, self.host.root)
+        what = describe(disk)
+        await run_block_script(self.xs, script, "add", back, what=what)
+        undo.push_async_callback(run_block_script, self.xs, script, "remove", back, what=what)
+        device = await script_device(self.xs, back, script=script, what=what)
+        return await asyncio.to_thread(with_script_device, prepared, device)
+
+    async def _unplug_scripted(self, domain: Domain, disk: DeviceDisk) -> None:
+        """Run a scripted disk's block script with ``remove`` (its nodes are still there).
+        A failure is logged and the teardown goes on, as libxl ignores it on removal."""
+        if disk.script is None:
+            return
+        back = vbd_roots(domain.domid, disk)[0]
+        script = script_path(disk.script, self.host.root)
+        try:
+            await run_block_script(self.xs, script, "remove", back, what=describe(disk))
+        except XenliteError as exc:
+            log.error("domain %d: %s", domain.domid, exc)
+            self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): {exc}")
+
     async def _write_vbd_nodes(self, domid: int, disks: Sequence[DeviceDisk]) -> None:
         await xspaths.write_nodes(self.xs, vbd_nodes(domid, disks))
 
     async def _remove_vbd_nodes(self, domid: int, disk: DeviceDisk) -> None:
-        for path in vbd_roots(domid, disk):
-            await self.xs.rm(path)
+        back, front, record = vbd_roots(domid, disk)
+        kind = back.split("/")[5]  # /local/domain/0/backend/KIND/...
+        await xspaths.remove_device_dir(self.xs, back, above=xspaths.backend_kind_path(kind))
+        await xspaths.remove_device_dir(self.xs, front, above=xspaths.dom_path(domid))
+        await xspaths.remove_device_dir(self.xs, record, above=xspaths.libxl_path(domid))
 
 
 def _cdrom_drive(domain: Domain, number: int, vdev: str) -> DeviceDisk:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, replace
 
 from xenlite.base.errors import ConfigError, DomainError, Unsupported
 from xenlite.config.domain.model import DeviceDisk, DiskBackend, DiskFormat
-from xenlite.config.settings import LATER_WORDS
 from xenlite.config.specs.disk import vdev_to_devid
 from xenlite.domain import xspaths
+from xenlite.domain.hotplug import XEN_SCRIPT_DIR
 from xenlite.domain.xspaths import Node
 from xenlite.qemu.blockdev import BlockDisk, image_format
 from xenlite.xenstore.client import XenStoreClient
@@ -56,8 +56,6 @@ PARAMS_FORMATS = {
     DiskFormat.QED: "qed",
 }
 XENBUS_CONNECTED = "4"
-# libxl__xen_script_dir_path(): where a phy backend's block script is (the ``script`` node).
-XEN_SCRIPT_DIR = "/etc/xen/scripts"
 _DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
 
 
@@ -148,6 +146,8 @@ def _prepare(disk: DeviceDisk) -> PreparedDisk:
     number = vbd_number(disk.vdev or "", what)
     if disk.is_cdrom:
         return _prepare_cdrom(disk, what, number)
+    if disk.script is not None:
+        return _prepare_scripted(disk, what, number)
     qemu = _open_target(disk, what, number)
     phy = qemu.host_device and disk.format is DiskFormat.RAW
     resolved = replace(
@@ -175,6 +175,50 @@ def _prepare_cdrom(disk: DeviceDisk, what: str, number: int) -> PreparedDisk:
         return PreparedDisk(disk=replace(resolved, pdev_path=""), qemu=empty)
     qemu = _open_target(resolved, what, number)
     return PreparedDisk(disk=resolved, qemu=replace(qemu, cdrom=True))
+
+
+def _prepare_scripted(disk: DeviceDisk, what: str, number: int) -> PreparedDisk:
+    # libxl: a script makes the disk phy (blkback on the device the script sets up), the
+    # target is the script's to read (an iSCSI name, a DRBD resource, ...), so it is not
+    # looked at here; sharing checks are the script's, as they are Xen's block script's.
+    if disk.backend not in (DiskBackend.UNKNOWN, DiskBackend.PHY):
+        raise DomainError(
+            what,
+            f"backendtype={disk.backend} cannot run a block script (script=): only phy does, "
+            "as in libxl",
+            "remove backendtype= (or script=)",
+        )
+    if disk.format is not DiskFormat.RAW:
+        raise DomainError(
+            what,
+            f"format {disk.format} with script=: a block script gives a raw block device",
+            "remove format= (or script=)",
+        )
+    readwrite = bool(disk.readwrite)
+    discard = disk.discard_enable if disk.discard_enable is not None else readwrite
+    resolved = replace(disk, backend=DiskBackend.PHY, discard_enable=discard)
+    pending = BlockDisk(
+        number=number, vdev=disk.vdev or "", path="", host_device=True, driver="raw",
+        read_only=not readwrite, discard=discard, direct=disk.direct_io_safe,
+    )  # fmt: skip
+    return PreparedDisk(disk=resolved, qemu=pending)
+
+
+def with_script_device(prepared: PreparedDisk, device: str) -> PreparedDisk:
+    """A scripted disk given the block device its script set up.
+
+    :raise DomainError: when ``device`` is not there or not a block device
+    """
+    what = describe(prepared.disk)
+    info = _stat(device, what, device)
+    if not stat.S_ISBLK(info.st_mode):
+        raise DomainError(
+            what,
+            f"its block script set up {device}, which is not a block device",
+            "make the script write a block device (blkback serves only those)",
+        )
+    _check_access(prepared.disk, device, what)
+    return replace(prepared, qemu=replace(prepared.qemu, path=device))
 
 
 def _open_target(disk: DeviceDisk, what: str, number: int) -> BlockDisk:
@@ -218,9 +262,11 @@ def _open_target(disk: DeviceDisk, what: str, number: int) -> BlockDisk:
 
 
 def _refuse_unsupported(disk: DeviceDisk, what: str) -> None:
-    if disk.script is not None:
-        raise Unsupported(
-            what, f"block scripts (script=) are {LATER_WORDS}", "remove script= for now"
+    if disk.script is not None and disk.is_cdrom:
+        raise DomainError(
+            what,
+            "a cdrom drive is QEMU's (qdisk) and runs no block script",
+            "remove script= from the cdrom's spec",
         )
     if disk.backend_domname not in _DOM0_NAMES:
         raise Unsupported(
@@ -474,4 +520,5 @@ __all__ = [
     "vbd_number",
     "vbd_roots",
     "vbd_rows",
+    "with_script_device",
 ]

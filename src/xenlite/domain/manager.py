@@ -55,7 +55,7 @@ from xenlite.config.domain.model import CreateInfo, DeviceDisk, DomainConfig, Do
 from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
 from xenlite.domain.devices import DomainDevices
-from xenlite.domain.disks import prepare_disks, qemu_disks, vbd_nodes
+from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
@@ -68,7 +68,6 @@ from xenlite.domain.state import (
 )
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv, check_supported
 from xenlite.qemu.binary import find_qemu, probe_binary
-from xenlite.qemu.blockdev import BlockDisk
 from xenlite.qemu.monitor import Monitor, QmpEvent
 from xenlite.qemu.process import QemuProcess, attach, cpu_time_ns, launch, vcpu_on_cpu
 from xenlite.rpc.contract import DomainInfo, ShutdownReason
@@ -250,7 +249,7 @@ class DomainManager(DomainResources, DomainDevices):
                 )
                 self._creating_domids.add(domid)
             dom = await self._build(cfg, domid, config_text=config_text, source=source,
-                                    paused=paused, disks=qemu_disks(prepared))  # fmt: skip
+                                    paused=paused, disks=prepared)  # fmt: skip
         finally:
             self._creating_names.discard(name)
             self._creating_domids.discard(domid)
@@ -268,7 +267,7 @@ class DomainManager(DomainResources, DomainDevices):
         config_text: str,
         source: str,
         paused: bool,
-        disks: Sequence[BlockDisk],
+        disks: Sequence[PreparedDisk],
     ) -> Domain:
         name = cfg.c_info.name or ""
         uuid = cfg.c_info.uuid or ""  # chosen by _create
@@ -300,10 +299,10 @@ class DomainManager(DomainResources, DomainDevices):
             undo.push_async_callback(asyncio.to_thread, self.store.delete, domid)
             undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
             crash_point("create:record-saved")
+            disks = await self._run_block_scripts(dom, disks, undo)
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
-            argv = build_argv(
-                cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True, disks=disks
-            )
+            argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True,
+                              disks=qemu_disks(disks))  # fmt: skip
             dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
             undo.push_async_callback(self._stop_qemu, dom)
             crash_point("create:qemu-launched")
@@ -332,6 +331,22 @@ class DomainManager(DomainResources, DomainDevices):
             self._domains[domid] = dom
             undo.pop_all()
         return dom
+
+    async def _run_block_scripts(
+        self, dom: Domain, disks: Sequence[PreparedDisk], undo: AsyncExitStack
+    ) -> list[PreparedDisk]:
+        """Write the nodes of the disks with ``script=`` and run their scripts (``add``),
+        before QEMU opens what the scripts set up; ``undo`` runs ``remove`` and takes the
+        domain's nodes away (its own teardown does the same, from its config)."""
+        if any(one.disk.script is not None for one in disks):
+            undo.push_async_callback(self._remove_nodes, dom.domid, dom.record.uuid)
+        done: list[PreparedDisk] = []
+        for one in disks:
+            if one.disk.script is not None:
+                await self._write_vbd_nodes(dom.domid, [one.disk])
+                one = await self._plug_scripted(dom.domid, one, undo)
+            done.append(one)
+        return done
 
     def _attached_disks(self) -> list[tuple[str, DeviceDisk]]:
         """Every disk of a domain that exists or is being created, with the domain's name."""
@@ -554,6 +569,8 @@ class DomainManager(DomainResources, DomainDevices):
         await self._stop_qemu(domain)
         crash_point("destroy:qemu-stopped")
         await asyncio.to_thread(self._leave_cgroup, domain.domid)
+        for disk in domain.config.disks:
+            await self._unplug_scripted(domain, disk)
         await self._remove_nodes(domain.domid, domain.record.uuid)
         await self._release(domain.domid)
         crash_point("destroy:nodes-removed")

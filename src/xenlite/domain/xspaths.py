@@ -178,6 +178,16 @@ def libxl_device_path(domid: int, kind: str, devid: int) -> str:
     return f"{libxl_path(domid)}/device/{kind}/{devid}"
 
 
+async def remove_device_dir(xs: XenStoreClient, path: str, *, above: str) -> None:
+    """Remove a device's directory and then each parent it leaves empty, up to but not
+    including ``above``, as libxl__xs_path_cleanup does; a missing one counts as removed."""
+    await xs.rm(path)
+    parent = path.rpartition("/")[0]
+    while parent.startswith(f"{above}/") and not await xs.directory_if_exists(parent):
+        await xs.rm(parent)
+        parent = parent.rpartition("/")[0]
+
+
 def domain_roots(domid: int, uuid: str) -> tuple[str, ...]:
     """The subtrees that removing a domain deletes (libxl__domain_destroy's xs_rm calls,
     and the backend directories its devices' removal empties)."""
