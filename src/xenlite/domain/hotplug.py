@@ -89,16 +89,17 @@ async def script_device(xs: XenStoreClient, backend: str, *, script: Path, what:
     path = await xs.read_if_exists(f"{backend}/physical-device-path")
     if path:
         return path.decode()
-    numbers = await xs.read_if_exists(f"{backend}/physical-device")
-    if numbers:
-        major, _, minor = numbers.decode().partition(":")
-        try:
-            return f"/dev/block/{int(major, 16)}:{int(minor, 16)}"
-        except ValueError:
-            pass
+    numbers = (await xs.read_if_exists(f"{backend}/physical-device") or b"").decode()
+    major, _, minor = numbers.partition(":")
+    if _is_hex(major) and _is_hex(minor):
+        return f"/dev/block/{int(major, 16)}:{int(minor, 16)}"
     raise DomainError(
         what,
         f"block script {script} add wrote no physical-device-path and no valid "
         f"physical-device (MAJOR:MINOR in hex) under {backend}",
         "make the script write the device it set up, as Xen's block-common.sh write_dev does",
     )
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
