@@ -24,17 +24,19 @@ Choices, and why:
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from xenlite.base.errors import ConfigError, DomainError, Unsupported
+from xenlite.base.errors import ConfigError, DomainError, HostError, Unsupported
 from xenlite.config.domain.model import DeviceDisk, DiskBackend, DiskFormat
 from xenlite.config.specs.disk import vdev_to_devid
 from xenlite.domain import xspaths
 from xenlite.domain.hotplug import XEN_SCRIPT_DIR
 from xenlite.domain.xspaths import Node
+from xenlite.host import lvm
 from xenlite.qemu.blockdev import BlockDisk, image_format
 from xenlite.xenstore.client import XenStoreClient
 
@@ -57,6 +59,8 @@ PARAMS_FORMATS = {
 }
 XENBUS_CONNECTED = "4"
 _DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,10 +318,7 @@ def _stat(path: str, what: str, given: str) -> os.stat_result:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        cause = f"{path} does not exist"
-        if not given.startswith("/"):
-            cause = f"{given} is neither a file in xl's directory nor a device ({path})"
-        raise DomainError(what, cause, _missing_fix(path)) from None
+        raise _missing(path, what, given) from None
     except OSError as exc:
         raise DomainError(
             what, f"{path} cannot be looked at: {exc.strerror or exc}", "check the path"
@@ -335,16 +336,31 @@ def _stat(path: str, what: str, given: str) -> os.stat_result:
     return info
 
 
-def _missing_fix(path: str) -> str:
+def _missing(path: str, what: str, given: str) -> DomainError:
+    cause = f"{path} does not exist"
+    if not given.startswith("/"):
+        cause = f"{given} is neither a file in xl's directory nor a device ({path})"
+    fix = "create it first (e.g. qemu-img create -f raw PATH 4G), or correct the path"
+    volume = _lvm_diagnosis(path)
+    if volume is not None:
+        return DomainError(what, f"{cause}: {volume.cause}", volume.fix)
+    return DomainError(what, cause, fix)
+
+
+def _lvm_diagnosis(path: str) -> lvm.Diagnosis | None:
+    """Why a missing /dev/VG/LV is missing, from lvm2; None for any other path, and for a
+    /dev/DIR/NAME where DIR is a directory of /dev that is no volume group."""
     parts = path.split("/")
-    if len(parts) == 4 and parts[1] == "dev" and not os.path.exists("/dev/mapper/control"):
-        # /dev/VG/LV: an LVM volume, on a kernel without device-mapper there are none.
-        return (
-            f"if it is an LVM logical volume (volume group '{parts[2]}'), note that this "
-            "host's kernel has no device-mapper (no /dev/mapper/control), so no LVM volume "
-            "can be active here; use a file image instead"
-        )
-    return "create it first (e.g. qemu-img create -f raw PATH 4G), or correct the path"
+    if len(parts) != 4 or parts[1] != "dev" or not parts[2] or not parts[3]:
+        return None
+    try:
+        found = lvm.diagnose(parts[2], parts[3])
+    except HostError as exc:
+        log.warning("cannot ask lvm2 about %s: %s", path, exc)
+        return None
+    if found.absence is lvm.Absence.NO_GROUP and os.path.isdir(os.path.dirname(path)):
+        return None
+    return found
 
 
 def _check_access(disk: DeviceDisk, path: str, what: str) -> None:
