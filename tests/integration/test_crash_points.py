@@ -13,15 +13,17 @@ answers.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from hoststate import HostState, host_state
-from xenlite.base.crashpoint import CREATE_POINTS, DESTROY_POINTS
+from xenlite.base.crashpoint import ATTACH_POINTS, CREATE_POINTS, DESTROY_POINTS
 from xenlite.base.proc import pid_alive
 
 if TYPE_CHECKING:
@@ -98,6 +100,60 @@ def test_a_reboot_cut_short_between_old_and_new_domain_restarts(host: LiveHost) 
     assert host_state(host.root).restart_notes == ()
     assert host.xl("destroy", "phoenix").returncode == 0
     _settles_to(host, before)
+
+
+# ---------------------------------------------------------------------- disks
+
+
+def _disks(host: LiveHost, name: str) -> list[str]:
+    listed = json.loads(host.xl("list", "-l", name).stdout)
+    return [d["vdev"] for d in listed[0]["config"].get("disks", [])]
+
+
+def _hot_image(tmp_path: Path) -> Path:
+    image = tmp_path / "hot.img"
+    with image.open("wb") as stream:
+        stream.truncate(8 * 1024 * 1024)
+    return image
+
+
+@pytest.mark.parametrize("point", ATTACH_POINTS)
+def test_a_block_attach_cut_short_is_undone(host: LiveHost, point: str, tmp_path: Path) -> None:
+    # The record names the disk before QEMU has it: the next daemon finds no device for it
+    # and detaches it (QEMU's nodes, XenStore's, the record entry), saying so in xl dmesg.
+    start = host_state(host.root)
+    assert host.xl("create", "-p", str(host.write_config("plugged"))).returncode == 0
+    before = host_state(host.root)
+    spec = f"{_hot_image(tmp_path)},raw,xvdb,w"
+    _crash_during(host, point, "block-attach", "plugged", spec)
+    _settles_to(host, before)
+    assert _disks(host, "plugged") == []
+    assert "its attach or detach was cut short" in host.xl("dmesg").stdout
+    # Nothing of it is left in QEMU either: the same disk attaches again (a node of its
+    # name still there would make blockdev-add fail).
+    again = host.xl("block-attach", "plugged", spec)
+    assert again.returncode == 0, again.stderr
+    assert _disks(host, "plugged") == ["xvdb"]
+    assert host.xl("destroy", "plugged").returncode == 0
+    _settles_to(host, start)
+
+
+def test_a_block_detach_cut_short_after_the_guest_let_go_finishes(
+    host: LiveHost, tmp_path: Path
+) -> None:
+    start = host_state(host.root)
+    assert host.xl("create", str(host.write_config("unplugged"))).returncode == 0
+    host.wait_ready("unplugged")
+    before = host_state(host.root)
+    spec = f"{_hot_image(tmp_path)},raw,xvdb,w"
+    assert host.xl("block-attach", "unplugged", spec).returncode == 0
+    _crash_during(host, "detach:device-deleted", "block-detach", "unplugged", "xvdb")
+    _settles_to(host, before)
+    assert _disks(host, "unplugged") == []
+    again = host.xl("block-attach", "unplugged", spec)
+    assert again.returncode == 0, again.stderr
+    assert host.xl("destroy", "unplugged").returncode == 0
+    _settles_to(host, start)
 
 
 # ---------------------------------------------------------------------- xenstored dies

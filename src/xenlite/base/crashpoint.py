@@ -37,7 +37,11 @@ DESTROY_POINTS = (
 )
 # An on_* restart: the old domain is gone, the new one not yet begun (its note holds it).
 RESTART_POINTS = ("restart:torn-down",)
-POINTS = frozenset(CREATE_POINTS + DESTROY_POINTS + RESTART_POINTS)
+# xl block-attach before QEMU has the device (domain/devices.py), and block-detach after the
+# guest let it go but before its nodes and record entry are gone.
+ATTACH_POINTS = ("attach:config-kept", "attach:nodes-written", "attach:blockdev-added")
+DETACH_POINTS = ("detach:device-deleted",)
+POINTS = frozenset(CREATE_POINTS + DESTROY_POINTS + RESTART_POINTS + ATTACH_POINTS + DETACH_POINTS)
 
 
 def crash_point(name: str) -> None:

@@ -24,8 +24,12 @@ only (their emulated drives); here every guest's cdrom is QEMU's, so PV and PVH 
 have it too.
 
 Crash-only: the record names a disk before QEMU gets it and until QEMU has let it go, so a
-daemon killed in between leaves a record naming a disk QEMU may lack; block-detach of it
-then finishes (a device or node QEMU no longer has counts as gone).
+daemon killed in between leaves a record naming a disk QEMU has no device for. The next
+daemon finishes such a disk as a detach when it takes the domain over (its nodes in QEMU
+and XenStore removed, its block script run with ``remove``, the record entry dropped, and
+a line in ``xl dmesg``): an attach that did not report success leaves nothing, a detach
+whose guest let the disk go completes. A block-detach of a disk QEMU lacks finishes the
+same way (a device or node QEMU no longer has counts as gone).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
+from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError, XenliteError
 from xenlite.config.domain.model import DeviceDisk, DomainConfig
 from xenlite.config.specs.disk import vdev_to_devid
@@ -76,6 +81,7 @@ from xenlite.xenstore.client import XenStoreClient
 
 log = logging.getLogger(__name__)
 
+PERIPHERALS = "/machine/peripheral"  # QOM: the devices given an id, by their id
 DETACH_TIMEOUT = 10.0  # seconds the guest has to release a disk (device_del)
 _HELD_FIX = "stop using it in the guest (unmount it) and try again"
 _FORCE_NOTE = "; QEMU cannot take a PCI device from a guest that holds it, so --force cannot"
@@ -136,11 +142,14 @@ class DomainDevices:
             async with AsyncExitStack() as undo:
                 await self._keep_config(domain, replace(before, disks=(*own, prepared.disk)))
                 undo.push_async_callback(self._keep_config, domain, before)
+                crash_point("attach:config-kept")
                 await self._write_vbd_nodes(domain.domid, [prepared.disk])
                 undo.push_async_callback(self._remove_vbd_nodes, domain.domid, prepared.disk)
+                crash_point("attach:nodes-written")
                 if prepared.disk.script is not None:
                     prepared = await self._plug_scripted(domain.domid, prepared, undo)
                 await _add_nodes(monitor, prepared.qemu, undo)
+                crash_point("attach:blockdev-added")
                 if slot is not None and not prepared.qemu.cdrom:
                     await monitor.execute("device_add", disk_device(prepared.qemu, slot))
                 else:
@@ -188,13 +197,46 @@ class DomainDevices:
                     + (" (the domain is paused)" if domain.state is DomainState.PAUSED else ""),
                     _HELD_FIX + (_FORCE_NOTE if force else ""),
                 ) from None
-            await _blockdev_del(monitor, medium)
-            await _blockdev_del(monitor, f"{medium}-file")
-            for disk in found:
-                await self._unplug_scripted(domain, disk)
-                await self._remove_vbd_nodes(domain.domid, disk)
-            rest = tuple(d for d in domain.config.disks if d not in found)
-            await self._keep_config(domain, replace(domain.config, disks=rest))
+            crash_point("detach:device-deleted")
+            await self._release_disks(domain, monitor, found, medium)
+
+    async def finish_disk_changes(self, domain: Domain) -> None:
+        """On a takeover: finish, as detaches, the disks the record names and QEMU has no
+        device for (their block-attach or block-detach was cut short)."""
+        monitor = live_monitor(domain)
+        children = await monitor.execute("qom-list", {"path": PERIPHERALS})
+        devices = {c.get("name") for c in children if isinstance(c, dict)}
+        for disk in domain.config.disks:
+            device = node_name(vdev_to_devid(disk.vdev or ""))
+            if device in devices:
+                continue
+            log.warning("domain %d: finishing the cut-short attach or detach of %s",
+                        domain.domid, describe(disk))  # fmt: skip
+            said = f"Domain {domain.domid} ({domain.name}): {describe(disk)} had no device in "
+            said += "QEMU after a restart of xenlited (its attach or detach was cut short); "
+            try:
+                await _blockdev_del(monitor, f"{device}.1")  # a cdrom's second medium
+                await _blockdev_del(monitor, f"{device}.1-file")
+                await self._release_disks(domain, monitor, [disk], device)
+            except XenliteError as exc:
+                # The domain is taken over all the same; block-detach can finish it later.
+                log.error("domain %d: %s not detached: %s", domain.domid, describe(disk), exc)
+                self._log_hypervisor(said + f"detaching it failed ({exc}): xl block-detach it")
+                continue
+            self._log_hypervisor(said + "it is detached")
+
+    async def _release_disks(
+        self, domain: Domain, monitor: Monitor, disks: Sequence[DeviceDisk], medium: str
+    ) -> None:
+        """The end of a detach, once QEMU has no device for ``disks``: their nodes in QEMU
+        (``medium`` and its protocol node) and XenStore, their scripts, their record entry."""
+        await _blockdev_del(monitor, medium)
+        await _blockdev_del(monitor, f"{medium}-file")
+        for disk in disks:
+            await self._unplug_scripted(domain, disk)
+            await self._remove_vbd_nodes(domain.domid, disk)
+        rest = tuple(d for d in domain.config.disks if d not in disks)
+        await self._keep_config(domain, replace(domain.config, disks=rest))
 
     async def cdrom_insert(self, dom: str, disk: DeviceDisk) -> PreparedDisk:
         """xl cd-insert (and cd-eject, with an empty ``disk``): put ``disk``'s medium into

@@ -392,13 +392,10 @@ class DomainManager(DomainResources, DomainDevices):
         the nodes of a domain without a record are swept when XenStore is back."""
         for root in xspaths.domain_roots(domid, uuid):
             try:
-                await self.xs.rm(root)
+                await self.xs.rm_if_exists(root)
             except XenStoreConnectionError as exc:
                 log.warning("domain %d: nodes left for the sweep: %s", domid, exc)
                 return
-            except XenStoreError as exc:
-                if exc.wire_name != "ENOENT":
-                    raise
 
     async def _release(self, domid: int) -> None:
         try:
@@ -927,6 +924,7 @@ class DomainManager(DomainResources, DomainDevices):
         monitor = Monitor(f"{record.name}({record.domid})")
         await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
         domain.monitor = monitor
+        await self.finish_disk_changes(domain)
         status = await monitor.query_status()
         missed: ShutdownReason | None = None
         if record.state in (DomainState.RUNNING, DomainState.PAUSED):

@@ -181,10 +181,10 @@ def libxl_device_path(domid: int, kind: str, devid: int) -> str:
 async def remove_device_dir(xs: XenStoreClient, path: str, *, above: str) -> None:
     """Remove a device's directory and then each parent it leaves empty, up to but not
     including ``above``, as libxl__xs_path_cleanup does; a missing one counts as removed."""
-    await xs.rm(path)
+    await xs.rm_if_exists(path)
     parent = path.rpartition("/")[0]
     while parent.startswith(f"{above}/") and not await xs.directory_if_exists(parent):
-        await xs.rm(parent)
+        await xs.rm_if_exists(parent)
         parent = parent.rpartition("/")[0]
 
 

@@ -738,6 +738,14 @@ class XenStoreClient(AsyncClosing):
                 return None
             raise
 
+    async def rm_if_exists(self, path: str, *, tx: int = 0) -> None:
+        """Remove ``path``; one that is not there (ENOENT: nor its parent) counts as removed."""
+        try:
+            await self.rm(path, tx=tx)
+        except XenStoreError as exc:
+            if exc.wire_name != "ENOENT":
+                raise
+
     async def directory_if_exists(self, path: str, *, tx: int = 0) -> list[str]:
         """``path``'s children, or none when there is no such node (ENOENT)."""
         try:
