@@ -198,6 +198,7 @@ class LiveHost:
     root: Path
     kernel: Path
     initrd: Path
+    netns: str | None = None  # the network namespace the daemons run in (tests/netns.py)
 
     @property
     def env(self) -> dict[str, str]:
@@ -240,9 +241,10 @@ class LiveHost:
         env["XENLITE_ACCEL"] = "tcg"
         if crash_at is not None:
             env["XENLITE_CRASH_AT"] = crash_at
-        started = subprocess.run(
-            [str(XENLITE), "start"], env=env, capture_output=True, text=True, timeout=180
-        )
+        argv = [str(XENLITE), "start"]
+        if self.netns is not None:  # the network namespace alone: /sys and cgroups stay
+            argv = ["nsenter", f"--net=/run/netns/{self.netns}", *argv]
+        started = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
         if started.returncode != 0:
             raise RuntimeError(f"xenlite start failed: {started.stderr}")
 
@@ -331,9 +333,10 @@ def live_host_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def running_live_host() -> Iterator[LiveHost]:
-    """Start xenstored and xenlited under a fresh short root under /tmp (TCG guests); on
-    leaving, kill this host's QEMU processes, stop both daemons and remove the root."""
+def running_live_host(netns: str | None = None) -> Iterator[LiveHost]:
+    """Start xenstored and xenlited under a fresh short root under /tmp (TCG guests), in
+    network namespace ``netns`` when given; on leaving, kill this host's QEMU processes,
+    stop both daemons and remove the root."""
     reason = live_host_missing()
     if reason:
         pytest.skip(reason)
@@ -343,7 +346,7 @@ def running_live_host() -> Iterator[LiveHost]:
     kit = build_guest_kit()
     # QEMU's unix sockets live under the root and unix socket paths are short.
     root = Path(tempfile.mkdtemp(prefix="xl", dir="/tmp"))
-    host = LiveHost(root, Path(kit.kernel), Path(kit.initrd))
+    host = LiveHost(root, Path(kit.kernel), Path(kit.initrd), netns)
     try:
         host.start()
         yield host

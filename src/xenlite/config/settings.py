@@ -81,6 +81,7 @@ _BUILD = "xenlite.config.domain.build"
 _BOOTOPTS = "xenlite.config.hostconf.bootopts"
 _MANAGER = "xenlite.domain.manager:DomainManager"
 _DISKS = "xenlite.domain.disks"
+_NIC_DEFAULTS = "xenlite.config.domain.devices:_nic"
 _ARGV = ("xenlite.qemu.argv:build_argv",)
 _CHECK = ("xenlite.qemu.argv:check_supported",)
 _AFFINITY = (
@@ -256,7 +257,13 @@ XL_CFG: tuple[Setting, ...] = (
     _row("on_soft_reset", E, "config.on_soft_reset", by=_ACTIONS),
     # -- devices
     _row("disk", Q, "config.disks", by=(f"{_MANAGER}._create", f"{_DISKS}:prepare_disks")),
-    _row("vif", L, "config.nics", why="virtual network interfaces"),
+    _row(
+        "vif",
+        E,
+        "config.nics",
+        by=(f"{_MANAGER}._build", "xenlite.domain.nics:prepare_nics"),
+        why="bridged taps (vif-bridge); ip=, rate=, other scripts refused as not yet",
+    ),
     _row("vif2", W, why="xm's key; xl 4.17 reads vif= only"),
     _row("pci", L, "config.pcidevs", why=_PCI),
     _row("pci_permissive", L, why=_PCI),
@@ -408,10 +415,10 @@ XL_CONF: tuple[Setting, ...] = (
     _row("max_grant_frames", X, "max_grant_frames", source=_XC, why=_GRANT),
     _row("max_maptrack_frames", X, "max_maptrack_frames", source=_XC, why=_GRANT),
     _row("max_grant_version", X, "max_grant_version", source=_XC, why=_GRANT),
-    _row("vif.default.script", L, "vif_default_script", source=_XC, why="vifs"),
-    _row("vif.default.bridge", L, "vif_default_bridge", source=_XC, why="vifs"),
-    _row("vif.default.backend", L, "vif_default_backend", source=_XC, why="vifs"),
-    _row("vif.default.gatewaydev", L, "vif_default_gatewaydev", source=_XC, why="vifs"),
+    _row("vif.default.script", E, "vif_default_script", source=_XC, by=(_NIC_DEFAULTS,)),
+    _row("vif.default.bridge", E, "vif_default_bridge", source=_XC, by=(_NIC_DEFAULTS,)),
+    _row("vif.default.backend", E, "vif_default_backend", source=_XC, by=(_NIC_DEFAULTS,)),
+    _row("vif.default.gatewaydev", L, "vif_default_gatewaydev", source=_XC, why="vif-route"),
     _row(
         "remus.default.netbufscript",
         R,

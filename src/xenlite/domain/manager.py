@@ -57,6 +57,7 @@ from xenlite.domain import orphans, xspaths
 from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.nics import plug_taps, prepare_nics, tap_name, unplug_taps, vif_nodes
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
 from xenlite.domain.state import (
@@ -271,7 +272,8 @@ class DomainManager(DomainResources, DomainDevices):
     ) -> Domain:
         name = cfg.c_info.name or ""
         uuid = cfg.c_info.uuid or ""  # chosen by _create
-        cfg = replace(cfg, c_info=replace(cfg.c_info, domid=domid))
+        nics = prepare_nics(cfg.nics, domid=domid, uuid=uuid, taken_macs=self._macs())
+        cfg = replace(cfg, c_info=replace(cfg.c_info, domid=domid), nics=tuple(n.nic for n in nics))
         run_dir = self.host.run_dir(domid)
         record = DomainRecord(
             domid=domid,
@@ -300,9 +302,12 @@ class DomainManager(DomainResources, DomainDevices):
             undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
             crash_point("create:record-saved")
             disks = await self._run_block_scripts(dom, disks, undo)
+            # vif-bridge's part: each NIC's tap on its bridge before QEMU attaches to it.
+            taps = await asyncio.to_thread(plug_taps, nics, root=self.host.root, domid=domid)
+            undo.push_async_callback(asyncio.to_thread, unplug_taps, taps)
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
             argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True,
-                              disks=qemu_disks(disks))  # fmt: skip
+                              disks=qemu_disks(disks), nics=[n.qemu for n in nics])  # fmt: skip
             dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
             undo.push_async_callback(self._stop_qemu, dom)
             crash_point("create:qemu-launched")
@@ -354,6 +359,10 @@ class DomainManager(DomainResources, DomainDevices):
         creating = [(n, disk) for n, ds in self._creating_disks.values() for disk in ds]
         return live + creating
 
+    def _macs(self) -> list[str]:
+        """The MACs of every live domain's NICs."""
+        return [n.mac for d in self._domains.values() for n in d.config.nics if n.mac]
+
     def _claim_name(self, name: str) -> None:
         taken = name in self._creating_names or any(d.name == name for d in self._domains.values())
         if taken or name == xspaths.DOM0_NAME:
@@ -385,6 +394,7 @@ class DomainManager(DomainResources, DomainDevices):
             domain_type=str(dom.config.c_info.type or DomainType.PVH),
         )
         nodes = xspaths.domain_nodes(facts) + vbd_nodes(dom.domid, dom.config.disks)
+        nodes += vif_nodes(dom.domid, dom.config.nics)
         await xspaths.write_nodes(self.xs, nodes)
 
     async def _remove_nodes(self, domid: int, uuid: str) -> None:
@@ -566,6 +576,8 @@ class DomainManager(DomainResources, DomainDevices):
         await self._stop_qemu(domain)
         crash_point("destroy:qemu-stopped")
         await asyncio.to_thread(self._leave_cgroup, domain.domid)
+        taps = [tap_name(domain.domid, nic) for nic in domain.config.nics]
+        await asyncio.to_thread(unplug_taps, taps)
         for disk in domain.config.disks:
             await self._unplug_scripted(domain, disk)
         await self._remove_nodes(domain.domid, domain.record.uuid)
@@ -869,6 +881,9 @@ class DomainManager(DomainResources, DomainDevices):
             self.store.directory,
             self.host.cgroups,
             domids,
+        )
+        await asyncio.to_thread(
+            orphans.sweep_taps, self.host.root, domids | self._creating_domids, swept
         )
         await self._sweep_xenstore(swept)
 

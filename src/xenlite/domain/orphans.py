@@ -9,7 +9,8 @@ hand-made mess) is removed too, so the host converges whatever instant the daemo
 
 Only this host root's own things are touched: run directories under its run root (a QEMU is
 found there by its exact QMP socket, never by a process name), ``dom<N>`` groups under its
-cgroup parent, and the domain subtrees of its own xenstored.
+cgroup parent, the domain subtrees of its own xenstored, and the taps whose alias names this
+host root.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from xenlite.base.errors import QemuError, XenliteError, XenStoreError
 from xenlite.base.files import is_temporary
 from xenlite.domain import xspaths
+from xenlite.host import net
 from xenlite.host.cgroups import CgroupHost
 from xenlite.qemu.process import attach
 from xenlite.qemu.runpaths import RunPaths
@@ -42,9 +44,13 @@ class Swept:
     cgroups: list[int] = field(default_factory=list)
     xenstore: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
+    taps: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any((self.qemu_pids, self.run_dirs, self.cgroups, self.xenstore, self.temp_files))
+        return any(
+            (self.qemu_pids, self.run_dirs, self.cgroups, self.xenstore, self.temp_files,
+             self.taps)
+        )  # fmt: skip
 
 
 def sweep_files(
@@ -78,6 +84,22 @@ def sweep_files(
                 temporary.unlink()
                 swept.temp_files.append(str(temporary))
     return swept
+
+
+def sweep_taps(root: Path, domids: set[int], swept: Swept) -> None:
+    """Remove the taps this host root made (their alias says so, host/net.py) for domids not
+    in ``domids``. Blocking: run it in a worker thread. Without netlink (no permission) the
+    sweep says so in the log and goes on."""
+    try:
+        tagged = net.tagged(net.owner_tag(root))
+    except XenliteError as exc:
+        log.warning("taps not swept: %s", exc)
+        return
+    for tap, domid in sorted(tagged.items()):
+        if domid not in domids:
+            with contextlib.suppress(XenliteError):
+                if net.delete(tap):
+                    swept.taps.append(tap)
 
 
 async def sweep_xenstore(

@@ -155,7 +155,7 @@ def cpu_nodes(domid: int, max_vcpus: int, online: Iterable[int]) -> list[Node]:
 
 
 # The backend directories of dom0 that hold a domain's devices (backend/KIND/DOMID).
-BACKEND_KINDS = ("vbd", "qdisk")
+BACKEND_KINDS = ("vbd", "qdisk", "vif")
 
 
 def backend_kind_path(kind: str) -> str:

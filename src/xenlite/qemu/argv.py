@@ -53,6 +53,7 @@ from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_repor
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
 from xenlite.qemu.blockdev import DISK_SLOTS, BlockDisk, disk_layout
+from xenlite.qemu.netdev import NIC_SLOTS, GuestNic, nic_layout
 from xenlite.qemu.runpaths import RunPaths
 
 MACHINE = "q35"
@@ -85,11 +86,13 @@ def build_argv(
     paths: RunPaths,
     paused: bool = True,
     disks: Sequence[BlockDisk] = (),
+    nics: Sequence[GuestNic] = (),
 ) -> list[str]:
     """The full QEMU command line (``argv[0]`` is the binary) for domain ``domid``.
 
     ``disks`` are the config's disks as the domain layer resolved them (domain/disks.py),
-    in the order the guest is to see them.
+    in the order the guest is to see them; ``nics`` its NICs (domain/nics.py), whose taps
+    exist on their bridges.
 
     ``cfg.c_info.uuid`` should be set (the domain engine generates one when the config has
     none); without it QEMU is given no ``-uuid``.
@@ -166,6 +169,20 @@ def build_argv(
         binary.require_device(device["driver"])
     for nodes, device in layout:
         argv += [arg for node in nodes for arg in ("-blockdev", json.dumps(node))]
+        argv += ["-device", _device_option(device)]
+    try:
+        nic_devices = nic_layout(list(nics))
+    except ValueError:
+        raise Unsupported(
+            f"{len(nics)} vifs",
+            f"a domain has room for {len(NIC_SLOTS)} vifs",
+            "give the domain fewer vifs",
+        ) from None
+    for backend, device in nic_devices:
+        binary.require_device(device["driver"])
+        if backend is not None:
+            options = [f"{k}={opt(v)}" for k, v in backend.items() if k != "type"]
+            argv += ["-netdev", ",".join([backend["type"], *options])]
         argv += ["-device", _device_option(device)]
     argv += [
         "-device", PANIC_DEVICE,

@@ -31,6 +31,7 @@ def test_paths() -> None:
         "/libxl/7",
         "/local/domain/0/backend/vbd/7",
         "/local/domain/0/backend/qdisk/7",
+        "/local/domain/0/backend/vif/7",
     )
     assert xspaths.backend_path("qdisk", 7, 51712) == "/local/domain/0/backend/qdisk/7/51712"
     assert xspaths.frontend_path("vbd", 7, 51712) == "/local/domain/7/device/vbd/51712"

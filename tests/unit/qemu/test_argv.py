@@ -34,6 +34,7 @@ from xenlite.qemu.blockdev import (
     medium_node,
     next_medium_node,
 )
+from xenlite.qemu.netdev import GuestNic
 from xenlite.qemu.runpaths import RunPaths
 
 BINARY = QemuBinary(
@@ -49,6 +50,7 @@ BINARY = QemuBinary(
             "pcie-pci-bridge",
             "virtio-scsi-pci",
             "scsi-cd",
+            "virtio-net-pci",
         }
     ),
     accels=frozenset({"kvm", "tcg"}),
@@ -216,7 +218,6 @@ def test_a_refused_setting_is_refused_by_its_key(path: str) -> None:
 
 def test_devices_from_xl_cfg_text_are_refused_by_key() -> None:
     for text, key in [
-        ('vif=["bridge=xenbr0"]\n', "vif"),
         ('vfb=["vnc=1"]\n', "vfb"),
         ('bootloader="pygrub"\n', "bootloader"),
         ('channel=["name=org.qemu.guest_agent.0,connection=pty"]\n', "channel"),
@@ -332,3 +333,25 @@ def test_the_cdrom_controller_is_found_in_the_bridge() -> None:
     assert has_cdrom_controller([{"bus": 0, "devices": [bridge]}])
     assert not has_cdrom_controller([{"bus": 0, "devices": [{"qdev_id": "cdscsi"}]}])
     assert not has_cdrom_controller(None)
+
+
+def test_nics_attach_to_their_taps_on_their_own_bridge() -> None:
+    nics = [
+        GuestNic(devid=0, tap="vif7.0", mac="00:16:3e:01:02:03", mtu=1500),
+        GuestNic(devid=1, tap="web,01", mac="00:16:3e:0a:0b:0c", mtu=9000),
+    ]
+    argv = argv_of(BASE, nics=nics)
+    assert value_after(argv, "-netdev") == [
+        "tap,id=vif0,ifname=vif7.0,script=no,downscript=no",
+        "tap,id=vif1,ifname=web,,01,script=no,downscript=no",  # the comma escaped
+    ]
+    devices = value_after(argv, "-device")
+    assert "pcie-pci-bridge,id=vifbridge,bus=pcie.0,addr=0x11" in devices
+    assert [d for d in devices if d.startswith("virtio-net-pci,")] == [
+        "virtio-net-pci,id=nic0,netdev=vif0,mac=00:16:3e:01:02:03,host_mtu=1500,"
+        "bus=vifbridge,addr=0x1",
+        "virtio-net-pci,id=nic1,netdev=vif1,mac=00:16:3e:0a:0b:0c,host_mtu=9000,"
+        "bus=vifbridge,addr=0x2",
+    ]
+    # No NICs: no bridge for them either.
+    assert not any("vifbridge" in d for d in value_after(argv_of(BASE), "-device"))

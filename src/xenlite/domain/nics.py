@@ -1,0 +1,255 @@
+"""A domain's NICs: each vif spec checked and resolved (MAC, tap name, bridge, MTU), its tap
+made on its bridge before QEMU starts and removed after, and described in XenStore as libxl
+describes it.
+
+xl-network-configuration(5) (mac, bridge, vifname, type, model, mtu, script, backend),
+xenstore-paths (backend/vif and device/vif). What Xen's vif-bridge script does (the tap
+``vifD.N`` on the bridge, up, with the guest's MTU) xenlite does itself, through netlink
+(host/net.py); the XenStore nodes then say ``hotplug-status = connected``, as after the
+script.
+
+Choices, and why:
+
+- A NIC without ``mac=`` gets one in Xen's OUI 00:16:3e, derived from the domain's UUID
+  and the devid, so the same config (with its uuid) gets the same MAC, and kept in the
+  domain's config, as libxl keeps the one it chose: a reboot keeps it. A derived MAC that
+  another domain of the host has is derived again, so two domains never share one.
+- Keys that need more than a bridged tap (``ip=`` anti-spoofing, ``rate=``, other scripts
+  than vif-bridge, ``gatewaydev=`` for vif-route) are refused as not there yet, never
+  accepted and ignored.
+- PV and PVH guests get virtio-net whatever ``model=`` says, as netfront ignores it on Xen;
+  an emulated NIC (``type=ioemu``) is refused on them, as libxl refuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from xenlite.base.errors import DomainError, HostError, Unsupported
+from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, NicType
+from xenlite.domain import xspaths
+from xenlite.domain.hotplug import XEN_SCRIPT_DIR
+from xenlite.domain.xspaths import Node
+from xenlite.host import net
+from xenlite.qemu.netdev import GuestNic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BRIDGE = "xenbr0"  # libxl's default when neither the spec nor xl.conf names one
+DEFAULT_MTU = 1500
+DEFAULT_SCRIPT = "vif-bridge"
+XEN_OUI = "00:16:3e"
+XENBUS_CONNECTED = "4"
+_DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedNic:
+    """A NIC checked and resolved: its libxl device (MAC and devid set, as libxl keeps
+    them), the bridge its tap goes on, and what QEMU is given."""
+
+    nic: DeviceNic
+    bridge: str
+    qemu: GuestNic
+
+
+def describe(nic: DeviceNic) -> str:
+    return f"vif {nic.devid}" + (f" ({nic.mac})" if nic.mac else "")
+
+
+def tap_name(domid: int, nic: DeviceNic) -> str:
+    """The host interface of the NIC: its vifname, else ``vif<domid>.<devid>`` (Xen's)."""
+    return nic.ifname or f"vif{domid}.{nic.devid}"
+
+
+def prepare_nics(
+    nics: Sequence[DeviceNic], *, domid: int, uuid: str, taken_macs: Iterable[str]
+) -> list[PreparedNic]:
+    """Check and resolve the config's NICs for domain ``domid``.
+
+    :raise DomainError: for a vif spec xenlite cannot honour, naming the vif and the fix
+    :raise Unsupported: for a key that is not in xenlite yet, or cannot be on QEMU
+    """
+    taken = {m.lower() for m in taken_macs}
+    prepared: list[PreparedNic] = []
+    devids: set[int] = set()
+    for index, nic in enumerate(nics):
+        devid = nic.devid if nic.devid != DEVID_AUTO else index
+        nic = replace(nic, devid=devid)
+        what = describe(nic)
+        if devid in devids:
+            raise DomainError(what, f"devid {devid} is given twice", "give each vif its own devid=")
+        devids.add(devid)
+        _refuse_unsupported(nic, what)
+        mac = _mac(nic, what, uuid, taken)
+        taken.add(mac)
+        resolved = replace(nic, mac=mac, nictype=NicType.VIF)
+        tap = tap_name(domid, resolved)
+        try:
+            net.check_name(tap, what)
+        except HostError as exc:
+            raise DomainError(what, exc.cause, exc.fix) from None
+        mtu = nic.mtu or DEFAULT_MTU
+        prepared.append(
+            PreparedNic(
+                nic=resolved,
+                bridge=nic.bridge or DEFAULT_BRIDGE,
+                qemu=GuestNic(devid=devid, tap=tap, mac=mac, mtu=mtu),
+            )
+        )
+    return prepared
+
+
+def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
+    if nic.backend_domname not in _DOM0_NAMES or nic.backend_domid not in (0,):
+        raise Unsupported(
+            what,
+            f"backend={nic.backend_domname}: xenlite serves every vif from dom0 (there are no "
+            "driver domains on a QEMU host)",
+            "remove backend= from the vif spec",
+        )
+    if nic.nictype is NicType.VIF_IOEMU:
+        raise DomainError(
+            what,
+            "type=ioemu is an emulated NIC, which a PV or PVH guest cannot have (as libxl "
+            "refuses it)",
+            "remove type=ioemu (or use type=vif)",
+        )
+    script = os.path.basename(nic.script) if nic.script else DEFAULT_SCRIPT
+    if script != DEFAULT_SCRIPT or (
+        nic.script and "/" in nic.script and os.path.dirname(nic.script) != XEN_SCRIPT_DIR
+    ):
+        raise Unsupported(
+            what,
+            f"script={nic.script}: only the built-in vif-bridge is in xenlite yet (vif-route, "
+            "vif-nat and custom scripts come later)",
+            "remove script= (vif-bridge is the default)",
+        )
+    later = [
+        ("ip", nic.ip, "anti-spoofing of the guest's addresses"),
+        ("rate", nic.rate_interval_usecs or None, "rate limits"),
+        ("gatewaydev", nic.gatewaydev, "vif-route's gateway device"),
+        ("forwarddev", nic.coloft_forwarddev, "COLO"),
+    ]
+    for key, value, why in later:
+        if value:
+            raise Unsupported(
+                what,
+                f"{key}= ({why}) is not in xenlite yet",
+                f"remove {key}= from the vif spec for now",
+            )
+
+
+def _mac(nic: DeviceNic, what: str, uuid: str, taken: set[str]) -> str:
+    if nic.mac:
+        mac = nic.mac.lower()
+        octets = mac.split(":")
+        if len(octets) != 6 or not all(
+            len(o) == 2 and all(c in "0123456789abcdef" for c in o) for o in octets
+        ):
+            raise DomainError(what, f"mac={nic.mac} is not a MAC address", "write mac=XX:XX:...")
+        if int(octets[0], 16) & 1:
+            raise DomainError(
+                what,
+                f"mac={nic.mac} is a multicast address, which no NIC can have",
+                "give a unicast MAC (the first octet even), or leave mac= out",
+            )
+        return mac
+    for attempt in range(256):
+        digest = hashlib.sha256(f"{uuid}/{nic.devid}/{attempt}".encode()).digest()
+        mac = f"{XEN_OUI}:{digest[0] & 0x7F:02x}:{digest[1]:02x}:{digest[2]:02x}"
+        if mac not in taken:
+            return mac
+    raise DomainError(what, "no free MAC address could be derived", "give one: mac=")
+
+
+def plug_taps(prepared: Sequence[PreparedNic], *, root: Path, domid: int) -> list[str]:
+    """Make each NIC's tap on its bridge (what vif-bridge does on ``online``). On a failure
+    the taps made so far are removed again.
+
+    :raise DomainError: when a bridge is missing, or a tap cannot be made
+    """
+    made: list[str] = []
+    alias = net.tap_alias(net.owner_tag(root), domid)
+    try:
+        for one in prepared:
+            what = describe(one.nic)
+            try:
+                bridge = net.require_bridge(one.bridge, what)
+                net.add_tap(one.qemu.tap, bridge=bridge, mtu=one.qemu.mtu, alias=alias)
+            except HostError as exc:
+                raise DomainError(what, exc.cause, exc.fix) from None
+            made.append(one.qemu.tap)
+    except BaseException:
+        unplug_taps(made)
+        raise
+    return made
+
+
+def unplug_taps(taps: Iterable[str]) -> None:
+    """Remove the taps (what vif-bridge does on ``offline``); one already gone is fine, a
+    failure is logged and the rest go on."""
+    for tap in taps:
+        try:
+            net.delete(tap)
+        except HostError as exc:
+            log.error("tap %s not removed: %s", tap, exc)
+
+
+def vif_roots(domid: int, devid: int) -> tuple[str, str, str]:
+    """The directories that describe one NIC (its removal removes them)."""
+    return (
+        xspaths.backend_path("vif", domid, devid),
+        xspaths.frontend_path("vif", domid, devid),
+        xspaths.libxl_device_path(domid, "vif", devid),
+    )
+
+
+def vif_nodes(domid: int, nics: Sequence[DeviceNic]) -> list[Node]:
+    """The backend, frontend and /libxl nodes libxl writes for each NIC (resolved by
+    prepare_nics), in state 4 (Connected) with its hotplug script done: the tap is on its
+    bridge and QEMU has the NIC before the nodes are written."""
+    nodes: list[Node] = []
+    for nic in nics:
+        back, front, record = vif_roots(domid, nic.devid)
+        mtu = nic.mtu or DEFAULT_MTU
+        script = nic.script or DEFAULT_SCRIPT
+        entries = [
+            ("frontend-id", str(domid)),
+            ("online", "1"),
+            ("state", XENBUS_CONNECTED),
+            ("script", script if script.startswith("/") else f"{XEN_SCRIPT_DIR}/{script}"),
+        ]
+        if nic.ifname:
+            entries.append(("vifname", nic.ifname))
+        entries.append(("mac", nic.mac or ""))
+        if mtu != DEFAULT_MTU:
+            entries.append(("mtu", str(mtu)))
+        entries += [
+            ("bridge", nic.bridge or DEFAULT_BRIDGE),
+            ("handle", str(nic.devid)),
+            ("type", str(nic.nictype)),
+            ("hotplug-status", "connected"),
+        ]
+        nodes += [Node(back, "", xspaths.roperm(domid)), Node(f"{back}/frontend", front)]
+        nodes += [Node(f"{back}/{key}", value) for key, value in entries]
+        nodes += [
+            Node(front, "", (f"n{domid}", "r0")),
+            Node(f"{front}/backend", back),
+            Node(f"{front}/backend-id", "0"),
+            Node(f"{front}/state", XENBUS_CONNECTED),
+            Node(f"{front}/handle", str(nic.devid)),
+            Node(f"{front}/mac", nic.mac or ""),
+            Node(f"{front}/mtu", str(mtu), xspaths.roperm(domid)),  # libxl's ro_front
+            Node(f"{front}/trusted", "0" if nic.trusted is False else "1"),
+            Node(record, "", xspaths.NOPERM),
+            Node(f"{record}/frontend", front),
+            Node(f"{record}/backend", back),
+        ]
+        nodes += [Node(f"{record}/{key}", value) for key, value in entries]
+    return nodes

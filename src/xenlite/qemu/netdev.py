@@ -1,0 +1,84 @@
+"""A guest NIC -> QEMU's ``-netdev tap`` backend and its ``virtio-net-pci`` device.
+
+xl-network-configuration(5) names what a vif is (MAC, bridge, tap name, MTU); the host side
+(the tap on its bridge) is made before QEMU starts (host/net.py), and QEMU attaches to that
+persistent tap by name, with no scripts of its own (``script=no,downscript=no``): xenlite
+runs what Xen's vif-bridge does itself.
+
+Choices, and why:
+
+- Every NIC sits in a slot of its own PCIe-to-PCI bridge (``vifbridge``, slot 0x11 of the
+  root bus), as the disks sit in theirs (qemu/blockdev.py): q35's root bus takes no
+  hot-plugged device, the bridge's slots do. NICs take slots 1, 2, ... in devid order, so
+  the guest names them eth0, eth1, ... in that order, as netfront does.
+- The MTU reaches the guest as virtio's ``host_mtu``, as Xen's backend writes ``mtu`` for
+  netfront to read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NIC_DEVICE = "virtio-net-pci"
+NET_BRIDGE_DEVICE = "pcie-pci-bridge"
+NET_BRIDGE_ID = "vifbridge"
+NET_BRIDGE_ADDR = "0x11"
+NIC_SLOTS = range(1, 32)
+
+
+@dataclass(frozen=True, slots=True)
+class GuestNic:
+    """One NIC as QEMU is to see it: its devid, the host tap it attaches to, its MAC."""
+
+    devid: int
+    tap: str
+    mac: str
+    mtu: int
+
+    @property
+    def netdev_id(self) -> str:
+        return f"vif{self.devid}"
+
+    @property
+    def device_id(self) -> str:
+        return f"nic{self.devid}"
+
+
+def net_bridge() -> dict[str, str]:
+    """The ``-device`` properties of the bridge the domain's NICs sit on."""
+    return {"driver": NET_BRIDGE_DEVICE, "id": NET_BRIDGE_ID, "bus": "pcie.0",
+            "addr": NET_BRIDGE_ADDR}  # fmt: skip
+
+
+def netdev(nic: GuestNic) -> dict[str, str]:
+    """The ``-netdev``/``netdev_add`` properties of the NIC's tap backend."""
+    return {"type": "tap", "id": nic.netdev_id, "ifname": nic.tap, "script": "no",
+            "downscript": "no"}  # fmt: skip
+
+
+def nic_device(nic: GuestNic, slot: int) -> dict[str, str]:
+    """The ``-device``/``device_add`` properties of the NIC in bridge ``slot``."""
+    return {
+        "driver": NIC_DEVICE,
+        "id": nic.device_id,
+        "netdev": nic.netdev_id,
+        "mac": nic.mac,
+        "host_mtu": str(nic.mtu),
+        "bus": NET_BRIDGE_ID,
+        "addr": f"{slot:#x}",
+    }
+
+
+def nic_layout(nics: list[GuestNic]) -> list[tuple[dict[str, str] | None, dict[str, str]]]:
+    """The config's NICs (in devid order) as QEMU starts with them: the bridge, then for
+    each NIC its ``-netdev`` and ``-device``; nothing for a domain without NICs.
+
+    :raise ValueError: when there are more NICs than the bridge has slots
+    """
+    if not nics:
+        return []
+    if len(nics) > len(NIC_SLOTS):
+        raise ValueError(f"{len(nics)} NICs: the bridge has {len(NIC_SLOTS)} slots")
+    layout: list[tuple[dict[str, str] | None, dict[str, str]]] = [(None, net_bridge())]
+    layout += [(netdev(n), nic_device(n, s)) for s, n in zip(NIC_SLOTS, nics, strict=False)]
+    return layout

@@ -1,0 +1,163 @@
+"""Bridged vifs on real guests, each test host in its own network namespace (tests/netns.py):
+the tap ``vifD.N`` on xenbr0 with the guest's MAC and MTU, guests that reach each other and
+the bridge's address, the vif nodes in XenStore, a new tap for the new domid on reboot, and
+nothing left after destroy or a failed create.
+
+xl-network-configuration(5), xenstore-paths (backend/vif, device/vif).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from guestshell import GuestShell
+from hoststate import host_state
+from netns import add_bridge, links, master_of, namespace
+from xenlite.xenstore.client import XenStore
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
+BRIDGE_ADDRESS = "10.77.0.1"
+
+
+@pytest.fixture(scope="module")
+def net_host(live_host_factory: Any) -> Iterator[Any]:
+    with namespace() as netns:
+        add_bridge(netns, "xenbr0", f"{BRIDGE_ADDRESS}/24")
+        add_bridge(netns, "xenbr1")  # a private network: no address, no uplink
+        with live_host_factory(netns) as host:
+            yield host
+
+
+def _domid(host: Any, name: str) -> int:
+    return int(host.xl("domid", name).stdout)
+
+
+def _node(host: Any, path: str) -> str:
+    with XenStore.open(host.root / "run/xenstored/socket") as xs:
+        return xs.read(path).decode()
+
+
+def _taps(host: Any) -> dict[str, Any]:
+    return {n: link for n, link in links(host.netns).items() if n not in ("lo", "xenbr0", "xenbr1")}
+
+
+def _create(host: Any, name: str, *vifs: str) -> Any:
+    specs = ", ".join(f"'{v}'" for v in vifs)
+    return host.xl("create", str(host.write_config(name, f"vif = [ {specs} ]")))
+
+
+def _guest_ip(guest: GuestShell, address: str) -> None:
+    status, said = guest.run(f"ip addr add {address}/24 dev eth0 && ip link set eth0 up")
+    assert status == 0, said
+
+
+def test_guests_on_xenbr0_reach_each_other_and_the_bridge(net_host: Any) -> None:
+    before = host_state(net_host.root)
+    assert _create(net_host, "left", "mac=00:16:3e:00:00:0a").returncode == 0
+    right = _create(net_host, "right", "bridge=xenbr0,mtu=1400")
+    assert right.returncode == 0, right.stderr
+    try:
+        left_id, right_id = _domid(net_host, "left"), _domid(net_host, "right")
+        taps = _taps(net_host)
+        assert set(taps) == {f"vif{left_id}.0", f"vif{right_id}.0"}
+        for tap, mtu in ((f"vif{left_id}.0", 1500), (f"vif{right_id}.0", 1400)):
+            assert master_of(net_host.netns, tap) == "xenbr0"
+            assert taps[tap]["mtu"] == mtu
+            assert "UP" in taps[tap]["flags"]
+        # The MAC xenlite chose for "right" is kept in its config, as libxl keeps it.
+        listed = json.loads(net_host.xl("list", "-l", "right").stdout)
+        (nic,) = listed[0]["config"]["nics"]
+        right_mac = nic["mac"]
+        assert right_mac.startswith("00:16:3e:")
+        back = f"/local/domain/0/backend/vif/{right_id}/0"
+        assert _node(net_host, f"{back}/mac") == right_mac
+        assert _node(net_host, f"{back}/bridge") == "xenbr0"
+        assert _node(net_host, f"{back}/mtu") == "1400"
+        assert _node(net_host, f"{back}/hotplug-status") == "connected"
+        assert _node(net_host, f"/local/domain/{right_id}/device/vif/0/backend") == back
+        net_host.wait_ready("left")
+        net_host.wait_ready("right")
+        with GuestShell(net_host, "left") as left, GuestShell(net_host, "right") as guest:
+            assert left.run("cat /sys/class/net/eth0/address") == (0, "00:16:3e:00:00:0a\n")
+            assert guest.run("cat /sys/class/net/eth0/address") == (0, f"{right_mac}\n")
+            assert guest.run("cat /sys/class/net/eth0/mtu") == (0, "1400\n")
+            _guest_ip(left, "10.77.0.10")
+            _guest_ip(guest, "10.77.0.11")
+            for shell, peer in (
+                (left, BRIDGE_ADDRESS),
+                (left, "10.77.0.11"),
+                (guest, "10.77.0.10"),
+            ):
+                status, said = shell.run(f"ping -c 1 -W 5 {peer}")
+                assert status == 0, (peer, said)
+    finally:
+        net_host.xl("destroy", "left")
+        net_host.xl("destroy", "right")
+    assert _taps(net_host) == {}
+    assert host_state(net_host.root) == before
+
+
+def test_reboot_gives_the_tap_of_the_new_domid_and_keeps_the_mac(net_host: Any) -> None:
+    created = _create(net_host, "again", "bridge=xenbr1")
+    assert created.returncode == 0, created.stderr
+    try:
+        old = _domid(net_host, "again")
+        mac = json.loads(net_host.xl("list", "-l", "again").stdout)[0]["config"]["nics"][0]["mac"]
+        net_host.wait_ready("again")
+        assert net_host.xl("reboot", "-w", "again", timeout=90).returncode == 0
+        net_host.wait_ready("again", count=2)  # the new domain, booted
+        new = _domid(net_host, "again")
+        assert new != old
+        assert set(_taps(net_host)) == {f"vif{new}.0"}
+        assert master_of(net_host.netns, f"vif{new}.0") == "xenbr1"
+        listed = json.loads(net_host.xl("list", "-l", "again").stdout)
+        assert listed[0]["config"]["nics"][0]["mac"] == mac
+    finally:
+        net_host.xl("destroy", "again")
+    assert _taps(net_host) == {}
+
+
+def test_vifname_names_the_tap(net_host: Any) -> None:
+    created = _create(net_host, "named", "vifname=web0,bridge=xenbr1")
+    assert created.returncode == 0, created.stderr
+    try:
+        assert set(_taps(net_host)) == {"web0"}
+        domid = _domid(net_host, "named")
+        assert _node(net_host, f"/local/domain/0/backend/vif/{domid}/0/vifname") == "web0"
+    finally:
+        net_host.xl("destroy", "named")
+    assert _taps(net_host) == {}
+
+
+@pytest.mark.parametrize(
+    ("vifs", "said"),
+    [
+        (["bridge=nosuch"], "bridge nosuch does not exist"),
+        (["bridge=xenbr0", "bridge=lo"], "lo is a network interface but not a bridge"),
+        (["ip=10.77.0.5"], "ip= (anti-spoofing of the guest's addresses) is not in xenlite yet"),
+        (["bridge=xenbr1", "vifname=lo"], "a network interface named lo exists already"),
+    ],
+)
+def test_a_failed_create_leaves_no_tap(net_host: Any, vifs: list[str], said: str) -> None:
+    before = host_state(net_host.root)
+    refused = _create(net_host, "broken", *vifs)
+    assert refused.returncode != 0
+    assert said in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _taps(net_host) == {}
+    assert host_state(net_host.root) == before
+
+
+def test_a_daemon_killed_mid_create_leaves_no_tap(net_host: Any) -> None:
+    before = host_state(net_host.root)
+    net_host.stop_xenlited()
+    net_host.start(crash_at="create:qemu-launched")
+    assert _create(net_host, "cut", "bridge=xenbr0").returncode != 0
+    net_host.start()
+    assert _taps(net_host) == {}
+    assert host_state(net_host.root) == before
