@@ -9,6 +9,7 @@ xl-network-configuration(5), xenstore-paths (backend/vif, device/vif).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -159,5 +160,65 @@ def test_a_daemon_killed_mid_create_leaves_no_tap(net_host: Any) -> None:
     net_host.start(crash_at="create:qemu-launched")
     assert _create(net_host, "cut", "bridge=xenbr0").returncode != 0
     net_host.start()
+    assert _taps(net_host) == {}
+    assert host_state(net_host.root) == before
+
+
+def _wait_guest(guest: GuestShell, command: str, expected: int, timeout: float = 30.0) -> None:
+    # Hot-plug reaches the guest through the PCI bridge's SHPC: wait for its kernel to act.
+    deadline = time.monotonic() + timeout
+    while guest.run(command)[0] != expected:
+        assert time.monotonic() < deadline, f"{command} never gave {expected}"
+        time.sleep(0.2)
+
+
+def test_network_attach_list_and_detach_on_a_running_guest(net_host: Any) -> None:
+    before = host_state(net_host.root)
+    created = _create(net_host, "hot", "mac=00:16:3e:00:00:20")
+    assert created.returncode == 0, created.stderr
+    try:
+        domid = _domid(net_host, "hot")
+        net_host.wait_ready("hot")
+        header = "Idx BE Mac Addr.         handle state evt-ch   tx-/rx-ring-ref BE-path" + " " * 23
+        row = "0   0  00:16:3e:00:00:20     0     4     -1    -1/-1          "
+        row += f"/local/domain/0/backend/vif/{domid}/0".ljust(30)
+        listed = net_host.xl("network-list", "hot")
+        assert listed.stdout == f"{header}\n{row}\n"
+        attached = net_host.xl("network-attach", "hot", "bridge=xenbr1", "mac=00:16:3e:00:00:21")
+        assert attached.returncode == 0, attached.stderr
+        assert master_of(net_host.netns, f"vif{domid}.1") == "xenbr1"
+        with GuestShell(net_host, "hot") as guest:
+            _wait_guest(guest, "test -e /sys/class/net/eth1", 0)
+            assert guest.run("cat /sys/class/net/eth1/address") == (0, "00:16:3e:00:00:21\n")
+            lines = net_host.xl("network-list", "hot").stdout.splitlines()
+            assert [line.split()[:3] for line in lines[1:]] == [
+                ["0", "0", "00:16:3e:00:00:20"],
+                ["1", "0", "00:16:3e:00:00:21"],
+            ]
+            nics = json.loads(net_host.xl("list", "-l", "hot").stdout)[0]["config"]["nics"]
+            assert [n["mac"] for n in nics] == ["00:16:3e:00:00:20", "00:16:3e:00:00:21"]
+            # Detach by devid, then by MAC; the guest loses each NIC, the host its tap.
+            assert net_host.xl("network-detach", "hot", "1").returncode == 0
+            _wait_guest(guest, "test -e /sys/class/net/eth1", 1)
+            assert set(_taps(net_host)) == {f"vif{domid}.0"}
+            assert net_host.xl("network-detach", "hot", "00:16:3E:00:00:20").returncode == 0
+            _wait_guest(guest, "test -e /sys/class/net/eth0", 1)
+        assert _taps(net_host) == {}
+        assert net_host.xl("network-list", "hot").stdout == f"{header}\n"
+        unknown = net_host.xl("network-detach", "hot", "7")
+        assert (unknown.returncode, unknown.stderr) == (1, "Unknown device 7.\n")
+        # A NIC that cannot be made leaves the domain as it was.
+        refused = net_host.xl("network-attach", "hot", "bridge=nosuch")
+        assert refused.returncode != 0
+        assert "bridge nosuch does not exist" in refused.stderr
+        assert _taps(net_host) == {}
+        assert (
+            json.loads(net_host.xl("list", "-l", "hot").stdout)[0]["config"].get("nics", []) == []
+        )
+        # And one attached after all that comes up again, as vif D.0.
+        assert net_host.xl("network-attach", "hot", "bridge=xenbr0").returncode == 0
+        assert set(_taps(net_host)) == {f"vif{domid}.0"}
+    finally:
+        net_host.xl("destroy", "hot")
     assert _taps(net_host) == {}
     assert host_state(net_host.root) == before

@@ -230,6 +230,27 @@ COMMANDS: tuple[Command, ...] = (
         can_dryrun=True,
     ),
     Command(
+        "network-attach",
+        "xenlite.cli.commands.network:main_network_attach",
+        "Create a new virtual network device",
+        "<Domain> [<nic-spec>]",
+        modifies=True,
+        can_dryrun=True,
+    ),
+    Command(
+        "network-list",
+        "xenlite.cli.commands.network:main_network_list",
+        "List virtual network interfaces for a domain",
+        "<Domain(s)>",
+    ),
+    Command(
+        "network-detach",
+        "xenlite.cli.commands.network:main_network_detach",
+        "Destroy a domain's virtual network device",
+        "<Domain> <DevId|mac>",
+        modifies=True,
+    ),
+    Command(
         "block-list",
         "xenlite.cli.commands.devices:main_block_list",
         "List virtual block devices for a domain",
@@ -432,7 +453,7 @@ _NOT_YET_TEXT = """
     pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
     button-press vcpu-set sharing
     sched-rtds debug-keys set-parameters top
-    network-attach network-list network-detach channel-list
+    channel-list
     vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
     vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy
     cpupool-rename cpupool-cpu-add cpupool-cpu-remove cpupool-migrate cpupool-numa-split

@@ -25,7 +25,7 @@ from xenlite.base.errors import (
 )
 from xenlite.base.paths import under_root
 from xenlite.config.domain.libxl_json import struct_from_json
-from xenlite.config.domain.model import DeviceDisk
+from xenlite.config.domain.model import DeviceDisk, DeviceNic
 from xenlite.config.hostconf.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
@@ -129,6 +129,9 @@ class Operations:
             Method.DOMAIN_BLOCK_ATTACH: self.domain_block_attach,
             Method.DOMAIN_CDROM_INSERT: self.domain_cdrom_insert,
             Method.DOMAIN_BLOCK_DETACH: self.domain_block_detach,
+            Method.DOMAIN_NETWORK_LIST: self.domain_network_list,
+            Method.DOMAIN_NETWORK_ATTACH: self.domain_network_attach,
+            Method.DOMAIN_NETWORK_DETACH: self.domain_network_detach,
             Method.DOMAIN_SCHED_GET: self.domain_sched_get,
             Method.DOMAIN_SCHED_SET: self.domain_sched_set,
             Method.DOMAIN_VCPU_PIN: self.domain_vcpu_pin,
@@ -375,6 +378,27 @@ class Operations:
         device = struct_from_json(DeviceDisk, disk, source="domain.cdrom_insert")
         prepared = await self.manager.cdrom_insert(_dom(dom), device)
         return {"devid": prepared.number, "vdev": prepared.vdev}
+
+    async def domain_network_list(self, dom: str) -> list[dict[str, object]]:
+        """xl network-list: one domain's vifs (Domain-0 has none)."""
+        if _is_dom0(_dom(dom)):
+            return []
+        return [dataclasses.asdict(row) for row in await self.manager.network_list(_dom(dom))]
+
+    async def domain_network_attach(self, dom: str, nic: object) -> dict[str, object]:
+        """xl network-attach: ``nic`` is libxl's JSON of the NIC, xl.conf's defaults in."""
+        if _is_dom0(_dom(dom)):
+            raise _no_dom0_devices("attach a vif")
+        device = struct_from_json(DeviceNic, nic, source="domain.network_attach")
+        prepared = await self.manager.network_attach(_dom(dom), device)
+        return {"devid": prepared.nic.devid, "mac": prepared.nic.mac, "tap": prepared.qemu.tap}
+
+    async def domain_network_detach(self, dom: str, nic: str) -> dict[str, object]:
+        """xl network-detach: ``nic`` is the vif's devid or its MAC."""
+        if _is_dom0(_dom(dom)):
+            raise _no_dom0_devices("detach a vif")
+        await self.manager.network_detach(_dom(dom), str(nic))
+        return {}
 
     async def domain_vcpu_list(self, dom: str | None = None) -> list[dict[str, object]]:
         """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""

@@ -492,49 +492,20 @@ async def vbd_rows(xs: XenStoreClient, domid: int) -> list[VbdRow]:
     """The domain's vbds from libxl's device records and their frontend nodes, by devid."""
     rows = []
     records = f"{xspaths.libxl_path(domid)}/device/vbd"
-    for name in sorted(await xs.directory_if_exists(records), key=_numeric):
-        front = await _read(xs, f"{records}/{name}/frontend")
-        back = await _read(xs, f"{records}/{name}/backend")
+    for name in sorted(await xs.directory_if_exists(records), key=xspaths.numeric_order):
+        front = await xspaths.read_str(xs, f"{records}/{name}/frontend")
+        back = await xspaths.read_str(xs, f"{records}/{name}/backend")
         if front is None or back is None or not name.isdigit():
             continue
         rows.append(
             VbdRow(
                 devid=int(name),
-                backend_id=_int(await _read(xs, f"{front}/backend-id")),
+                backend_id=xspaths.int_or_unset(await xspaths.read_str(xs, f"{front}/backend-id")),
                 frontend_id=domid,
-                state=_int(await _read(xs, f"{front}/state")),
-                evtch=_int(await _read(xs, f"{front}/event-channel")),
-                rref=_int(await _read(xs, f"{front}/ring-ref")),
+                state=xspaths.int_or_unset(await xspaths.read_str(xs, f"{front}/state")),
+                evtch=xspaths.int_or_unset(await xspaths.read_str(xs, f"{front}/event-channel")),
+                rref=xspaths.int_or_unset(await xspaths.read_str(xs, f"{front}/ring-ref")),
                 backend=back,
             )
         )
     return rows
-
-
-def _numeric(name: str) -> tuple[int, str]:
-    return (int(name), "") if name.isdigit() else (-1, name)
-
-
-def _int(text: str | None) -> int:
-    return int(text) if text is not None and text.lstrip("-").isdigit() else -1
-
-
-async def _read(xs: XenStoreClient, path: str) -> str | None:
-    value = await xs.read_if_exists(path)
-    return None if value is None else value.decode()
-
-
-__all__ = [
-    "QEMU_DRIVERS",
-    "PreparedDisk",
-    "VbdRow",
-    "describe",
-    "medium_entries",
-    "prepare_disks",
-    "qemu_disks",
-    "vbd_nodes",
-    "vbd_number",
-    "vbd_roots",
-    "vbd_rows",
-    "with_script_device",
-]

@@ -57,6 +57,7 @@ from xenlite.domain import orphans, xspaths
 from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.networks import DomainNetworks
 from xenlite.domain.nics import plug_taps, prepare_nics, tap_name, unplug_taps, vif_nodes
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
@@ -90,7 +91,7 @@ ENDED_KEPT = 1024
 _NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
 
 
-class DomainManager(DomainResources, DomainDevices):
+class DomainManager(DomainResources, DomainDevices, DomainNetworks):
     """Every domU of one host root. All methods run on the daemon's event loop."""
 
     def __init__(

@@ -226,3 +226,19 @@ async def write_nodes(xs: XenStoreClient, nodes: Sequence[Node]) -> None:
                 await tx.set_perms(node.path, PermList.parse(node.perms))
 
     await xs.transact(body)
+
+
+async def read_str(xs: XenStoreClient, path: str) -> str | None:
+    """The text of ``path``, or None when there is no such node."""
+    value = await xs.read_if_exists(path)
+    return None if value is None else value.decode()
+
+
+def int_or_unset(text: str | None) -> int:
+    """A node's integer, or -1 (xl's unset) when it is missing or not a number."""
+    return int(text) if text is not None and text.lstrip("-").isdigit() else -1
+
+
+def numeric_order(name: str) -> tuple[int, str]:
+    """Sort key of device directory names: numbers by value, anything else first."""
+    return (int(name), "") if name.isdigit() else (-1, name)

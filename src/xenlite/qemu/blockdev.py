@@ -115,29 +115,35 @@ def disk_layout(disks: list[BlockDisk]) -> list[tuple[list[dict[str, object]], d
     return layout
 
 
-def _bridge_devices(query_pci: object) -> list[dict[str, object]] | None:
-    """The devices in the disk bridge's slots, from ``query-pci``; None without a bridge."""
+def bridge_devices(query_pci: object, bridge_id: str = BRIDGE_ID) -> list[dict[str, object]] | None:
+    """The devices in the slots of bridge ``bridge_id`` (the disks' by default), from
+    ``query-pci``; None without that bridge."""
     for bus in query_pci if isinstance(query_pci, list) else []:
         for device in bus.get("devices", []) if isinstance(bus, dict) else []:
             bridge = device.get("pci_bridge") if isinstance(device, dict) else None
-            if device.get("qdev_id") == BRIDGE_ID and isinstance(bridge, dict):
+            if device.get("qdev_id") == bridge_id and isinstance(bridge, dict):
                 found = bridge.get("devices", [])
                 return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
     return None
 
 
-def free_disk_slot(query_pci: object) -> int | None:
-    """The lowest slot of the disk bridge with no device in it, from ``query-pci``."""
-    devices = _bridge_devices(query_pci)
+def free_slot(query_pci: object, bridge_id: str, slots: range) -> int | None:
+    """The lowest of ``slots`` of bridge ``bridge_id`` with no device in it."""
+    devices = bridge_devices(query_pci, bridge_id)
     if devices is None:
         return None
     taken = {d.get("slot") for d in devices}
-    return next((slot for slot in DISK_SLOTS if slot not in taken), None)
+    return next((slot for slot in slots if slot not in taken), None)
+
+
+def free_disk_slot(query_pci: object) -> int | None:
+    """The lowest slot of the disk bridge with no device in it, from ``query-pci``."""
+    return free_slot(query_pci, BRIDGE_ID, DISK_SLOTS)
 
 
 def has_cdrom_controller(query_pci: object) -> bool:
     """Whether the domain's disk bridge holds its cdrom controller, from ``query-pci``."""
-    return any(d.get("qdev_id") == CDROM_CONTROLLER_ID for d in _bridge_devices(query_pci) or [])
+    return any(d.get("qdev_id") == CDROM_CONTROLLER_ID for d in bridge_devices(query_pci) or [])
 
 
 def block_nodes(disk: BlockDisk, node: str | None = None) -> list[dict[str, object]]:

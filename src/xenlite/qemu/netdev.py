@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xenlite.qemu.blockdev import free_slot
+
 NIC_DEVICE = "virtio-net-pci"
 NET_BRIDGE_DEVICE = "pcie-pci-bridge"
 NET_BRIDGE_ID = "vifbridge"
@@ -70,15 +72,19 @@ def nic_device(nic: GuestNic, slot: int) -> dict[str, str]:
 
 
 def nic_layout(nics: list[GuestNic]) -> list[tuple[dict[str, str] | None, dict[str, str]]]:
-    """The config's NICs (in devid order) as QEMU starts with them: the bridge, then for
-    each NIC its ``-netdev`` and ``-device``; nothing for a domain without NICs.
+    """The config's NICs (in devid order) as QEMU starts with them: the bridge (there for a
+    domain without NICs too, for network-attach), then for each NIC its ``-netdev`` and
+    ``-device``.
 
     :raise ValueError: when there are more NICs than the bridge has slots
     """
-    if not nics:
-        return []
     if len(nics) > len(NIC_SLOTS):
         raise ValueError(f"{len(nics)} NICs: the bridge has {len(NIC_SLOTS)} slots")
     layout: list[tuple[dict[str, str] | None, dict[str, str]]] = [(None, net_bridge())]
     layout += [(netdev(n), nic_device(n, s)) for s, n in zip(NIC_SLOTS, nics, strict=False)]
     return layout
+
+
+def free_nic_slot(query_pci: object) -> int | None:
+    """The lowest slot of the NIC bridge with no device in it, from ``query-pci``."""
+    return free_slot(query_pci, NET_BRIDGE_ID, NIC_SLOTS)

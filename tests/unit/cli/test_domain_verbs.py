@@ -200,7 +200,19 @@ class FakeDaemon:
             self.calls.append(("domain.cdrom_insert", {"dom": dom, "disk": disk}))
             return {"devid": 5632, "vdev": disk["vdev"]}
 
+        async def network_attach(dom: str, nic: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append(("domain.network_attach", {"dom": dom, "nic": nic}))
+            return {"devid": 1, "mac": "00:16:3e:00:00:01", "tap": "vif3.1"}
+
+        async def network_detach(dom: str, nic: str) -> dict[str, Any]:
+            self.calls.append(("domain.network_detach", {"dom": dom, "nic": nic}))
+            if nic not in ("1", "00:16:3e:00:00:01"):
+                raise DeviceNotFound(f"vif {nic}", "the domain has no such vif", "xl network-list")
+            return {}
+
         return {
+            "domain.network_attach": network_attach,
+            "domain.network_detach": network_detach,
             "domain.cdrom_insert": cdrom_insert,
             "domain.block_attach": block_attach,
             "domain.block_detach": block_detach,
@@ -651,3 +663,41 @@ def test_cd_insert_and_eject_send_the_medium_as_xl_makes_it(
     status, _, err = xl(capsys, "cd-insert", "web01", "hdc")
     assert status != 0
     assert "requires a domain, a virtual device and an image" in err
+
+
+def test_network_attach_sends_one_vif_spec_over_xl_conf_defaults(
+    daemon: FakeDaemon,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "etc/xen").mkdir(parents=True)
+    (tmp_path / "etc/xen/xl.conf").write_text('vif.default.bridge="xenbr9"\n')
+    monkeypatch.setenv("XENLITE_ROOT", str(tmp_path))
+    # Each argument is a key=value of one spec, as xl's parse_nic_config reads them.
+    assert xl(capsys, "network-attach", "web01", "mac=00:16:3e:00:00:01", "mtu=9000") == (
+        0, "", "",
+    )  # fmt: skip
+    method, params = daemon.calls[-1]
+    assert method == "domain.network_attach"
+    assert params["dom"] == "3"
+    assert params["nic"]["mac"] == "00:16:3e:00:00:01"
+    assert params["nic"]["mtu"] == 9000
+    assert params["nic"]["bridge"] == "xenbr9"  # xl.conf's, under the spec
+    assert "devid" not in params["nic"]  # unset (-1): libxl picks the next free one
+    daemon.calls.clear()
+    status, out, _ = xl(capsys, "-N", "network-attach", "web01", "bridge=xenbr1")
+    assert status == 0
+    assert out.startswith("vif: ")
+    assert json.loads(out.removeprefix("vif: "))["bridge"] == "xenbr1"
+    assert daemon.calls == []
+
+
+def test_network_detach_takes_a_devid_or_a_mac_and_says_xls_words(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert xl(capsys, "network-detach", "web01", "1") == (0, "", "")
+    assert daemon.calls[-1] == ("domain.network_detach", {"dom": "3", "nic": "1"})
+    assert xl(capsys, "network-detach", "web01", "00:16:3e:00:00:01") == (0, "", "")
+    status, out, err = xl(capsys, "network-detach", "web01", "7")
+    assert (status, out, err) == (1, "", "Unknown device 7.\n")

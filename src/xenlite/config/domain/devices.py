@@ -50,6 +50,7 @@ from xenlite.config.domain.model import (
     VsndStreamType,
 )
 from xenlite.config.domain.reader import KeyReader, atoi, split, strtoul, valid_uuid
+from xenlite.config.hostconf.xlconf import XlConf
 from xenlite.config.specs.disk import parse_disk_spec
 from xenlite.config.specs.pci import parse_pci_spec
 from xenlite.config.specs.vif import parse_vif_spec
@@ -146,16 +147,20 @@ def _nic(r: KeyReader, devid: int, atom: Atom) -> DeviceNic:
     spec, warnings = parse_vif_spec(atom.text, devid, where=atom.pos)
     for text in warnings:
         r.warn.add(atom.pos, text)
-    nic = spec.to_device()
-    # xl.conf's vif.default.* fill what the spec left unset.
+    return nic_with_defaults(spec.to_device(), r.xlconf)
+
+
+def nic_with_defaults(nic: DeviceNic, xlconf: XlConf) -> DeviceNic:
+    """``nic`` with xl.conf's vif.default.* filling what its spec left unset, as xl's
+    set_default_nic_values does for ``vif=`` and for network-attach."""
     return replace(
         nic,
-        script=r.xlconf.vif_default_script if nic.script is None else nic.script,
-        bridge=r.xlconf.vif_default_bridge if nic.bridge is None else nic.bridge,
+        script=xlconf.vif_default_script if nic.script is None else nic.script,
+        bridge=xlconf.vif_default_bridge if nic.bridge is None else nic.bridge,
         backend_domname=(
-            r.xlconf.vif_default_backend if nic.backend_domname is None else nic.backend_domname
+            xlconf.vif_default_backend if nic.backend_domname is None else nic.backend_domname
         ),
-        gatewaydev=r.xlconf.vif_default_gatewaydev if nic.gatewaydev is None else nic.gatewaydev,
+        gatewaydev=xlconf.vif_default_gatewaydev if nic.gatewaydev is None else nic.gatewaydev,
     )
 
 

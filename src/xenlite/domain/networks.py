@@ -1,0 +1,216 @@
+"""A running domain's NICs: listed, hot-plugged and unplugged.
+
+xl.1 "network-list", "network-attach", "network-detach". A mixin of ``DomainManager``, as
+DomainDevices is for disks: the manager brings the registry (``lookup``), the XenStore
+client, the record store and the host.
+
+Hot-plug is QEMU's: the NIC's tap is made on its bridge (domain/nics.py), then
+``netdev_add`` of the tap backend and ``device_add`` of its virtio-net in a free slot of
+the domain's NIC bridge (qemu/netdev.py); unplug is ``device_del``, which the guest
+acknowledges (QEMU's DEVICE_DELETED event), then ``netdev_del`` and the tap's removal. As
+for disks, the record names a NIC before QEMU has it and until QEMU let it go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import abstractmethod
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+
+from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError
+from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, DomainConfig
+from xenlite.domain import xspaths
+from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.nics import (
+    PreparedNic,
+    describe,
+    plug_taps,
+    prepare_nics,
+    tap_name,
+    unplug_taps,
+    vif_nodes,
+    vif_roots,
+)
+from xenlite.domain.state import DomainState, require
+from xenlite.qemu.monitor import Monitor
+from xenlite.qemu.netdev import NIC_SLOTS, free_nic_slot, netdev, nic_device
+from xenlite.xenstore.client import XenStoreClient
+
+log = logging.getLogger(__name__)
+
+DETACH_TIMEOUT = 10.0  # seconds the guest has to release a NIC (device_del)
+
+
+@dataclass(frozen=True, slots=True)
+class VifRow:
+    """One line of ``xl network-list``, as libxl_device_nic_getinfo reads it."""
+
+    devid: int
+    backend_id: int
+    mac: str
+    state: int
+    evtch: int  # -1: no Xen frontend writes one (QEMU's virtio-net has none)
+    rref_tx: int
+    rref_rx: int
+    backend: str
+
+
+class DomainNetworks:
+    """NIC operations on the manager's domains."""
+
+    xs: XenStoreClient
+    host: EngineHost
+
+    @abstractmethod
+    def lookup(self, dom: str) -> Domain:
+        """The domain named ``dom`` (a name or a domid); the manager provides it."""
+
+    @abstractmethod
+    def _macs(self) -> list[str]:
+        """The MACs of every live domain's NICs; the manager provides it."""
+
+    @abstractmethod
+    async def _keep_config(self, domain: Domain, config: DomainConfig) -> None:
+        """Make ``config`` the domain's, in its record too; DomainResources provides it."""
+
+    async def network_list(self, dom: str) -> list[VifRow]:
+        """xl network-list: the domain's vifs as libxl's device records describe them."""
+        domid = self.lookup(dom).domid
+        rows = []
+        records = f"{xspaths.libxl_path(domid)}/device/vif"
+        for name in sorted(await self.xs.directory_if_exists(records), key=xspaths.numeric_order):
+            front = await xspaths.read_str(self.xs, f"{records}/{name}/frontend")
+            back = await xspaths.read_str(self.xs, f"{records}/{name}/backend")
+            if front is None or back is None or not name.isdigit():
+                continue
+
+            async def number(path: str) -> int:
+                return xspaths.int_or_unset(await xspaths.read_str(self.xs, path))
+
+            rows.append(
+                VifRow(
+                    devid=int(name),
+                    backend_id=await number(f"{front}/backend-id"),
+                    mac=await xspaths.read_str(self.xs, f"{front}/mac") or "",
+                    state=await number(f"{front}/state"),
+                    evtch=await number(f"{front}/event-channel"),
+                    rref_tx=await number(f"{front}/tx-ring-ref"),
+                    rref_rx=await number(f"{front}/rx-ring-ref"),
+                    backend=back,
+                )
+            )
+        return rows
+
+    async def network_attach(self, dom: str, nic: DeviceNic) -> PreparedNic:
+        """xl network-attach: check ``nic`` as a create would, then plug it into the guest.
+
+        :raise DomainStateError: unless the domain is running or paused
+        :raise DomainError: for a bad vif spec, a missing bridge, or no free slot
+        :raise QemuError: when QEMU refuses the NIC (its message)
+        """
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="attach a vif")  # fmt: skip
+            own = domain.config.nics
+            if nic.devid == DEVID_AUTO:  # libxl: the next free devid
+                nic = replace(nic, devid=max((n.devid for n in own), default=-1) + 1)
+            if any(n.devid == nic.devid for n in own):
+                raise DomainError(
+                    f"{describe(nic)} for domain '{domain.name}'",
+                    f"the domain has a vif {nic.devid} already",
+                    "give another devid= (or leave it out)",
+                )
+            (prepared,) = prepare_nics(
+                [nic], domid=domain.domid, uuid=domain.record.uuid, taken_macs=self._macs()
+            )
+            monitor = live_monitor(domain)
+            slot = free_nic_slot(await monitor.execute("query-pci"))
+            if slot is None:
+                raise DomainError(
+                    f"{describe(prepared.nic)} for domain '{domain.name}'",
+                    f"the domain has {len(NIC_SLOTS)} vifs, as many as it can hold",
+                    "detach a vif first (xl network-detach)",
+                )
+            before = domain.config
+            async with AsyncExitStack() as undo:
+                await self._keep_config(domain, replace(before, nics=(*own, prepared.nic)))
+                undo.push_async_callback(self._keep_config, domain, before)
+                await xspaths.write_nodes(self.xs, vif_nodes(domain.domid, [prepared.nic]))
+                undo.push_async_callback(self._remove_vif_nodes, domain.domid, prepared.nic)
+                taps = await asyncio.to_thread(
+                    plug_taps, [prepared], root=self.host.root, domid=domain.domid
+                )
+                undo.push_async_callback(asyncio.to_thread, unplug_taps, taps)
+                await monitor.execute("netdev_add", netdev(prepared.qemu))
+                undo.push_async_callback(_netdev_del, monitor, prepared.qemu.netdev_id)
+                await monitor.execute("device_add", nic_device(prepared.qemu, slot))
+                undo.pop_all()
+        return prepared
+
+    async def network_detach(self, dom: str, which: str) -> None:
+        """xl network-detach: unplug the NIC ``which`` (its devid or its MAC).
+
+        :raise DomainStateError: unless the domain is running or paused
+        :raise DeviceNotFound: for a NIC the domain does not have
+        :raise DomainError: when the guest does not let it go
+        """
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="detach a vif")  # fmt: skip
+            found = _find_nic(domain, which)
+            monitor = live_monitor(domain)
+            device = f"nic{found.devid}"
+            gone = domain.expect_device_deleted(device)
+            try:
+                await monitor.execute("device_del", {"id": device})
+            except QemuCommandError as exc:
+                if exc.error_class != "DeviceNotFound":
+                    raise
+                domain.device_deleted(device)  # QEMU never had it, or let it go already
+            try:
+                await asyncio.wait_for(asyncio.shield(gone), DETACH_TIMEOUT)
+            except TimeoutError:
+                raise DomainError(
+                    f"vif {found.devid} of domain '{domain.name}'",
+                    f"the guest did not release it within {DETACH_TIMEOUT:g} s"
+                    + (" (the domain is paused)" if domain.state is DomainState.PAUSED else ""),
+                    "unpause the domain, or check that the guest handles PCI hot-unplug",
+                ) from None
+            await _netdev_del(monitor, f"vif{found.devid}")
+            await asyncio.to_thread(unplug_taps, [tap_name(domain.domid, found)])
+            await self._remove_vif_nodes(domain.domid, found)
+            rest = tuple(n for n in domain.config.nics if n is not found)
+            await self._keep_config(domain, replace(domain.config, nics=rest))
+
+    async def _remove_vif_nodes(self, domid: int, nic: DeviceNic) -> None:
+        back, front, record = vif_roots(domid, nic.devid)
+        await xspaths.remove_device_dir(self.xs, back, above=xspaths.backend_kind_path("vif"))
+        await xspaths.remove_device_dir(self.xs, front, above=xspaths.dom_path(domid))
+        await xspaths.remove_device_dir(self.xs, record, above=xspaths.libxl_path(domid))
+
+
+def _find_nic(domain: Domain, which: str) -> DeviceNic:
+    """The domain's NIC of devid or MAC ``which`` (xl network-detach takes either)."""
+    for nic in domain.config.nics:
+        if (which.isdigit() and nic.devid == int(which)) or (
+            nic.mac is not None and nic.mac.lower() == which.lower()
+        ):
+            return nic
+    raise DeviceNotFound(
+        f"vif {which} of domain '{domain.name}'",
+        "the domain has no such vif",
+        f"see its vifs with: xl network-list {domain.name}",
+    )
+
+
+async def _netdev_del(monitor: Monitor, netdev_id: str) -> None:
+    """netdev_del, a backend QEMU does not have counting as deleted."""
+    try:
+        await monitor.execute("netdev_del", {"id": netdev_id})
+    except QemuCommandError as exc:
+        if exc.error_class != "DeviceNotFound" and "not found" not in exc.desc:
+            raise
