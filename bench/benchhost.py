@@ -4,11 +4,15 @@ environment, and the tear-down that leaves no QEMU, daemon, cgroup or directory 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from xenlite.base.errors import XenliteError
@@ -18,6 +22,8 @@ from xenlite.qemu.process import qemu_pids_under
 BIN = Path(sys.executable).parent
 XENLITE = BIN / "xenlite"
 XL = BIN / "xl"
+TIMEOUT = 300.0
+_MARKERS = itertools.count(1000)
 
 
 def private_env(root: Path, accel: str = "tcg") -> dict[str, str]:
@@ -38,3 +44,53 @@ def tear_down(root: Path, env: dict[str, str]) -> None:
     with contextlib.suppress(XenliteError):
         remove_root_groups(root)
     shutil.rmtree(root, ignore_errors=True)
+
+
+class BenchError(Exception):
+    """A step of the benchmark failed; the message says which and why."""
+
+
+class Console:
+    """A guest's serial console as a byte stream: send a line, read until a marker."""
+
+    def __init__(self, send: Callable[[bytes], None], fileno: int) -> None:
+        self._send = send
+        self._fileno = fileno
+        self.buffer = b""
+
+    def read_until(self, wanted: bytes, timeout: float = TIMEOUT) -> bytes:
+        deadline = time.monotonic() + timeout
+        while wanted not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BenchError(f"no {wanted!r} from the guest: {self.buffer[-500:]!r}")
+            ready, _, _ = select.select([self._fileno], [], [], left)
+            if ready:
+                chunk = os.read(self._fileno, 65536)
+                if not chunk:
+                    raise BenchError(f"the console closed before {wanted!r}")
+                self.buffer += chunk
+        head, _, self.buffer = self.buffer.partition(wanted)
+        return head
+
+    def start(self, command: str) -> bytes:
+        """Send ``command`` and an echo of a marker after it; return the marker as printed
+        (the shell's echo of the typed line shows it split by quotes, so never matches)."""
+        n = next(_MARKERS)
+        self._send(f'{command}; echo "@@""{n}@@"\n'.encode())
+        return f"@@{n}@@".encode()
+
+    def run(self, command: str, timeout: float = TIMEOUT) -> float:
+        """Seconds until ``command`` (run by the guest's shell) has finished."""
+        started = time.monotonic()
+        self.read_until(self.start(command), timeout)
+        return time.monotonic() - started
+
+
+def close_console(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        proc.stdin.write(b"\x1d")
+        proc.stdin.close()
+    proc.wait(10)
+    if proc.stdout is not None:
+        proc.stdout.close()

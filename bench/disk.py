@@ -20,20 +20,26 @@ every QEMU process of this run.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import select
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from benchhost import XENLITE, XL, private_env, tear_down
+from benchhost import (
+    TIMEOUT,
+    XENLITE,
+    XL,
+    BenchError,
+    Console,
+    close_console,
+    private_env,
+    tear_down,
+)
 from xenlite.base.errors import XenliteError
 from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
@@ -43,50 +49,8 @@ from xenlite.qemu.process import qemu_pids_under
 QEMU = "qemu-system-x86_64"
 CMDLINE = "console=ttyS0"
 MEMORY_MIB = 128
-TIMEOUT = 300.0
+
 TARGET_RATIO = 0.95
-_MARKERS = itertools.count(1000)
-
-
-class BenchError(Exception):
-    """A step of the benchmark failed; the message says which and why."""
-
-
-class Console:
-    """A guest's serial console as a byte stream: send a line, read until a marker."""
-
-    def __init__(self, send: Callable[[bytes], None], fileno: int) -> None:
-        self._send = send
-        self._fileno = fileno
-        self.buffer = b""
-
-    def read_until(self, wanted: bytes, timeout: float = TIMEOUT) -> bytes:
-        deadline = time.monotonic() + timeout
-        while wanted not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise BenchError(f"no {wanted!r} from the guest: {self.buffer[-500:]!r}")
-            ready, _, _ = select.select([self._fileno], [], [], left)
-            if ready:
-                chunk = os.read(self._fileno, 65536)
-                if not chunk:
-                    raise BenchError(f"the console closed before {wanted!r}")
-                self.buffer += chunk
-        head, _, self.buffer = self.buffer.partition(wanted)
-        return head
-
-    def start(self, command: str) -> bytes:
-        """Send ``command`` and an echo of a marker after it; return the marker as printed
-        (the shell's echo of the typed line shows it split by quotes, so never matches)."""
-        n = next(_MARKERS)
-        self._send(f'{command}; echo "@@""{n}@@"\n'.encode())
-        return f"@@{n}@@".encode()
-
-    def run(self, command: str, timeout: float = TIMEOUT) -> float:
-        """Seconds until ``command`` (run by the guest's shell) has finished."""
-        started = time.monotonic()
-        self.read_until(self.start(command), timeout)
-        return time.monotonic() - started
 
 
 def make_image(path: Path, size_mib: int) -> None:
@@ -181,15 +145,6 @@ class Host:
             stdin.flush()
 
         return proc, Console(send, proc.stdout.fileno())
-
-
-def close_console(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin is not None:
-        proc.stdin.write(b"\x1d")
-        proc.stdin.close()
-    proc.wait(10)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def engine_read(host: Host, image: Path, size_mib: int, name: str) -> float:

@@ -56,3 +56,21 @@ def add_bridge(netns: str, name: str, address: str | None = None) -> None:
     if address is not None:
         ip(netns, "addr", "add", address, "dev", name)
     ip(netns, "link", "set", name, "up")
+
+
+def run_in(netns: str, *argv: str) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in ``netns`` (its network namespace alone)."""
+    return subprocess.run(
+        ["nsenter", f"--net=/run/netns/{netns}", *argv], capture_output=True, text=True
+    )
+
+
+def addresses(netns: str, name: str) -> list[str]:
+    """``ADDRESS/PREFIX`` of ``name``'s IPv4 addresses."""
+    found = json.loads(ip(netns, "-j", "-4", "addr", "show", "dev", name))
+    return [f"{a['local']}/{a['prefixlen']}" for link in found for a in link["addr_info"]]
+
+
+def default_route_device(netns: str) -> str | None:
+    routes = json.loads(ip(netns, "-j", "-4", "route", "show", "default"))
+    return str(routes[0]["dev"]) if routes else None

@@ -423,6 +423,17 @@ COMMANDS: tuple[Command, ...] = (
         xenlite_only=True,
     ),
     Command(
+        "network-bridge",
+        "xenlite.cli.commands.netbridge:main_network_bridge",
+        "Make, show or take down a bridge for vifs, as Xen's network-bridge script",
+        "start|stop|status [bridge=NAME] [netdev=IF] [--force]",
+        "bridge=NAME        the bridge (xenbr0)\n"
+        "netdev=IF          start: the uplink to enslave, its addresses and routes moved\n"
+        "                   to the bridge (and back on stop); none: a private network\n"
+        "-f, --force        start: move even the interface of the default route",
+        xenlite_only=True,
+    ),
+    Command(
         "start",
         "xenlite.daemon.services:main_start",
         "Start the host services (xenstored and xenlited), as Xen's xencommons",

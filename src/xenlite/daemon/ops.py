@@ -18,6 +18,7 @@ from enum import StrEnum
 from xenlite import XEN_COMPAT_VERSION, __version__
 from xenlite.base.errors import (
     DomainError,
+    HostError,
     QemuCommandError,
     RpcError,
     Unsupported,
@@ -34,6 +35,7 @@ from xenlite.domain.manager import DomainManager
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host import facts as host_facts
+from xenlite.host import netbridge
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
 from xenlite.rpc.contract import VERSION_SKEW_FIX, DomainInfo, Method
 from xenlite.rpc.protocol import Event, Reply, RpcCode
@@ -112,6 +114,7 @@ class Operations:
             Method.HOST_INFO: self.host_info,
             Method.HOST_DMESG: self.host_dmesg,
             Method.HOST_XENSTORE_WAIT: self.host_xenstore_wait,
+            Method.HOST_NETWORK_BRIDGE: self.host_network_bridge,
             Method.DOMAIN_LIST: self.domain_list,
             Method.DOMAIN_CREATE: self.domain_create,
             Method.DOMAIN_DESTROY: self.domain_destroy,
@@ -145,6 +148,26 @@ class Operations:
     def free_kib(self) -> int:
         """free_memory: what neither dom0 nor any domain holds."""
         return self.manager.host.memory.free_kib
+
+    async def host_network_bridge(
+        self, action: str, bridge: str, netdev: str | None = None, force: bool = False
+    ) -> dict[str, object]:
+        """xenlite network-bridge start|stop|status, in xenlited's network namespace."""
+        run_root = self.manager.host.run_root()
+        if action == "start":
+            found = await asyncio.to_thread(
+                netbridge.start, run_root, bridge, netdev, force=bool(force)
+            )
+        elif action == "stop":
+            await asyncio.to_thread(netbridge.stop, run_root, bridge)
+            return {}
+        elif action == "status":
+            found = await asyncio.to_thread(netbridge.status, run_root, bridge)
+        else:
+            raise HostError(
+                f"network-bridge {action}", "is not an action", "use start, stop or status"
+            )
+        return dataclasses.asdict(found)
 
     async def host_info(self) -> list[list[object]]:
         """``xl info``'s fields in xl's order, as [name, value] pairs."""

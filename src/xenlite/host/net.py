@@ -17,6 +17,7 @@ import errno
 import hashlib
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -216,3 +217,179 @@ def tagged(owner: str) -> dict[str, int]:
 
 def tap_alias(owner: str, domid: int) -> str:
     return f"{ALIAS_PREFIX}:{owner}:{domid}"
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An interface address, as ``ip addr`` shows it."""
+
+    family: int  # socket.AF_INET or AF_INET6
+    address: str
+    prefixlen: int
+    broadcast: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route of the main table through one interface (not the kernel's own, which come
+    and go with the addresses)."""
+
+    family: int
+    dst: str | None  # None: the default route
+    dst_len: int
+    gateway: str | None
+    priority: int | None
+    prefsrc: str | None
+    scope: int
+    proto: int
+
+
+_MAIN_TABLE = 254
+_PROTO_KERNEL = 2
+_SCOPE_LINK = 253
+
+
+def _index(ipr: IPRoute, name: str, what: str) -> int:
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        raise HostError(what, f"network interface {name} does not exist", "see ip link")
+    return int(found[0])
+
+
+def addresses(name: str) -> list[Address]:
+    """The IPv4 and global IPv6 addresses of ``name``."""
+    with _netlink(f"addresses of {name}") as ipr:
+        index = _index(ipr, name, f"addresses of {name}")
+        found = []
+        for message in ipr.get_addr(index=index):
+            family = int(message["family"])
+            if family == socket.AF_INET6 and int(message["scope"]) != 0:
+                continue  # link-local: the kernel makes it for every interface
+            found.append(
+                Address(
+                    family=family,
+                    address=str(message.get("IFA_ADDRESS")),
+                    prefixlen=int(message["prefixlen"]),
+                    broadcast=message.get("IFA_BROADCAST"),
+                )
+            )
+        return found
+
+
+def routes(name: str) -> list[Route]:
+    """The routes of the main table through ``name``, but the kernel's own."""
+    with _netlink(f"routes of {name}") as ipr:
+        index = _index(ipr, name, f"routes of {name}")
+        found = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for message in ipr.get_routes(family=family, table=_MAIN_TABLE, oif=index):
+                if int(message["proto"]) == _PROTO_KERNEL or message.get("RTA_OIF") != index:
+                    continue
+                if family == socket.AF_INET6 and str(message.get("RTA_DST") or "").startswith(
+                    "fe80"
+                ):
+                    continue
+                found.append(
+                    Route(
+                        family=family,
+                        dst=message.get("RTA_DST"),
+                        dst_len=int(message["dst_len"]),
+                        gateway=message.get("RTA_GATEWAY"),
+                        priority=message.get("RTA_PRIORITY"),
+                        prefsrc=message.get("RTA_PREFSRC"),
+                        scope=int(message["scope"]),
+                        proto=int(message["proto"]),
+                    )
+                )
+        return found
+
+
+def default_route_devices() -> set[str]:
+    """The interfaces that carry a default route (IPv4 or IPv6, main table)."""
+    with _netlink("default routes") as ipr:
+        indexes = {
+            message.get("RTA_OIF")
+            for family in (socket.AF_INET, socket.AF_INET6)
+            for message in ipr.get_routes(family=family, table=_MAIN_TABLE)
+            if int(message["dst_len"]) == 0 and message.get("RTA_OIF") is not None
+        }
+        return {_link(m).name for m in ipr.get_links() if m["index"] in indexes}
+
+
+def add_bridge(name: str, *, mac: str | None = None) -> None:
+    """Make the bridge ``name`` (with ``mac``, as Xen's script gives it the uplink's), up.
+
+    :raise HostError: when the name is taken or netlink refuses
+    """
+    what = f"bridge {name}"
+    check_name(name, what)
+    with _netlink(what) as ipr:
+        ipr.link("add", ifname=name, kind="bridge")
+        try:
+            index = _index(ipr, name, what)
+            if mac is not None:
+                ipr.link("set", index=index, address=mac)
+            ipr.link("set", index=index, state="up")
+        except NetlinkError:
+            _delete(ipr, name)
+            raise
+
+
+def set_up(name: str) -> None:
+    with _netlink(f"network interface {name}") as ipr:
+        ipr.link("set", index=_index(ipr, name, name), state="up")
+
+
+def set_master(name: str, bridge: str | None) -> None:
+    """Make ``name`` a port of ``bridge``, or of no bridge."""
+    what = f"network interface {name}"
+    with _netlink(what) as ipr:
+        master = _index(ipr, bridge, what) if bridge is not None else 0
+        ipr.link("set", index=_index(ipr, name, what), master=master)
+
+
+def change_address(name: str, address: Address, *, add: bool) -> None:
+    """Add ``address`` to ``name`` (one already there is fine) or remove it (one not there
+    is fine)."""
+    what = f"address {address.address}/{address.prefixlen} of {name}"
+    with _netlink(what) as ipr:
+        args: dict[str, object] = {
+            "index": _index(ipr, name, what),
+            "address": address.address,
+            "prefixlen": address.prefixlen,
+            "family": address.family,
+        }
+        if add and address.broadcast:
+            args["broadcast"] = address.broadcast
+        try:
+            ipr.addr("add" if add else "del", **args)
+        except NetlinkError as exc:
+            if exc.code not in ((errno.EEXIST,) if add else (errno.EADDRNOTAVAIL, errno.ENOENT)):
+                raise
+
+
+def change_route(name: str, route: Route, *, add: bool) -> None:
+    """Add ``route`` through ``name`` (one already there is fine) or remove it (likewise)."""
+    what = f"route {route.dst or 'default'}/{route.dst_len} via {name}"
+    with _netlink(what) as ipr:
+        args: dict[str, object] = {
+            "family": route.family,
+            "dst_len": route.dst_len,
+            "oif": _index(ipr, name, what),
+            "table": _MAIN_TABLE,
+            "scope": route.scope,
+            "proto": route.proto,
+        }
+        for key, value in (
+            ("dst", route.dst),
+            ("gateway", route.gateway),
+            ("priority", route.priority),
+            ("prefsrc", route.prefsrc),
+        ):
+            if value is not None:
+                args[key] = value
+        try:
+            ipr.route("add" if add else "del", **args)
+        except NetlinkError as exc:
+            if exc.code not in ((errno.EEXIST,) if add else (errno.ESRCH, errno.ENOENT)):
+                raise

@@ -22,6 +22,7 @@ class Method(StrEnum):
     HOST_INFO = "host.info"
     HOST_DMESG = "host.dmesg"
     HOST_XENSTORE_WAIT = "host.xenstore_wait"
+    HOST_NETWORK_BRIDGE = "host.network_bridge"
     DOMAIN_LIST = "domain.list"
     DOMAIN_CREATE = "domain.create"
     DOMAIN_DESTROY = "domain.destroy"
