@@ -18,6 +18,7 @@ import pytest
 from guestshell import GuestShell
 from hoststate import host_state
 from netns import add_bridge, links, master_of, namespace
+from xenlite.base.proc import pid_alive
 from xenlite.xenstore.client import XenStore
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -222,3 +223,40 @@ def test_network_attach_list_and_detach_on_a_running_guest(net_host: Any) -> Non
         net_host.xl("destroy", "hot")
     assert _taps(net_host) == {}
     assert host_state(net_host.root) == before
+
+
+@pytest.mark.parametrize(("point", "verb"), [("attach:tap-plugged", "attach"),
+                                             ("detach:nic-deleted", "detach")])  # fmt: skip
+def test_a_nic_change_cut_short_is_finished_by_the_next_daemon(
+    net_host: Any, point: str, verb: str
+) -> None:
+    start = host_state(net_host.root)
+    assert _create(net_host, "cutnic", "bridge=xenbr0").returncode == 0
+    try:
+        net_host.wait_ready("cutnic")
+        domid = _domid(net_host, "cutnic")
+        if verb == "detach":
+            assert net_host.xl("network-attach", "cutnic", "bridge=xenbr1").returncode == 0
+            with GuestShell(net_host, "cutnic") as guest:  # the guest has the NIC to let go
+                _wait_guest(guest, "test -e /sys/class/net/eth1", 0)
+        net_host.stop_xenlited()
+        net_host.start(crash_at=point)
+        dead = net_host.xenlited_pid()
+        if verb == "attach":
+            done = net_host.xl("network-attach", "cutnic", "bridge=xenbr1")
+        else:
+            done = net_host.xl("network-detach", "cutnic", "1")
+        assert done.returncode != 0
+        assert not pid_alive(dead), f"xenlited did not reach {point}: {done.stderr}"
+        net_host.start()
+        # Either way vif 1 is gone (QEMU had no device for it): its tap, nodes and entry.
+        assert set(_taps(net_host)) == {f"vif{domid}.0"}
+        nics = json.loads(net_host.xl("list", "-l", "cutnic").stdout)[0]["config"]["nics"]
+        assert [n["devid"] for n in nics] == [0]
+        assert "its attach or detach was cut short" in net_host.xl("dmesg").stdout
+        again = net_host.xl("network-attach", "cutnic", "bridge=xenbr1")
+        assert again.returncode == 0, again.stderr
+    finally:
+        net_host.xl("destroy", "cutnic")
+    assert _taps(net_host) == {}
+    assert host_state(net_host.root) == start

@@ -41,7 +41,11 @@ RESTART_POINTS = ("restart:torn-down",)
 # guest let it go but before its nodes and record entry are gone.
 ATTACH_POINTS = ("attach:config-kept", "attach:nodes-written", "attach:blockdev-added")
 DETACH_POINTS = ("detach:device-deleted",)
-POINTS = frozenset(CREATE_POINTS + DESTROY_POINTS + RESTART_POINTS + ATTACH_POINTS + DETACH_POINTS)
+# xl network-attach once the tap is on its bridge, network-detach once the guest let go.
+NIC_POINTS = ("attach:tap-plugged", "detach:nic-deleted")
+POINTS = frozenset(
+    CREATE_POINTS + DESTROY_POINTS + RESTART_POINTS + ATTACH_POINTS + DETACH_POINTS + NIC_POINTS
+)
 
 
 def crash_point(name: str) -> None:

@@ -941,6 +941,7 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
         domain.monitor = monitor
         await self.finish_disk_changes(domain)
+        await self.finish_nic_changes(domain)
         status = await monitor.query_status()
         missed: ShutdownReason | None = None
         if record.state in (DomainState.RUNNING, DomainState.PAUSED):

@@ -8,7 +8,9 @@ Hot-plug is QEMU's: the NIC's tap is made on its bridge (domain/nics.py), then
 ``netdev_add`` of the tap backend and ``device_add`` of its virtio-net in a free slot of
 the domain's NIC bridge (qemu/netdev.py); unplug is ``device_del``, which the guest
 acknowledges (QEMU's DEVICE_DELETED event), then ``netdev_del`` and the tap's removal. As
-for disks, the record names a NIC before QEMU has it and until QEMU let it go.
+for disks, the record names a NIC before QEMU has it and until QEMU let it go, and a takeover
+finishes a NIC QEMU has no device for as a detach (its backend, tap, nodes and record entry
+go; ``xl dmesg`` says so).
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import abstractmethod
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
-from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError
+from xenlite.base.crashpoint import crash_point
+from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError, XenliteError
 from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, DomainConfig
 from xenlite.domain import xspaths
+from xenlite.domain.devices import PERIPHERALS
 from xenlite.domain.live import Domain, EngineHost, live_monitor
 from xenlite.domain.nics import (
     PreparedNic,
@@ -62,6 +67,7 @@ class DomainNetworks:
 
     xs: XenStoreClient
     host: EngineHost
+    _log_hypervisor: Callable[[str], None]
 
     @abstractmethod
     def lookup(self, dom: str) -> Domain:
@@ -144,6 +150,7 @@ class DomainNetworks:
                     plug_taps, [prepared], root=self.host.root, domid=domain.domid
                 )
                 undo.push_async_callback(asyncio.to_thread, unplug_taps, taps)
+                crash_point("attach:tap-plugged")
                 await monitor.execute("netdev_add", netdev(prepared.qemu))
                 undo.push_async_callback(_netdev_del, monitor, prepared.qemu.netdev_id)
                 await monitor.execute("device_add", nic_device(prepared.qemu, slot))
@@ -180,11 +187,38 @@ class DomainNetworks:
                     + (" (the domain is paused)" if domain.state is DomainState.PAUSED else ""),
                     "unpause the domain, or check that the guest handles PCI hot-unplug",
                 ) from None
-            await _netdev_del(monitor, f"vif{found.devid}")
-            await asyncio.to_thread(unplug_taps, [tap_name(domain.domid, found)])
-            await self._remove_vif_nodes(domain.domid, found)
-            rest = tuple(n for n in domain.config.nics if n is not found)
-            await self._keep_config(domain, replace(domain.config, nics=rest))
+            crash_point("detach:nic-deleted")
+            await self._release_nic(domain, monitor, found)
+
+    async def finish_nic_changes(self, domain: Domain) -> None:
+        """On a takeover: finish, as detaches, the NICs the record names and QEMU has no
+        device for (their network-attach or network-detach was cut short)."""
+        monitor = live_monitor(domain)
+        children = await monitor.execute("qom-list", {"path": PERIPHERALS})
+        devices = {c.get("name") for c in children if isinstance(c, dict)}
+        for nic in domain.config.nics:
+            if f"nic{nic.devid}" in devices:
+                continue
+            said = f"Domain {domain.domid} ({domain.name}): {describe(nic)} had no device in "
+            said += "QEMU after a restart of xenlited (its attach or detach was cut short); "
+            log.warning("domain %d: finishing the cut-short attach or detach of %s",
+                        domain.domid, describe(nic))  # fmt: skip
+            try:
+                await self._release_nic(domain, monitor, nic)
+            except XenliteError as exc:
+                log.error("domain %d: %s not detached: %s", domain.domid, describe(nic), exc)
+                self._log_hypervisor(said + f"detaching it failed ({exc}): xl network-detach it")
+                continue
+            self._log_hypervisor(said + "it is detached")
+
+    async def _release_nic(self, domain: Domain, monitor: Monitor, nic: DeviceNic) -> None:
+        """The end of a detach, once QEMU has no device for ``nic``: its backend, its tap,
+        its nodes and its record entry."""
+        await _netdev_del(monitor, f"vif{nic.devid}")
+        await asyncio.to_thread(unplug_taps, [tap_name(domain.domid, nic)])
+        await self._remove_vif_nodes(domain.domid, nic)
+        rest = tuple(n for n in domain.config.nics if n is not nic)
+        await self._keep_config(domain, replace(domain.config, nics=rest))
 
     async def _remove_vif_nodes(self, domid: int, nic: DeviceNic) -> None:
         back, front, record = vif_roots(domid, nic.devid)

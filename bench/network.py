@@ -1,0 +1,316 @@
+"""Network benchmark: guest-to-guest TCP over xenbr0 next to QEMU's own socket networking,
+and NIC hot-plug latency.
+
+Prints one JSON object (issue 17 "Tests and benchmark"):
+
+- ``guest_to_guest``: MB/s of a bulk TCP transfer (HTTP from busybox ``httpd`` to
+  ``wget``) between two guests of xenlite on xenbr0 (each a tap ``vifD.0`` on the
+  bridge), and between the same two guests on bare ``qemu-system-x86_64`` joined by
+  QEMU's ``-netdev socket`` (one listening, one connecting, on loopback); medians over
+  ``--repeats`` transfers, and their ratio;
+- ``network_attach``: seconds from starting ``xl network-attach`` to the NIC in the guest's
+  /sys/class/net, median of ``--attach-runs`` attach/detach rounds.
+
+Everything runs in a network namespace made for the run (the host's own network is never
+touched), on a private host under a fresh root in /tmp; both are removed on the way out
+with every QEMU process of this run.
+
+    .venv/bin/python bench/network.py [--repeats 5] [--size-mib 64] [--attach-runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchhost import (
+    TIMEOUT,
+    XENLITE,
+    XL,
+    BenchError,
+    Console,
+    close_console,
+    private_env,
+    tear_down,
+)
+from xenlite.base.errors import XenliteError
+from xenlite.guestkit.boot import READY_MARKER
+from xenlite.guestkit.build import GuestKit, build_guest_kit
+from xenlite.qemu.accel import Accel, probe_accel
+from xenlite.qemu.process import qemu_pids_under
+
+QEMU = "qemu-system-x86_64"
+CMDLINE = "console=ttyS0"
+MEMORY_MIB = 128
+PORT = 5001
+SENDER, RECEIVER = "10.77.0.10", "10.77.0.11"
+MACS = ("00:16:3e:77:00:10", "00:16:3e:77:00:11")
+
+
+@contextlib.contextmanager
+def namespace() -> Iterator[str]:
+    name = f"xlbench{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        for argv in (
+            ["link", "set", "lo", "up"],
+            ["link", "add", "xenbr0", "type", "bridge"],
+            ["addr", "add", "10.77.0.1/24", "dev", "xenbr0"],
+            ["link", "set", "xenbr0", "up"],
+        ):
+            subprocess.run(["ip", "-n", name, *argv], check=True, capture_output=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
+
+
+def in_netns(netns: str, argv: list[str]) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{netns}", *argv]
+
+
+def set_address(console: Console, address: str) -> None:
+    console.run(f"ip addr add {address}/24 dev eth0; ip link set eth0 up")
+
+
+def output(console: Console, command: str) -> str:
+    """What ``command`` printed in the guest."""
+    return console.read_until(console.start(command)).decode(errors="replace")
+
+
+def serve(sender: Console, size_mib: int) -> None:
+    """Have the sender's busybox httpd stream ``size_mib`` MiB of zeros from a CGI (busybox
+    nc drops data at the end of its input, so it cannot measure a bulk transfer)."""
+    sender.run(
+        "mkdir -p /tmp/www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: "
+        "application/octet-stream\\necho\\nexec dd if=/dev/zero bs=64k "
+        f"count={size_mib * 16} 2>/dev/null\\n' > /tmp/www/cgi-bin/zeros && "
+        f"chmod +x /tmp/www/cgi-bin/zeros && httpd -p {PORT} -h /tmp/www"
+    )
+
+
+def transfer(sender: Console, receiver: Console, size_mib: int) -> float:
+    """Seconds of one bulk TCP transfer of ``size_mib`` MiB from sender to receiver (HTTP
+    from the sender's httpd, read by the receiver's wget), checked: the receiver counts
+    what arrived.
+
+    :raise BenchError: when it did not all arrive
+    """
+    # The first packets also wait for ARP; a ping first keeps that out of the timing.
+    receiver.run(f"ping -c 1 -W 5 {SENDER} > /dev/null")
+    url = f"http://{SENDER}:{PORT}/cgi-bin/zeros"
+    took = receiver.run(f"wget -q -O - {url} | wc -c > /tmp/got")
+    got = output(receiver, "cat /tmp/got").split()
+    if not got or got[-1] != str(size_mib << 20):
+        raise BenchError(f"the receiver got {got[-1:] or 'nothing'} of {size_mib << 20} bytes")
+    return took
+
+
+class BareGuest:
+    """One guest on bare QEMU in the namespace, its NIC a socket netdev."""
+
+    def __init__(self, kit: GuestKit, accel: Accel, netns: str, scratch: Path, index: int):
+        sock_path = scratch / f"bare{index}.sock"
+        sock_path.unlink(missing_ok=True)
+        role = "listen" if index == 0 else "connect"
+        argv = [
+            QEMU,
+            "-no-user-config", "-nodefaults", "-nographic", "-display", "none",
+            "-machine", "q35",
+            "-accel", "kvm" if accel is Accel.KVM else "tcg,thread=single",
+            "-cpu", "host" if accel is Accel.KVM else "max",
+            "-m", f"{MEMORY_MIB}M", "-smp", "1",
+            "-kernel", os.fspath(kit.kernel), "-initrd", os.fspath(kit.initrd),
+            "-append", CMDLINE,
+            "-netdev", f"socket,id=n0,{role}=127.0.0.1:{PORT + 1000}",
+            "-device", f"virtio-net-pci,netdev=n0,mac={MACS[index]}",
+            "-chardev", f"socket,id=con,path={sock_path},server=on,wait=on",
+            "-serial", "chardev:con",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            in_netns(netns, argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not sock_path.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise BenchError(f"bare QEMU did not start: {err.strip()}")
+            time.sleep(0.01)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(os.fspath(sock_path))
+        self.console = Console(self.sock.sendall, self.sock.fileno())
+
+    def close(self) -> None:
+        self.sock.close()
+        self.process.kill()
+        self.process.wait(30)
+        if self.process.stderr:
+            self.process.stderr.close()
+
+
+def bare_transfers(kit: GuestKit, accel: Accel, netns: str, scratch: Path,
+                   args: argparse.Namespace) -> list[float]:  # fmt: skip
+    guests: list[BareGuest] = []
+    try:
+        guests.append(BareGuest(kit, accel, netns, scratch, 0))
+        time.sleep(0.5)  # the listening side first
+        guests.append(BareGuest(kit, accel, netns, scratch, 1))
+        for guest in guests:
+            guest.console.read_until(READY_MARKER.encode())
+        set_address(guests[0].console, SENDER)
+        set_address(guests[1].console, RECEIVER)
+        serve(guests[0].console, args.size_mib)
+        return [transfer(guests[0].console, guests[1].console, args.size_mib)
+                for _ in range(args.repeats)]  # fmt: skip
+    finally:
+        for guest in guests:
+            guest.close()
+
+
+class Host:
+    """A private xenlite host under ``root``, its daemons in network namespace ``netns``."""
+
+    def __init__(self, root: Path, kit: GuestKit, accel: Accel, netns: str) -> None:
+        self.root = root
+        self.kit = kit
+        self.netns = netns
+        self.env = private_env(root, str(accel))
+
+    def run(self, *argv: str | os.PathLike[str]) -> str:
+        result = subprocess.run(
+            [os.fspath(a) for a in argv], env=self.env, capture_output=True, text=True,
+            timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise BenchError(f"{Path(argv[0]).name} {argv[1]} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def start(self) -> None:
+        self.run(*in_netns(self.netns, [os.fspath(XENLITE), "start"]))
+
+    def create(self, name: str, mac: str) -> None:
+        config = self.root / f"{name}.cfg"
+        config.write_text(
+            f'name = "{name}"\nkernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\n'
+            f'memory = {MEMORY_MIB}\nvcpus = 1\nextra = "{CMDLINE}"\n'
+            f'vif = [ "bridge=xenbr0,mac={mac}" ]\n'
+        )
+        self.run(XL, "create", "-q", config)
+        log = self.root / f"var/log/xenlite/console/guest-{name}.log"
+        deadline = time.monotonic() + TIMEOUT
+        while not (log.exists() and READY_MARKER.encode() in log.read_bytes()):
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name}: no ready marker")
+            time.sleep(0.01)
+
+    def console(self, name: str) -> tuple[subprocess.Popen[bytes], Console]:
+        proc = subprocess.Popen(
+            [os.fspath(XL), "console", name], env=self.env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        stdin = proc.stdin
+
+        def send(data: bytes) -> None:
+            stdin.write(data)
+            stdin.flush()
+
+        return proc, Console(send, proc.stdout.fileno())
+
+
+def engine_runs(host: Host, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """The transfers between two xenlite guests, then the attach latencies on one."""
+    host.create("tx", MACS[0])
+    host.create("rx", MACS[1])
+    tx, tx_console = host.console("tx")
+    rx, rx_console = host.console("rx")
+    try:
+        set_address(tx_console, SENDER)
+        set_address(rx_console, RECEIVER)
+        serve(tx_console, args.size_mib)
+        transfers = [transfer(tx_console, rx_console, args.size_mib)
+                     for _ in range(args.repeats)]  # fmt: skip
+        attaches = []
+        for _ in range(args.attach_runs):
+            marker = rx_console.start("while [ ! -e /sys/class/net/eth1 ]; do sleep 0.01; done")
+            time.sleep(0.2)  # the loop is running in the guest
+            started = time.monotonic()
+            host.run(XL, "network-attach", "rx", "bridge=xenbr0")
+            rx_console.read_until(marker)
+            attaches.append(time.monotonic() - started)
+            host.run(XL, "network-detach", "rx", "1")
+            rx_console.run("while [ -e /sys/class/net/eth1 ]; do sleep 0.01; done")
+        return transfers, attaches
+    finally:
+        close_console(tx)
+        close_console(rx)
+        host.run(XL, "destroy", "tx")
+        host.run(XL, "destroy", "rx")
+
+
+def measure(host: Host, args: argparse.Namespace, report: dict[str, object]) -> None:
+    accel = Accel(host.env["XENLITE_ACCEL"])
+    host.start()
+    bare = bare_transfers(host.kit, accel, host.netns, host.root, args)
+    engine, attaches = engine_runs(host, args)
+    megabytes = args.size_mib * 1.048576
+    engine_mbs = megabytes / statistics.median(engine)
+    bare_mbs = megabytes / statistics.median(bare)
+    report["guest_to_guest"] = {
+        "size_mib": args.size_mib,
+        "xenlite_seconds": [round(s, 3) for s in engine],
+        "qemu_socket_seconds": [round(s, 3) for s in bare],
+        "xenlite_mb_per_s": round(engine_mbs, 1),
+        "qemu_socket_mb_per_s": round(bare_mbs, 1),
+        "ratio": round(engine_mbs / bare_mbs, 3),
+    }
+    report["network_attach"] = {
+        "runs": len(attaches),
+        "seconds": [round(t, 3) for t in attaches],
+        "median_seconds": round(statistics.median(attaches), 3),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="transfers each way (5)")
+    parser.add_argument("--size-mib", type=int, default=64, help="MiB per transfer (64)")
+    parser.add_argument("--attach-runs", type=int, default=5, help="network-attach rounds (5)")
+    args = parser.parse_args(argv)
+    report: dict[str, object] = {"benchmark": "network"}
+    status = 0
+    host: Host | None = None
+    with contextlib.ExitStack() as stack:
+        try:
+            kit = build_guest_kit()
+            probe = probe_accel()
+            report["accel"] = str(probe.accel)
+            report["nr_cpus"] = os.cpu_count()
+            netns = stack.enter_context(namespace())
+            root = Path(tempfile.mkdtemp(prefix="xln", dir="/tmp"))
+            host = Host(root, kit, probe.accel, netns)
+            measure(host, args, report)
+        except (XenliteError, BenchError, OSError, subprocess.SubprocessError) as exc:
+            report["error"] = str(exc)
+            status = 1
+        finally:
+            if host is not None:
+                tear_down(host.root, host.env)
+                report["left_behind_qemu"] = len(qemu_pids_under(host.root))
+    print(json.dumps(report))
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
