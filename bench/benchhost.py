@@ -16,13 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from xenlite.base.errors import XenliteError
+from xenlite.guestkit.boot import READY_MARKER
+from xenlite.guestkit.build import GuestKit
 from xenlite.host.cgroups import remove_root_groups
+from xenlite.qemu.accel import Accel
 from xenlite.qemu.process import qemu_pids_under
 
 BIN = Path(sys.executable).parent
 XENLITE = BIN / "xenlite"
 XL = BIN / "xl"
 TIMEOUT = 300.0
+CMDLINE = "console=ttyS0"
+MEMORY_MIB = 128
 _MARKERS = itertools.count(1000)
 
 
@@ -94,3 +99,51 @@ def close_console(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(10)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+class GuestHost:
+    """A private xenlite host under ``root`` that boots guest-kit guests."""
+
+    def __init__(self, root: Path, kit: GuestKit, accel: Accel) -> None:
+        self.root = root
+        self.kit = kit
+        self.env = private_env(root, str(accel))
+
+    def run(self, *argv: str | os.PathLike[str]) -> str:
+        result = subprocess.run(
+            [os.fspath(a) for a in argv], env=self.env, capture_output=True, text=True,
+            timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise BenchError(f"{Path(argv[0]).name} {argv[1]} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def create(self, name: str, devices: str) -> None:
+        """Create domain ``name`` with the xl.cfg line ``devices`` and wait for its guest."""
+        config = self.root / f"{name}.cfg"
+        config.write_text(
+            f'name = "{name}"\nkernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\n'
+            f'memory = {MEMORY_MIB}\nvcpus = 1\nextra = "{CMDLINE}"\n{devices}\n'
+        )
+        self.run(XL, "create", "-q", config)
+        log = self.root / f"var/log/xenlite/console/guest-{name}.log"
+        deadline = time.monotonic() + TIMEOUT
+        while not (log.exists() and READY_MARKER.encode() in log.read_bytes()):
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name}: no ready marker")
+            time.sleep(0.01)
+
+    def console(self, name: str) -> tuple[subprocess.Popen[bytes], Console]:
+        proc = subprocess.Popen(
+            [os.fspath(XL), "console", name], env=self.env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        stdin = proc.stdin
+
+        def send(data: bytes) -> None:
+            stdin.write(data)
+            stdin.flush()
+
+        return proc, Console(send, proc.stdout.fileno())

@@ -31,13 +31,14 @@ import time
 from pathlib import Path
 
 from benchhost import (
-    TIMEOUT,
+    CMDLINE,
+    MEMORY_MIB,
     XENLITE,
     XL,
     BenchError,
     Console,
+    GuestHost,
     close_console,
-    private_env,
     tear_down,
 )
 from xenlite.base.errors import XenliteError
@@ -47,8 +48,6 @@ from xenlite.qemu.accel import Accel, probe_accel
 from xenlite.qemu.process import qemu_pids_under
 
 QEMU = "qemu-system-x86_64"
-CMDLINE = "console=ttyS0"
-MEMORY_MIB = 128
 
 TARGET_RATIO = 0.95
 
@@ -100,55 +99,8 @@ def bare_read(kit: GuestKit, accel: Accel, image: Path, scratch: Path, size_mib:
             process.stderr.close()
 
 
-class Host:
-    """A private xenlite host under ``root``."""
-
-    def __init__(self, root: Path, kit: GuestKit, accel: Accel) -> None:
-        self.root = root
-        self.kit = kit
-        self.env = private_env(root, str(accel))
-
-    def run(self, *argv: str | os.PathLike[str]) -> str:
-        result = subprocess.run(
-            [os.fspath(a) for a in argv], env=self.env, capture_output=True, text=True,
-            timeout=TIMEOUT, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise BenchError(f"{Path(argv[0]).name} {argv[1]} failed: {result.stderr.strip()}")
-        return result.stdout
-
-    def create(self, name: str, disk: str) -> None:
-        config = self.root / f"{name}.cfg"
-        config.write_text(
-            f'name = "{name}"\nkernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\n'
-            f'memory = {MEMORY_MIB}\nvcpus = 1\nextra = "{CMDLINE}"\ndisk = [ "{disk}" ]\n'
-        )
-        self.run(XL, "create", "-q", config)
-        log = self.root / f"var/log/xenlite/console/guest-{name}.log"
-        deadline = time.monotonic() + TIMEOUT
-        while not (log.exists() and READY_MARKER.encode() in log.read_bytes()):
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name}: no ready marker")
-            time.sleep(0.01)
-
-    def console(self, name: str) -> tuple[subprocess.Popen[bytes], Console]:
-        proc = subprocess.Popen(
-            [os.fspath(XL), "console", name], env=self.env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        stdin = proc.stdin
-
-        def send(data: bytes) -> None:
-            stdin.write(data)
-            stdin.flush()
-
-        return proc, Console(send, proc.stdout.fileno())
-
-
-def engine_read(host: Host, image: Path, size_mib: int, name: str) -> float:
-    host.create(name, f"{image},raw,xvda,r")
+def engine_read(host: GuestHost, image: Path, size_mib: int, name: str) -> float:
+    host.create(name, f'disk = [ "{image},raw,xvda,r" ]')
     proc, console = host.console(name)
     try:
         return console.run(f"dd if=/dev/vda of=/dev/null bs=1M count={size_mib}")
@@ -157,8 +109,8 @@ def engine_read(host: Host, image: Path, size_mib: int, name: str) -> float:
         host.run(XL, "destroy", name)
 
 
-def attach_latency(host: Host, image: Path, extra: Path, runs: int) -> list[float]:
-    host.create("hot", f"{image},raw,xvda,r")
+def attach_latency(host: GuestHost, image: Path, extra: Path, runs: int) -> list[float]:
+    host.create("hot", f'disk = [ "{image},raw,xvda,r" ]')
     proc, console = host.console("hot")
     times = []
     try:
@@ -177,7 +129,7 @@ def attach_latency(host: Host, image: Path, extra: Path, runs: int) -> list[floa
     return times
 
 
-def measure(host: Host, args: argparse.Namespace, report: dict[str, object]) -> None:
+def measure(host: GuestHost, args: argparse.Namespace, report: dict[str, object]) -> None:
     accel = Accel(host.env["XENLITE_ACCEL"])
     image = host.root / "read.img"
     make_image(image, args.size_mib)
@@ -218,14 +170,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     report: dict[str, object] = {"benchmark": "disk"}
     status = 0
-    host: Host | None = None
+    host: GuestHost | None = None
     try:
         kit = build_guest_kit()
         probe = probe_accel()
         report["accel"] = str(probe.accel)
         report["nr_cpus"] = os.cpu_count()
         root = Path(tempfile.mkdtemp(prefix="xlk", dir="/tmp"))
-        host = Host(root, kit, probe.accel)
+        host = GuestHost(root, kit, probe.accel)
         measure(host, args, report)
     except (XenliteError, BenchError, OSError, subprocess.SubprocessError) as exc:
         report["error"] = str(exc)

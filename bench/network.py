@@ -34,13 +34,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchhost import (
-    TIMEOUT,
+    CMDLINE,
+    MEMORY_MIB,
     XENLITE,
     XL,
     BenchError,
     Console,
+    GuestHost,
     close_console,
-    private_env,
     tear_down,
 )
 from xenlite.base.errors import XenliteError
@@ -50,8 +51,6 @@ from xenlite.qemu.accel import Accel, probe_accel
 from xenlite.qemu.process import qemu_pids_under
 
 QEMU = "qemu-system-x86_64"
-CMDLINE = "console=ttyS0"
-MEMORY_MIB = 128
 PORT = 5001
 SENDER, RECEIVER = "10.77.0.10", "10.77.0.11"
 MACS = ("00:16:3e:77:00:10", "00:16:3e:77:00:11")
@@ -177,62 +176,21 @@ def bare_transfers(kit: GuestKit, accel: Accel, netns: str, scratch: Path,
             guest.close()
 
 
-class Host:
+class Host(GuestHost):
     """A private xenlite host under ``root``, its daemons in network namespace ``netns``."""
 
     def __init__(self, root: Path, kit: GuestKit, accel: Accel, netns: str) -> None:
-        self.root = root
-        self.kit = kit
+        super().__init__(root, kit, accel)
         self.netns = netns
-        self.env = private_env(root, str(accel))
-
-    def run(self, *argv: str | os.PathLike[str]) -> str:
-        result = subprocess.run(
-            [os.fspath(a) for a in argv], env=self.env, capture_output=True, text=True,
-            timeout=TIMEOUT, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise BenchError(f"{Path(argv[0]).name} {argv[1]} failed: {result.stderr.strip()}")
-        return result.stdout
 
     def start(self) -> None:
         self.run(*in_netns(self.netns, [os.fspath(XENLITE), "start"]))
 
-    def create(self, name: str, mac: str) -> None:
-        config = self.root / f"{name}.cfg"
-        config.write_text(
-            f'name = "{name}"\nkernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\n'
-            f'memory = {MEMORY_MIB}\nvcpus = 1\nextra = "{CMDLINE}"\n'
-            f'vif = [ "bridge=xenbr0,mac={mac}" ]\n'
-        )
-        self.run(XL, "create", "-q", config)
-        log = self.root / f"var/log/xenlite/console/guest-{name}.log"
-        deadline = time.monotonic() + TIMEOUT
-        while not (log.exists() and READY_MARKER.encode() in log.read_bytes()):
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name}: no ready marker")
-            time.sleep(0.01)
-
-    def console(self, name: str) -> tuple[subprocess.Popen[bytes], Console]:
-        proc = subprocess.Popen(
-            [os.fspath(XL), "console", name], env=self.env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        stdin = proc.stdin
-
-        def send(data: bytes) -> None:
-            stdin.write(data)
-            stdin.flush()
-
-        return proc, Console(send, proc.stdout.fileno())
-
 
 def engine_runs(host: Host, args: argparse.Namespace) -> tuple[list[float], list[float]]:
     """The transfers between two xenlite guests, then the attach latencies on one."""
-    host.create("tx", MACS[0])
-    host.create("rx", MACS[1])
+    host.create("tx", f'vif = [ "bridge=xenbr0,mac={MACS[0]}" ]')
+    host.create("rx", f'vif = [ "bridge=xenbr0,mac={MACS[1]}" ]')
     tx, tx_console = host.console("tx")
     rx, rx_console = host.console("rx")
     try:

@@ -199,6 +199,7 @@ class LiveHost:
     kernel: Path
     initrd: Path
     netns: str | None = None  # the network namespace the daemons run in (tests/netns.py)
+    drop_caps: tuple[str, ...] = ()  # capabilities the daemons run without (setpriv)
 
     @property
     def env(self) -> dict[str, str]:
@@ -242,6 +243,9 @@ class LiveHost:
         if crash_at is not None:
             env["XENLITE_CRASH_AT"] = crash_at
         argv = [str(XENLITE), "start"]
+        if self.drop_caps:
+            dropped = ",".join(f"-{cap}" for cap in self.drop_caps)
+            argv = ["setpriv", f"--bounding-set={dropped}", f"--inh-caps={dropped}", *argv]
         if self.netns is not None:  # the network namespace alone: /sys and cgroups stay
             argv = ["nsenter", f"--net=/run/netns/{self.netns}", *argv]
         started = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
@@ -333,7 +337,9 @@ def live_host_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def running_live_host(netns: str | None = None) -> Iterator[LiveHost]:
+def running_live_host(
+    netns: str | None = None, drop_caps: tuple[str, ...] = ()
+) -> Iterator[LiveHost]:
     """Start xenstored and xenlited under a fresh short root under /tmp (TCG guests), in
     network namespace ``netns`` when given; on leaving, kill this host's QEMU processes,
     stop both daemons and remove the root."""
@@ -346,7 +352,7 @@ def running_live_host(netns: str | None = None) -> Iterator[LiveHost]:
     kit = build_guest_kit()
     # QEMU's unix sockets live under the root and unix socket paths are short.
     root = Path(tempfile.mkdtemp(prefix="xl", dir="/tmp"))
-    host = LiveHost(root, Path(kit.kernel), Path(kit.initrd), netns)
+    host = LiveHost(root, Path(kit.kernel), Path(kit.initrd), netns, drop_caps)
     try:
         host.start()
         yield host

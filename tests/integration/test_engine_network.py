@@ -9,6 +9,7 @@ xl-network-configuration(5), xenstore-paths (backend/vif, device/vif).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -260,3 +261,20 @@ def test_a_nic_change_cut_short_is_finished_by_the_next_daemon(
         net_host.xl("destroy", "cutnic")
     assert _taps(net_host) == {}
     assert host_state(net_host.root) == start
+
+
+def test_without_cap_net_admin_a_vif_is_refused_saying_so(live_host_factory: Any) -> None:
+    # xenlited without CAP_NET_ADMIN (setpriv drops it from the bounding set): no tap can
+    # be made, and the create says why and leaves nothing.
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux) to drop CAP_NET_ADMIN")
+    with namespace() as netns:
+        add_bridge(netns, "xenbr0")
+        with live_host_factory(netns, drop_caps=("net_admin",)) as host:
+            before = host_state(host.root)
+            refused = _create(host, "nocap", "bridge=xenbr0")
+            assert refused.returncode != 0
+            assert "not permitted (no CAP_NET_ADMIN)" in refused.stderr, refused.stderr
+            assert "run xenlited as root" in refused.stderr
+            assert _taps(host) == {}
+            assert host_state(host.root) == before

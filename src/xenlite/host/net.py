@@ -78,7 +78,9 @@ def _netlink(what: str) -> Iterator[IPRoute]:
             yield ipr
     except NetlinkError as exc:
         raise _error(what, exc) from None
-    except OSError as exc:
+    except OSError as exc:  # a tap's ioctl (TUNSETIFF) and the socket itself
+        if exc.errno == errno.EPERM:
+            raise HostError(what, "not permitted (no CAP_NET_ADMIN)", _ROOT_FIX) from None
         raise HostError(what, f"netlink failed: {exc.strerror or exc}", _ROOT_FIX) from None
 
 
