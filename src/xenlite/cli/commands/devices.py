@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from xenlite.base.errors import DeviceNotFound, DomainNotFound
@@ -46,8 +47,28 @@ def main_block_list(opts: GlobalOptions, args: list[str]) -> int:
     if pairs:
         return show_help(opts, "block-list")
     want_args("block-list", operands, 1, "at least one domain")
-    status = EXIT_SUCCESS
+    status, rows = device_rows(operands, _SOURCE)
     out = [BLOCK_HEADER]
+    for row in rows:
+        out.append(
+            f"{int_field(row, 'devid', _SOURCE):<5d} "
+            f"{int_field(row, 'backend_id', _SOURCE):<3d} "
+            f"{int_field(row, 'frontend_id', _SOURCE):<6d} "
+            f"{int_field(row, 'state', _SOURCE):<5d} "
+            f"{int_field(row, 'evtch', _SOURCE):<6d} "
+            f"{int_field(row, 'rref', _SOURCE):<8d} "
+            f"{str_field(row, 'backend', _SOURCE):<30}\n"
+        )
+    sys.stdout.write("".join(out))
+    return status
+
+
+def device_rows(operands: list[str], source: str) -> tuple[int, list[Mapping[str, object]]]:
+    """The rows ``source`` (a list method) gives for each domain of ``operands``, in order,
+    and the exit status: a name no domain has is "an invalid domain identifier" on stderr
+    and a failure, and the others are still listed; a domid no domain has lists nothing."""
+    status = EXIT_SUCCESS
+    rows: list[Mapping[str, object]] = []
     with connect() as client:
         for operand in operands:
             try:
@@ -57,21 +78,10 @@ def main_block_list(opts: GlobalOptions, args: list[str]) -> int:
                 status = EXIT_FAILURE
                 continue
             try:
-                rows = objects(client.call(_SOURCE, dom=str(domid)), "[]", _SOURCE)
+                rows += objects(client.call(source, dom=str(domid)), "[]", source)
             except DomainNotFound:
-                continue  # a domid no domain has: xl lists no disks for it
-            for row in rows:
-                out.append(
-                    f"{int_field(row, 'devid', _SOURCE):<5d} "
-                    f"{int_field(row, 'backend_id', _SOURCE):<3d} "
-                    f"{int_field(row, 'frontend_id', _SOURCE):<6d} "
-                    f"{int_field(row, 'state', _SOURCE):<5d} "
-                    f"{int_field(row, 'evtch', _SOURCE):<6d} "
-                    f"{int_field(row, 'rref', _SOURCE):<8d} "
-                    f"{str_field(row, 'backend', _SOURCE):<30}\n"
-                )
-    sys.stdout.write("".join(out))
-    return status
+                continue
+    return status, rows
 
 
 def main_block_attach(opts: GlobalOptions, args: list[str]) -> int:

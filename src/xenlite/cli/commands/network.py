@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sys
 
-from xenlite.base.errors import DeviceNotFound, DomainNotFound
+from xenlite.base.errors import DeviceNotFound
+from xenlite.cli.commands.devices import device_rows
 from xenlite.cli.commands.domains import connect, find_domain, show_help, want_args
 from xenlite.cli.getopt import parse_options
-from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions, VerbExit
-from xenlite.rpc.contract import Method, int_field, objects, str_field
+from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
+from xenlite.rpc.contract import Method, int_field, str_field
 
 _SOURCE = Method.DOMAIN_NETWORK_LIST
 NETWORK_HEADER = (
@@ -35,31 +36,19 @@ def main_network_list(opts: GlobalOptions, args: list[str]) -> int:
     if pairs:
         return show_help(opts, "network-list")
     want_args("network-list", operands, 1, "at least one domain")
-    status = EXIT_SUCCESS
+    status, rows = device_rows(operands, _SOURCE)
     out = [NETWORK_HEADER]
-    with connect() as client:
-        for operand in operands:
-            try:
-                domid, _ = find_domain(client, operand)
-            except VerbExit:
-                sys.stderr.write(f"{operand} is an invalid domain identifier\n")
-                status = EXIT_FAILURE
-                continue
-            try:
-                rows = objects(client.call(_SOURCE, dom=str(domid)), "[]", _SOURCE)
-            except DomainNotFound:
-                continue  # a domid no domain has: xl lists no vifs for it
-            for row in rows:
-                devid = int_field(row, "devid", _SOURCE)
-                out.append(
-                    f"{devid:<3d} {int_field(row, 'backend_id', _SOURCE):<2d} "
-                    f"{str_field(row, 'mac', _SOURCE)}"
-                    f"{devid:6d} {int_field(row, 'state', _SOURCE):5d} "
-                    f"{int_field(row, 'evtch', _SOURCE):6d} "
-                    f"{int_field(row, 'rref_tx', _SOURCE):5d}/"
-                    f"{int_field(row, 'rref_rx', _SOURCE):<11d} "
-                    f"{str_field(row, 'backend', _SOURCE):<30}\n"
-                )
+    for row in rows:
+        devid = int_field(row, "devid", _SOURCE)
+        out.append(
+            f"{devid:<3d} {int_field(row, 'backend_id', _SOURCE):<2d} "
+            f"{str_field(row, 'mac', _SOURCE)}"
+            f"{devid:6d} {int_field(row, 'state', _SOURCE):5d} "
+            f"{int_field(row, 'evtch', _SOURCE):6d} "
+            f"{int_field(row, 'rref_tx', _SOURCE):5d}/"
+            f"{int_field(row, 'rref_rx', _SOURCE):<11d} "
+            f"{str_field(row, 'backend', _SOURCE):<30}\n"
+        )
     sys.stdout.write("".join(out))
     return status
 
