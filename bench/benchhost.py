@@ -9,6 +9,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,7 @@ BIN = Path(sys.executable).parent
 XENLITE = BIN / "xenlite"
 XL = BIN / "xl"
 TIMEOUT = 300.0
+QEMU = "qemu-system-x86_64"
 CMDLINE = "console=ttyS0"
 MEMORY_MIB = 128
 _MARKERS = itertools.count(1000)
@@ -147,3 +149,50 @@ class GuestHost:
             stdin.flush()
 
         return proc, Console(send, proc.stdout.fileno())
+
+
+class BareGuest:
+    """One guest-kit guest on bare ``qemu-system-x86_64`` (the same kernel, initramfs,
+    memory and accelerator as xenlite's), its serial console on a unix socket; ``devices``
+    are its extra QEMU options, ``prefix`` runs QEMU under another command (nsenter)."""
+
+    def __init__(
+        self, kit: GuestKit, accel: Accel, console: Path, devices: list[str],
+        prefix: list[str] | None = None,
+    ) -> None:  # fmt: skip
+        console.unlink(missing_ok=True)
+        argv = [
+            QEMU,
+            "-no-user-config", "-nodefaults", "-nographic", "-display", "none",
+            "-machine", "q35",
+            "-accel", "kvm" if accel is Accel.KVM else "tcg,thread=single",
+            "-cpu", "host" if accel is Accel.KVM else "max",
+            "-m", f"{MEMORY_MIB}M", "-smp", "1",
+            "-kernel", os.fspath(kit.kernel), "-initrd", os.fspath(kit.initrd),
+            "-append", CMDLINE,
+            *devices,
+            "-chardev", f"socket,id=con,path={console},server=on,wait=on",
+            "-serial", "chardev:con",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            [*(prefix or []), *argv], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not console.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                err = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.close()
+                raise BenchError(f"bare QEMU did not start: {err.strip()}")
+            time.sleep(0.01)
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(os.fspath(console))
+        self.console = Console(self.sock.sendall, self.sock.fileno())
+
+    def close(self) -> None:
+        if hasattr(self, "sock"):
+            self.sock.close()
+        self.process.kill()
+        self.process.wait(30)
+        if self.process.stderr:
+            self.process.stderr.close()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,10 @@ import time
 from pathlib import Path
 
 from benchhost import (
-    CMDLINE,
-    MEMORY_MIB,
     XENLITE,
     XL,
+    BareGuest,
     BenchError,
-    Console,
     GuestHost,
     close_console,
     tear_down,
@@ -46,8 +43,6 @@ from xenlite.guestkit.boot import READY_MARKER
 from xenlite.guestkit.build import GuestKit, build_guest_kit
 from xenlite.qemu.accel import Accel, probe_accel
 from xenlite.qemu.process import qemu_pids_under
-
-QEMU = "qemu-system-x86_64"
 
 TARGET_RATIO = 0.95
 
@@ -62,41 +57,13 @@ def make_image(path: Path, size_mib: int) -> None:
 
 def bare_read(kit: GuestKit, accel: Accel, image: Path, scratch: Path, size_mib: int) -> float:
     """Seconds of the guest's dd on QEMU alone."""
-    sock_path = scratch / "bare-serial.sock"
-    sock_path.unlink(missing_ok=True)
-    argv = [
-        QEMU,
-        "-no-user-config", "-nodefaults", "-nographic", "-display", "none",
-        "-machine", "q35",
-        "-accel", "kvm" if accel is Accel.KVM else "tcg,thread=single",
-        "-cpu", "host" if accel is Accel.KVM else "max",
-        "-m", f"{MEMORY_MIB}M", "-smp", "1",
-        "-kernel", os.fspath(kit.kernel), "-initrd", os.fspath(kit.initrd),
-        "-append", CMDLINE,
-        "-drive", f"file={image},format=raw,if=virtio,readonly=on",
-        "-chardev", f"socket,id=con,path={sock_path},server=on,wait=on",
-        "-serial", "chardev:con",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    drive = ["-drive", f"file={image},format=raw,if=virtio,readonly=on"]
+    guest = BareGuest(kit, accel, scratch / "bare-serial.sock", drive)
     try:
-        deadline = time.monotonic() + 30
-        while not sock_path.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read().decode() if process.stderr else ""
-                raise BenchError(f"bare QEMU did not start: {err.strip()}")
-            time.sleep(0.01)
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(os.fspath(sock_path))
-            console = Console(sock.sendall, sock.fileno())
-            console.read_until(READY_MARKER.encode())
-            return console.run(f"dd if=/dev/vda of=/dev/null bs=1M count={size_mib}")
+        guest.console.read_until(READY_MARKER.encode())
+        return guest.console.run(f"dd if=/dev/vda of=/dev/null bs=1M count={size_mib}")
     finally:
-        process.kill()
-        process.wait(30)
-        if process.stderr:
-            process.stderr.close()
+        guest.close()
 
 
 def engine_read(host: GuestHost, image: Path, size_mib: int, name: str) -> float:

@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,10 +33,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchhost import (
-    CMDLINE,
-    MEMORY_MIB,
     XENLITE,
     XL,
+    BareGuest,
     BenchError,
     Console,
     GuestHost,
@@ -50,7 +48,6 @@ from xenlite.guestkit.build import GuestKit, build_guest_kit
 from xenlite.qemu.accel import Accel, probe_accel
 from xenlite.qemu.process import qemu_pids_under
 
-QEMU = "qemu-system-x86_64"
 PORT = 5001
 SENDER, RECEIVER = "10.77.0.10", "10.77.0.11"
 MACS = ("00:16:3e:77:00:10", "00:16:3e:77:00:11")
@@ -114,56 +111,18 @@ def transfer(sender: Console, receiver: Console, size_mib: int) -> float:
     return took
 
 
-class BareGuest:
-    """One guest on bare QEMU in the namespace, its NIC a socket netdev."""
-
-    def __init__(self, kit: GuestKit, accel: Accel, netns: str, scratch: Path, index: int):
-        sock_path = scratch / f"bare{index}.sock"
-        sock_path.unlink(missing_ok=True)
-        role = "listen" if index == 0 else "connect"
-        argv = [
-            QEMU,
-            "-no-user-config", "-nodefaults", "-nographic", "-display", "none",
-            "-machine", "q35",
-            "-accel", "kvm" if accel is Accel.KVM else "tcg,thread=single",
-            "-cpu", "host" if accel is Accel.KVM else "max",
-            "-m", f"{MEMORY_MIB}M", "-smp", "1",
-            "-kernel", os.fspath(kit.kernel), "-initrd", os.fspath(kit.initrd),
-            "-append", CMDLINE,
-            "-netdev", f"socket,id=n0,{role}=127.0.0.1:{PORT + 1000}",
-            "-device", f"virtio-net-pci,netdev=n0,mac={MACS[index]}",
-            "-chardev", f"socket,id=con,path={sock_path},server=on,wait=on",
-            "-serial", "chardev:con",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            in_netns(netns, argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while not sock_path.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise BenchError(f"bare QEMU did not start: {err.strip()}")
-            time.sleep(0.01)
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(os.fspath(sock_path))
-        self.console = Console(self.sock.sendall, self.sock.fileno())
-
-    def close(self) -> None:
-        self.sock.close()
-        self.process.kill()
-        self.process.wait(30)
-        if self.process.stderr:
-            self.process.stderr.close()
-
-
 def bare_transfers(kit: GuestKit, accel: Accel, netns: str, scratch: Path,
                    args: argparse.Namespace) -> list[float]:  # fmt: skip
     guests: list[BareGuest] = []
     try:
-        guests.append(BareGuest(kit, accel, netns, scratch, 0))
-        time.sleep(0.5)  # the listening side first
-        guests.append(BareGuest(kit, accel, netns, scratch, 1))
+        for index, role in enumerate(("listen", "connect")):
+            devices = [
+                "-netdev", f"socket,id=n0,{role}=127.0.0.1:{PORT + 1000}",
+                "-device", f"virtio-net-pci,netdev=n0,mac={MACS[index]}",
+            ]  # fmt: skip
+            console = scratch / f"bare{index}.sock"
+            guests.append(BareGuest(kit, accel, console, devices, in_netns(netns, [])))
+            time.sleep(0.5)  # the listening side first
         for guest in guests:
             guest.console.read_until(READY_MARKER.encode())
         set_address(guests[0].console, SENDER)

@@ -59,7 +59,7 @@ from xenlite.domain.disks import (
     with_script_device,
 )
 from xenlite.domain.hotplug import run_block_script, script_device, script_path
-from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.live import Domain, EngineHost, cut_short_text, live_monitor, unplug
 from xenlite.domain.state import DomainState, require
 from xenlite.domain.xspaths import Node
 from xenlite.qemu.blockdev import (
@@ -81,8 +81,6 @@ from xenlite.xenstore.client import XenStoreClient
 
 log = logging.getLogger(__name__)
 
-PERIPHERALS = "/machine/peripheral"  # QOM: the devices given an id, by their id
-DETACH_TIMEOUT = 10.0  # seconds the guest has to release a disk (device_del)
 _HELD_FIX = "stop using it in the guest (unmount it) and try again"
 _FORCE_NOTE = "; QEMU cannot take a PCI device from a guest that holds it, so --force cannot"
 
@@ -181,39 +179,22 @@ class DomainDevices:
             monitor = live_monitor(domain)
             device = node_name(number)
             medium = medium_node(await monitor.execute("query-block"), device) or device
-            gone = domain.expect_device_deleted(device)
-            try:
-                await monitor.execute("device_del", {"id": device})
-            except QemuCommandError as exc:
-                if exc.error_class != "DeviceNotFound":
-                    raise
-                domain.device_deleted(device)  # QEMU never had it, or let it go already
-            try:
-                await asyncio.wait_for(asyncio.shield(gone), DETACH_TIMEOUT)
-            except TimeoutError:
-                raise DomainError(
-                    f"disk {which} of domain '{domain.name}'",
-                    f"the guest did not release it within {DETACH_TIMEOUT:g} s"
-                    + (" (the domain is paused)" if domain.state is DomainState.PAUSED else ""),
-                    _HELD_FIX + (_FORCE_NOTE if force else ""),
-                ) from None
+            await unplug(domain, monitor, device, what=f"disk {which} of domain '{domain.name}'",
+                         fix=_HELD_FIX + (_FORCE_NOTE if force else ""))  # fmt: skip
             crash_point("detach:device-deleted")
             await self._release_disks(domain, monitor, found, medium)
 
-    async def finish_disk_changes(self, domain: Domain) -> None:
+    async def finish_disk_changes(self, domain: Domain, devices: set[str]) -> None:
         """On a takeover: finish, as detaches, the disks the record names and QEMU has no
-        device for (their block-attach or block-detach was cut short)."""
+        device for (``devices``: QEMU's; their block-attach or block-detach was cut short)."""
         monitor = live_monitor(domain)
-        children = await monitor.execute("qom-list", {"path": PERIPHERALS})
-        devices = {c.get("name") for c in children if isinstance(c, dict)}
         for disk in domain.config.disks:
             device = node_name(vdev_to_devid(disk.vdev or ""))
             if device in devices:
                 continue
             log.warning("domain %d: finishing the cut-short attach or detach of %s",
                         domain.domid, describe(disk))  # fmt: skip
-            said = f"Domain {domain.domid} ({domain.name}): {describe(disk)} had no device in "
-            said += "QEMU after a restart of xenlited (its attach or detach was cut short); "
+            said = cut_short_text(domain, describe(disk))
             try:
                 await _blockdev_del(monitor, f"{device}.1")  # a cdrom's second medium
                 await _blockdev_del(monitor, f"{device}.1-file")
@@ -321,11 +302,7 @@ class DomainDevices:
         await xspaths.write_nodes(self.xs, vbd_nodes(domid, disks))
 
     async def _remove_vbd_nodes(self, domid: int, disk: DeviceDisk) -> None:
-        back, front, record = vbd_roots(domid, disk)
-        kind = back.split("/")[5]  # /local/domain/0/backend/KIND/...
-        await xspaths.remove_device_dir(self.xs, back, above=xspaths.backend_kind_path(kind))
-        await xspaths.remove_device_dir(self.xs, front, above=xspaths.dom_path(domid))
-        await xspaths.remove_device_dir(self.xs, record, above=xspaths.libxl_path(domid))
+        await xspaths.remove_device(self.xs, domid, vbd_roots(domid, disk))
 
 
 def _cdrom_drive(domain: Domain, number: int, vdev: str) -> DeviceDisk:

@@ -57,8 +57,6 @@ PARAMS_FORMATS = {
     DiskFormat.VHD: "vhd",
     DiskFormat.QED: "qed",
 }
-XENBUS_CONNECTED = "4"
-_DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +270,7 @@ def _refuse_unsupported(disk: DeviceDisk, what: str) -> None:
             "a cdrom drive is QEMU's (qdisk) and runs no block script",
             "remove script= from the cdrom's spec",
         )
-    if disk.backend_domname not in _DOM0_NAMES:
+    if disk.backend_domname not in xspaths.DOM0_NAMES:
         raise Unsupported(
             what,
             f"backend={disk.backend_domname}: xenlite serves every disk from dom0 (there "
@@ -406,7 +404,7 @@ def _refuse_in_use(one: PreparedDisk, attached: Sequence[tuple[str, DeviceDisk]]
 # ---------------------------------------------------------------- XenStore
 
 
-def vbd_roots(domid: int, disk: DeviceDisk) -> tuple[str, ...]:
+def vbd_roots(domid: int, disk: DeviceDisk) -> tuple[str, str, str]:
     """The directories that describe one disk (its unplug removes them)."""
     number = vdev_to_devid(disk.vdev or "")
     kind = "vbd" if disk.backend is DiskBackend.PHY else "qdisk"
@@ -433,7 +431,7 @@ def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
             ("online", "1"),
             ("removable", str(int(bool(disk.removable)))),
             ("bootable", "1"),
-            ("state", XENBUS_CONNECTED),
+            ("state", xspaths.XENBUS_CONNECTED),
             ("dev", disk.vdev or ""),
             ("mode", "w" if disk.readwrite else "r"),
             ("device-type", device_type),
@@ -444,20 +442,12 @@ def vbd_nodes(domid: int, disks: Sequence[DeviceDisk]) -> list[Node]:
             entries.append(("script", os.path.join(XEN_SCRIPT_DIR, script)))
         if disk.direct_io_safe:
             entries.append(("direct-io-safe", "1"))
-        nodes += [Node(back, "", xspaths.roperm(domid)), Node(f"{back}/frontend", front)]
-        nodes += [Node(f"{back}/{key}", value) for key, value in entries]
-        nodes += [
-            Node(front, "", (f"n{domid}", "r0")),
-            Node(f"{front}/backend", back),
-            Node(f"{front}/backend-id", "0"),
-            Node(f"{front}/state", XENBUS_CONNECTED),
-            Node(f"{front}/virtual-device", str(number)),
-            Node(f"{front}/device-type", device_type),
-            Node(record, "", xspaths.NOPERM),
-            Node(f"{record}/frontend", front),
-            Node(f"{record}/backend", back),
-        ]
-        nodes += [Node(f"{record}/{key}", value) for key, value in entries]
+        nodes += xspaths.device_nodes(
+            domid,
+            (back, front, record),
+            entries,
+            [Node("virtual-device", str(number)), Node("device-type", device_type)],
+        )
     return nodes
 
 

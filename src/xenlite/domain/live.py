@@ -11,7 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from xenlite.base.errors import QemuError
+from xenlite.base.errors import DomainError, QemuCommandError, QemuError
 from xenlite.base.paths import under_root
 from xenlite.config.domain.model import DomainConfig
 from xenlite.domain.record import DomainRecord
@@ -129,3 +129,44 @@ def live_monitor(domain: Domain) -> Monitor:
             "destroy the domain (xl destroy)",
         )
     return domain.monitor
+
+
+PERIPHERALS = "/machine/peripheral"  # QOM: the devices given an id, by their id
+UNPLUG_TIMEOUT = 10.0  # seconds the guest has to release a device (device_del)
+
+
+async def qemu_devices(monitor: Monitor) -> set[str]:
+    """The ids of the devices QEMU has (QOM's /machine/peripheral)."""
+    children = await monitor.execute("qom-list", {"path": PERIPHERALS})
+    return {str(c.get("name")) for c in children if isinstance(c, dict)}
+
+
+async def unplug(domain: Domain, monitor: Monitor, device: str, *, what: str, fix: str) -> None:
+    """``device_del`` of ``device`` and the wait for the guest to let it go (QEMU's
+    DEVICE_DELETED event); a device QEMU does not have counts as gone.
+
+    :raise DomainError: naming ``what``, with ``fix``, when the guest does not release it
+        within UNPLUG_TIMEOUT
+    """
+    gone = domain.expect_device_deleted(device)
+    try:
+        await monitor.execute("device_del", {"id": device})
+    except QemuCommandError as exc:
+        if exc.error_class != "DeviceNotFound":
+            raise
+        domain.device_deleted(device)  # QEMU never had it, or let it go already
+    try:
+        await asyncio.wait_for(asyncio.shield(gone), UNPLUG_TIMEOUT)
+    except TimeoutError:
+        paused = " (the domain is paused)" if domain.state is DomainState.PAUSED else ""
+        raise DomainError(
+            what, f"the guest did not release it within {UNPLUG_TIMEOUT:g} s{paused}", fix
+        ) from None
+
+
+def cut_short_text(domain: Domain, what: str) -> str:
+    """The start of the ``xl dmesg`` line about a device a takeover finds half attached."""
+    return (
+        f"Domain {domain.domid} ({domain.name}): {what} had no device in QEMU after a "
+        "restart of xenlited (its attach or detach was cut short); "
+    )

@@ -56,7 +56,7 @@ from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
 from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
-from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.live import Domain, EngineHost, live_monitor, qemu_devices
 from xenlite.domain.networks import DomainNetworks
 from xenlite.domain.nics import plug_taps, prepare_nics, tap_name, unplug_taps, vif_nodes
 from xenlite.domain.record import DomainRecord, RecordStore
@@ -940,8 +940,9 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         monitor = Monitor(f"{record.name}({record.domid})")
         await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
         domain.monitor = monitor
-        await self.finish_disk_changes(domain)
-        await self.finish_nic_changes(domain)
+        devices = await qemu_devices(monitor)
+        await self.finish_disk_changes(domain, devices)
+        await self.finish_nic_changes(domain, devices)
         status = await monitor.query_status()
         missed: ShutdownReason | None = None
         if record.state in (DomainState.RUNNING, DomainState.PAUSED):

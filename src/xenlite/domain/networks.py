@@ -26,8 +26,7 @@ from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError, XenliteError
 from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, DomainConfig
 from xenlite.domain import xspaths
-from xenlite.domain.devices import PERIPHERALS
-from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.live import Domain, EngineHost, cut_short_text, live_monitor, unplug
 from xenlite.domain.nics import (
     PreparedNic,
     describe,
@@ -44,8 +43,6 @@ from xenlite.qemu.netdev import NIC_SLOTS, free_nic_slot, netdev, nic_device
 from xenlite.xenstore.client import XenStoreClient
 
 log = logging.getLogger(__name__)
-
-DETACH_TIMEOUT = 10.0  # seconds the guest has to release a NIC (device_del)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +81,10 @@ class DomainNetworks:
     async def network_list(self, dom: str) -> list[VifRow]:
         """xl network-list: the domain's vifs as libxl's device records describe them."""
         domid = self.lookup(dom).domid
+
+        async def number(path: str) -> int:
+            return xspaths.int_or_unset(await xspaths.read_str(self.xs, path))
+
         rows = []
         records = f"{xspaths.libxl_path(domid)}/device/vif"
         for name in sorted(await self.xs.directory_if_exists(records), key=xspaths.numeric_order):
@@ -91,10 +92,6 @@ class DomainNetworks:
             back = await xspaths.read_str(self.xs, f"{records}/{name}/backend")
             if front is None or back is None or not name.isdigit():
                 continue
-
-            async def number(path: str) -> int:
-                return xspaths.int_or_unset(await xspaths.read_str(self.xs, path))
-
             rows.append(
                 VifRow(
                     devid=int(name),
@@ -170,37 +167,22 @@ class DomainNetworks:
                     doing="detach a vif")  # fmt: skip
             found = _find_nic(domain, which)
             monitor = live_monitor(domain)
-            device = f"nic{found.devid}"
-            gone = domain.expect_device_deleted(device)
-            try:
-                await monitor.execute("device_del", {"id": device})
-            except QemuCommandError as exc:
-                if exc.error_class != "DeviceNotFound":
-                    raise
-                domain.device_deleted(device)  # QEMU never had it, or let it go already
-            try:
-                await asyncio.wait_for(asyncio.shield(gone), DETACH_TIMEOUT)
-            except TimeoutError:
-                raise DomainError(
-                    f"vif {found.devid} of domain '{domain.name}'",
-                    f"the guest did not release it within {DETACH_TIMEOUT:g} s"
-                    + (" (the domain is paused)" if domain.state is DomainState.PAUSED else ""),
-                    "unpause the domain, or check that the guest handles PCI hot-unplug",
-                ) from None
+            await unplug(
+                domain, monitor, f"nic{found.devid}",
+                what=f"vif {found.devid} of domain '{domain.name}'",
+                fix="unpause the domain, or check that the guest handles PCI hot-unplug",
+            )  # fmt: skip
             crash_point("detach:nic-deleted")
             await self._release_nic(domain, monitor, found)
 
-    async def finish_nic_changes(self, domain: Domain) -> None:
+    async def finish_nic_changes(self, domain: Domain, devices: set[str]) -> None:
         """On a takeover: finish, as detaches, the NICs the record names and QEMU has no
-        device for (their network-attach or network-detach was cut short)."""
+        device for (``devices``: QEMU's; their network-attach or -detach was cut short)."""
         monitor = live_monitor(domain)
-        children = await monitor.execute("qom-list", {"path": PERIPHERALS})
-        devices = {c.get("name") for c in children if isinstance(c, dict)}
         for nic in domain.config.nics:
             if f"nic{nic.devid}" in devices:
                 continue
-            said = f"Domain {domain.domid} ({domain.name}): {describe(nic)} had no device in "
-            said += "QEMU after a restart of xenlited (its attach or detach was cut short); "
+            said = cut_short_text(domain, describe(nic))
             log.warning("domain %d: finishing the cut-short attach or detach of %s",
                         domain.domid, describe(nic))  # fmt: skip
             try:
@@ -221,10 +203,7 @@ class DomainNetworks:
         await self._keep_config(domain, replace(domain.config, nics=rest))
 
     async def _remove_vif_nodes(self, domid: int, nic: DeviceNic) -> None:
-        back, front, record = vif_roots(domid, nic.devid)
-        await xspaths.remove_device_dir(self.xs, back, above=xspaths.backend_kind_path("vif"))
-        await xspaths.remove_device_dir(self.xs, front, above=xspaths.dom_path(domid))
-        await xspaths.remove_device_dir(self.xs, record, above=xspaths.libxl_path(domid))
+        await xspaths.remove_device(self.xs, domid, vif_roots(domid, nic.devid))
 
 
 def _find_nic(domain: Domain, which: str) -> DeviceNic:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,8 +43,6 @@ DEFAULT_BRIDGE = "xenbr0"  # libxl's default when neither the spec nor xl.conf n
 DEFAULT_MTU = 1500
 DEFAULT_SCRIPT = "vif-bridge"
 XEN_OUI = "00:16:3e"
-XENBUS_CONNECTED = "4"
-_DOM0_NAMES = (None, "0", xspaths.DOM0_NAME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +103,7 @@ def prepare_nics(
 
 
 def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
-    if nic.backend_domname not in _DOM0_NAMES or nic.backend_domid not in (0,):
+    if nic.backend_domname not in xspaths.DOM0_NAMES or nic.backend_domid != 0:
         raise Unsupported(
             what,
             f"backend={nic.backend_domname}: xenlite serves every vif from dom0 (there are no "
@@ -120,10 +117,7 @@ def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
             "refuses it)",
             "remove type=ioemu (or use type=vif)",
         )
-    script = os.path.basename(nic.script) if nic.script else DEFAULT_SCRIPT
-    if script != DEFAULT_SCRIPT or (
-        nic.script and "/" in nic.script and os.path.dirname(nic.script) != XEN_SCRIPT_DIR
-    ):
+    if nic.script not in (None, DEFAULT_SCRIPT, f"{XEN_SCRIPT_DIR}/{DEFAULT_SCRIPT}"):
         raise Unsupported(
             what,
             f"script={nic.script}: only the built-in vif-bridge is in xenlite yet (vif-route, "
@@ -222,7 +216,7 @@ def vif_nodes(domid: int, nics: Sequence[DeviceNic]) -> list[Node]:
         entries = [
             ("frontend-id", str(domid)),
             ("online", "1"),
-            ("state", XENBUS_CONNECTED),
+            ("state", xspaths.XENBUS_CONNECTED),
             ("script", script if script.startswith("/") else f"{XEN_SCRIPT_DIR}/{script}"),
         ]
         if nic.ifname:
@@ -236,20 +230,11 @@ def vif_nodes(domid: int, nics: Sequence[DeviceNic]) -> list[Node]:
             ("type", str(nic.nictype)),
             ("hotplug-status", "connected"),
         ]
-        nodes += [Node(back, "", xspaths.roperm(domid)), Node(f"{back}/frontend", front)]
-        nodes += [Node(f"{back}/{key}", value) for key, value in entries]
-        nodes += [
-            Node(front, "", (f"n{domid}", "r0")),
-            Node(f"{front}/backend", back),
-            Node(f"{front}/backend-id", "0"),
-            Node(f"{front}/state", XENBUS_CONNECTED),
-            Node(f"{front}/handle", str(nic.devid)),
-            Node(f"{front}/mac", nic.mac or ""),
-            Node(f"{front}/mtu", str(mtu), xspaths.roperm(domid)),  # libxl's ro_front
-            Node(f"{front}/trusted", "0" if nic.trusted is False else "1"),
-            Node(record, "", xspaths.NOPERM),
-            Node(f"{record}/frontend", front),
-            Node(f"{record}/backend", back),
+        front_entries = [
+            Node("handle", str(nic.devid)),
+            Node("mac", nic.mac or ""),
+            Node("mtu", str(mtu), xspaths.roperm(domid)),  # libxl's ro_front
+            Node("trusted", "0" if nic.trusted is False else "1"),
         ]
-        nodes += [Node(f"{record}/{key}", value) for key, value in entries]
+        nodes += xspaths.device_nodes(domid, (back, front, record), entries, front_entries)
     return nodes

@@ -10,7 +10,7 @@ dom0's alone (noperm ``n0``). Pure: it returns paths and nodes; the engine write
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xenlite.xenstore.client import PermList, Transaction, XenStoreClient
 
@@ -186,6 +186,47 @@ async def remove_device_dir(xs: XenStoreClient, path: str, *, above: str) -> Non
     while parent.startswith(f"{above}/") and not await xs.directory_if_exists(parent):
         await xs.rm_if_exists(parent)
         parent = parent.rpartition("/")[0]
+
+
+XENBUS_CONNECTED = "4"  # xenbus state Connected
+DOM0_NAMES = (None, "0", DOM0_NAME)  # what a device spec's backend= may say for dom0
+
+
+def device_nodes(
+    domid: int,
+    roots: tuple[str, str, str],
+    back: Sequence[tuple[str, str]],
+    front: Sequence[Node],
+) -> list[Node]:
+    """One device's nodes as libxl__device_generic_add writes them, already Connected: the
+    backend directory (dom0's, readable by the domain) with ``back``, the frontend (the
+    domain's) with ``front`` (paths relative to it), and the /libxl record holding its
+    copy of the backend's nodes. ``roots`` are (backend, frontend, record)."""
+    backend, frontend, record = roots
+    return [
+        Node(backend, "", roperm(domid)),
+        Node(f"{backend}/frontend", frontend),
+        *(Node(f"{backend}/{key}", value) for key, value in back),
+        Node(frontend, "", (f"n{domid}", "r0")),
+        Node(f"{frontend}/backend", backend),
+        Node(f"{frontend}/backend-id", "0"),
+        Node(f"{frontend}/state", XENBUS_CONNECTED),
+        *(replace(n, path=f"{frontend}/{n.path}") for n in front),
+        Node(record, "", NOPERM),
+        Node(f"{record}/frontend", frontend),
+        Node(f"{record}/backend", backend),
+        *(Node(f"{record}/{key}", value) for key, value in back),
+    ]
+
+
+async def remove_device(xs: XenStoreClient, domid: int, roots: tuple[str, str, str]) -> None:
+    """Remove one device's backend, frontend and /libxl directories, and the parents they
+    leave empty (libxl__device_destroy with libxl__xs_path_cleanup)."""
+    backend, frontend, record = roots
+    kind = backend.split("/")[5]  # /local/domain/0/backend/KIND/...
+    await remove_device_dir(xs, backend, above=backend_kind_path(kind))
+    await remove_device_dir(xs, frontend, above=dom_path(domid))
+    await remove_device_dir(xs, record, above=libxl_path(domid))
 
 
 def domain_roots(domid: int, uuid: str) -> tuple[str, ...]:
