@@ -350,6 +350,30 @@ COMMANDS: tuple[Command, ...] = (
         xenlite_only=True,
     ),
     Command(
+        "pygrub",
+        "xenlite.cli.commands.pygrub:main_pygrub",
+        "Find a guest's kernel in its disk image, as Xen's pygrub",
+        "[-q|--quiet] [-i|--interactive] [-l|--list-entries] [-n|--not-really] [--output=] "
+        "[--kernel=] [--ramdisk=] [--args=] [--entry=] [--output-directory=] "
+        "[--output-format=sxp|simple|simple0] [--offset=] [--isconfig] <image>",
+        "-q, --quiet             Boot the default (or --entry) without the menu.\n"
+        "-i, --interactive       Show the menu on the terminal (the default without -q).\n"
+        "-l, --list-entries      List the boot entries and exit.\n"
+        "-n, --not-really        Choose, print the paths inside the guest, copy nothing.\n"
+        "--entry=N|TITLE         Boot entry N (from 0) or the entry with this title.\n"
+        "--kernel=P --ramdisk=P  Copy these files out of the image instead of reading a menu.\n"
+        "--args=ARGS             Append ARGS to the entry's kernel command line.\n"
+        "--output=FILE           Write the result to FILE instead of stdout.\n"
+        "--output-format=F       sxp (default), simple or simple0 (NUL-separated).\n"
+        "--output-directory=DIR  Copy the kernel and ramdisk into DIR\n"
+        "                        (default /var/run/xen/pygrub under the host root).\n"
+        "--offset=BYTES          Read the filesystem at this byte offset of the image.\n"
+        "--isconfig              <image> is a boot config file: print what it chooses.\n"
+        "Reads raw and qcow2 images (any format QEMU reads), MBR and GPT partitions,\n"
+        "ext2/3/4, FAT and ISO 9660; GRUB legacy, GRUB 2 and extlinux configs.",
+        xenlite_only=True,
+    ),
+    Command(
         "demo",
         "xenlite.cli.commands.demo:main_demo",
         "Show xenlite working: run the built-in demo domain on a private host",
