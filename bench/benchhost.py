@@ -120,13 +120,15 @@ class GuestHost:
             raise BenchError(f"{Path(argv[0]).name} {argv[1]} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def create(self, name: str, devices: str) -> None:
-        """Create domain ``name`` with the xl.cfg line ``devices`` and wait for its guest."""
+    def create(self, name: str, devices: str, *, boot: str | None = None) -> None:
+        """Create domain ``name`` with the xl.cfg line ``devices`` and wait for its guest;
+        ``boot`` replaces the kit's kernel=/ramdisk=/extra= lines (bootloader=...)."""
         config = self.root / f"{name}.cfg"
-        config.write_text(
-            f'name = "{name}"\nkernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\n'
-            f'memory = {MEMORY_MIB}\nvcpus = 1\nextra = "{CMDLINE}"\n{devices}\n'
-        )
+        if boot is None:
+            boot = (
+                f'kernel = "{self.kit.kernel}"\nramdisk = "{self.kit.initrd}"\nextra = "{CMDLINE}"'
+            )
+        config.write_text(f'name = "{name}"\n{boot}\nmemory = {MEMORY_MIB}\nvcpus = 1\n{devices}\n')
         self.run(XL, "create", "-q", config)
         log = self.root / f"var/log/xenlite/console/guest-{name}.log"
         deadline = time.monotonic() + TIMEOUT

@@ -355,3 +355,15 @@ def test_the_cli_verb_and_its_exit_codes(tmp_path: Path, disk: Path) -> None:
     usage = subprocess.run([*xenlite, "pygrub", "--bogus"], capture_output=True)
     assert usage.returncode == 1
     assert b"Usage: xenlite pygrub" in usage.stderr
+
+
+def test_a_format_qemu_cannot_open_is_named_with_qemus_words(tmp_path: Path) -> None:
+    from xenlite.boot.disk import open_disk
+
+    need("qemu-img")
+    raw = tmp_path / "plain.img"
+    raw.write_bytes(bytes(1 << 20))
+    with pytest.raises(XenliteError) as error:
+        open_disk(raw, "qcow2")
+    assert error.value.what == str(raw)
+    assert "Image is not in qcow2 format" in error.value.cause

@@ -43,8 +43,16 @@ ATTACH_POINTS = ("attach:config-kept", "attach:nodes-written", "attach:blockdev-
 DETACH_POINTS = ("detach:device-deleted",)
 # xl network-attach once the tap is on its bridge, network-detach once the guest let go.
 NIC_POINTS = ("attach:tap-plugged", "detach:nic-deleted")
+# Create with bootloader=: the kernel and ramdisk copied into the run directory, no QEMU yet.
+BOOTLOADER_POINTS = ("create:bootloader-ran",)
 POINTS = frozenset(
-    CREATE_POINTS + DESTROY_POINTS + RESTART_POINTS + ATTACH_POINTS + DETACH_POINTS + NIC_POINTS
+    CREATE_POINTS
+    + DESTROY_POINTS
+    + RESTART_POINTS
+    + ATTACH_POINTS
+    + DETACH_POINTS
+    + NIC_POINTS
+    + BOOTLOADER_POINTS
 )
 
 

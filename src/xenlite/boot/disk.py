@@ -8,10 +8,12 @@ import io
 import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from xenlite.base.errors import XenliteError
-from xenlite.qemu.nbd import NbdExport
+
+if TYPE_CHECKING:
+    from xenlite.qemu.nbd import NbdExport
 
 QCOW2_MAGIC = b"QFI\xfb"
 
@@ -104,14 +106,17 @@ def disk_format(path: Path, fmt: str | None) -> str:
         return "raw"
 
 
-def open_disk(path: Path, fmt: str | None = None) -> Disk:
-    """Open a guest's disk read-only; ``fmt`` is the disk spec's format (None: detect)."""
+def open_disk(path: Path, fmt: str | None = None, *, host_device: bool = False) -> Disk:
+    """Open a guest's disk read-only; ``fmt`` is the disk spec's format (None: detect),
+    ``host_device`` says the path is a block device (QEMU opens those with host_device)."""
     fmt = disk_format(path, fmt)
     if fmt == "raw":
         return RawDisk(path)
     if not path.exists():
         raise BootloaderError(str(path), "no such file", fix="check the disk's path in the config")
-    return CachedDisk(NbdExport(path, fmt))
+    from xenlite.qemu.nbd import NbdExport  # only for images QEMU must read
+
+    return CachedDisk(NbdExport(path, fmt, protocol="host_device" if host_device else "file"))
 
 
 class DiskWindow(io.RawIOBase):

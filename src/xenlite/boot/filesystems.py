@@ -12,17 +12,16 @@ links (Debian's /vmlinuz -> boot/vmlinuz-6.1) the way the kernel does.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, cast
 
-import pycdlib
 import pyfsext
 import pyfsfat
-from pycdlib.pycdlibexception import PyCdlibException
 
 from xenlite.boot.disk import BootloaderError, DiskWindow
 
@@ -110,8 +109,15 @@ class _Iso:
     label = "ISO 9660"
 
     def __init__(self, window: DiskWindow) -> None:
+        # Imported here: pycdlib takes a tenth of a second to import, and most disks hold
+        # no ISO 9660 filesystem.
+        import pycdlib
+        from pycdlib.pycdlibexception import PyCdlibException
+
+        self._error = PyCdlibException
         self._iso = pycdlib.PyCdlib()
-        self._iso.open_fp(cast(BinaryIO, window))
+        with self._errors():
+            self._iso.open_fp(cast(BinaryIO, window))
         if self._iso.has_rock_ridge():
             self._space = "rr_path"
         elif self._iso.has_joliet():
@@ -126,11 +132,22 @@ class _Iso:
         name = raw.decode("utf-16-be" if self._space == "joliet_path" else "latin-1", "replace")
         return str(name.split(";")[0].rstrip(".") if self._space == "iso_path" else name)
 
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """pycdlib's errors as the OSError every reader raises."""
+        try:
+            yield
+        except self._error as error:
+            raise OSError(str(error)) from error
+
     def root(self) -> Any:
-        return _IsoNode("/", self._iso.get_record(**{self._space: "/"}))
+        with self._errors():
+            return _IsoNode("/", self._iso.get_record(**{self._space: "/"}))
 
     def child(self, node: Any, name: str) -> Any | None:
-        for record in self._iso.list_children(**{self._space: node.path}):
+        with self._errors():
+            records = list(self._iso.list_children(**{self._space: node.path}))
+        for record in records:
             if record.is_dot() or record.is_dotdot():
                 continue
             found = self._name(record)
@@ -150,7 +167,8 @@ class _Iso:
 
     def content(self, node: Any) -> bytes:
         out = io.BytesIO()
-        self._iso.get_file_from_iso_fp(out, **{self._space: node.path})
+        with self._errors():
+            self._iso.get_file_from_iso_fp(out, **{self._space: node.path})
         return out.getvalue()
 
 
@@ -191,7 +209,7 @@ class GuestFilesystem:
         window.seek(0)
         try:
             self._tree: _Tree = readers[kind](window)
-        except (OSError, PyCdlibException) as error:
+        except OSError as error:
             raise BootloaderError(
                 where, f"the {kind} filesystem cannot be read: {error}", fix="run fsck on it"
             ) from error
@@ -228,7 +246,7 @@ class GuestFilesystem:
     def exists(self, path: str) -> bool:
         try:
             node = self._walk(path)
-        except (OSError, PyCdlibException):
+        except OSError:
             return False
         return node is not None and not self._tree.is_dir(node)
 
@@ -242,7 +260,7 @@ class GuestFilesystem:
                     fix="check the path in the boot config (or --kernel/--ramdisk)",
                 )
             return self._tree.content(node)
-        except (OSError, PyCdlibException) as error:
+        except OSError as error:
             raise BootloaderError(
                 f"{self.where}: {path}", f"cannot be read: {error}", fix="run fsck on it"
             ) from error

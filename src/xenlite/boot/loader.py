@@ -165,6 +165,12 @@ class Extracted:
     guest_kernel: str
     guest_ramdisk: str | None
 
+    def remove(self) -> None:
+        """Delete the copies (QEMU has read them, or the boot failed)."""
+        self.kernel.unlink(missing_ok=True)
+        if self.ramdisk is not None:
+            self.ramdisk.unlink(missing_ok=True)
+
 
 def _write_new(directory: Path, prefix: str, data: bytes) -> Path:
     fd, name = tempfile.mkstemp(prefix=prefix, dir=directory)
@@ -198,8 +204,9 @@ def extract(
 
 
 @contextlib.contextmanager
-def opened(path: Path, fmt: str | None = None) -> Iterator[Disk]:
-    disk = open_disk(path, fmt)
+def opened(path: Path, fmt: str | None = None, *, host_device: bool = False) -> Iterator[Disk]:
+    """``open_disk`` as a context: the disk (and any qemu-storage-daemon) closed after."""
+    disk = open_disk(path, fmt, host_device=host_device)
     try:
         yield disk
     finally:

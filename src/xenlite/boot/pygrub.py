@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import getopt
 import os
-import select
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from xenlite.base.paths import under_root
-from xenlite.boot.disk import BootloaderError
+from xenlite.boot.disk import BootloaderError, Disk
 from xenlite.boot.extlinux import parse_extlinux
+from xenlite.boot.filesystems import GuestFilesystem
 from xenlite.boot.grubmenu import parse_grub2, parse_grub_legacy
-from xenlite.boot.loader import Search, extract, opened, search
+from xenlite.boot.loader import Extracted, Found, Search, extract, opened, search
 from xenlite.boot.menu import BootMenu, boot_choice, choose
 
 USAGE = (
@@ -138,10 +138,11 @@ def format_simple(kernel: str | None, ramdisk: str | None, args: str | None, sep
     return text + sep
 
 
-def render(fmt: str, kernel: str | None, ramdisk: str | None, args: str | None) -> str:
+def render(fmt: str, kernel: str | None, ramdisk: str | None, args: str) -> str:
+    """The result in pygrub's --output-format; no args when the command line is empty."""
     if fmt == "sxp":
-        return format_sxp(kernel, ramdisk, args)
-    return format_simple(kernel, ramdisk, args, "\n" if fmt == "simple" else "\0")
+        return format_sxp(kernel, ramdisk, args or None)
+    return format_simple(kernel, ramdisk, args or None, "\n" if fmt == "simple" else "\0")
 
 
 def list_entries(menu: BootMenu) -> str:
@@ -190,6 +191,8 @@ def ask(menu: BootMenu, default: int) -> int:
         + "? "
     )
     sys.stderr.flush()
+    import select
+
     ready, _, _ = select.select([sys.stdin], [], [], timeout)
     if not ready:
         sys.stderr.write("\n")
@@ -212,6 +215,59 @@ def _write(options: Options, text: str) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """What pygrub boots from an image: the files by their paths inside the guest, the
+    command line, and where the menu was; ``entry`` is None when --kernel named the files."""
+
+    search: Search
+    found: Found
+    filesystem: GuestFilesystem
+    kernel: str
+    ramdisk: str | None
+    args: str
+    entry: int | None
+
+    def extract(self, directory: Path) -> Extracted:
+        """Copy the kernel and ramdisk out into new files in ``directory``."""
+        return extract(self.filesystem, self.kernel, self.ramdisk, self.found.config, directory)
+
+
+def _look(
+    options: Options, disk: Disk, name: str, *, want_choice: bool
+) -> tuple[Search, Found, GuestFilesystem]:
+    found = search(
+        disk,
+        name,
+        entry=options.entry,
+        extra_args=options.args,
+        offset=options.offset,
+        want_choice=want_choice,
+    )
+    if options.debug:
+        for reason in found.tried:
+            sys.stderr.write(f"pygrub: {reason}\n")
+    if found.found is None or found.filesystem is None:
+        raise found.failure()
+    return found, found.found, found.filesystem
+
+
+def choose_boot(options: Options, disk: Disk, name: str) -> Chosen:
+    """pygrub's choice on ``disk`` (called ``name`` in messages) for these options: the
+    menu's entry (asked on the terminal when interactive), or the files --kernel names."""
+    given_kernel = options.kernel is not None
+    looked, found, filesystem = _look(options, disk, name, want_choice=not given_kernel)
+    if given_kernel:
+        kernel, ramdisk, args, index = str(options.kernel), options.ramdisk, options.args, None
+    else:
+        index = choose(found.menu, options.entry)
+        if options.interactive:
+            index = ask(found.menu, index)
+        choice = boot_choice(found.menu, str(index), options.args)
+        kernel, ramdisk, args = choice.kernel, choice.ramdisk, choice.args
+    return Chosen(looked, found, filesystem, kernel, ramdisk, args, index)
+
+
 def run(options: Options) -> int:
     if options.isconfig:
         menu = _config_menu(Path(options.image))
@@ -225,61 +281,37 @@ def run(options: Options) -> int:
     output_directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     image = Path(options.image)
     with opened(image) as disk:
-        given_kernel = options.kernel is not None
-        found: Search = search(
-            disk,
-            str(image),
-            entry=options.entry,
-            extra_args=options.args,
-            offset=options.offset,
-            want_choice=not (given_kernel or options.list_entries),
-        )
-        if options.debug:
-            for reason in found.tried:
-                sys.stderr.write(f"pygrub: {reason}\n")
-        if found.found is None or found.filesystem is None:
-            raise found.failure()
-        where = found.found
-        sys.stderr.write(
-            f"Using {where.menu.kind} config {where.config} on {image}: "
-            f"{where.partition.describe()} ({where.filesystem})\n"
-        )
         if options.list_entries:
-            sys.stdout.write(list_entries(where.menu))
+            _, found, _ = _look(options, disk, str(image), want_choice=False)
+            _say_where(image, found)
+            sys.stdout.write(list_entries(found.menu))
             return 0
-        if given_kernel:
-            kernel, ramdisk, args = str(options.kernel), options.ramdisk, options.args
-        else:
-            index = choose(where.menu, options.entry)
-            if options.interactive:
-                index = ask(where.menu, index)
-            choice = boot_choice(where.menu, str(index), options.args)
-            kernel, ramdisk, args = choice.kernel, choice.ramdisk, choice.args
+        chosen = choose_boot(options, disk, str(image))
+        _say_where(image, chosen.found)
         if options.not_really:
-            for path in (kernel, *(ramdisk or "").split()):
-                if not found.filesystem.exists(path):
+            for path in (chosen.kernel, *(chosen.ramdisk or "").split()):
+                if not chosen.filesystem.exists(path):
                     raise BootloaderError(
                         f"{image}: {path}", "no such file in the guest", fix="check the path"
                     )
-            _write(options, render(options.output_format, kernel, ramdisk, args or None))
+            text = render(options.output_format, chosen.kernel, chosen.ramdisk, chosen.args)
+            _write(options, text)
             return 0
-        files = extract(found.filesystem, kernel, ramdisk, where.config, output_directory)
+        files = chosen.extract(output_directory)
         try:
-            _write(
-                options,
-                render(
-                    options.output_format,
-                    str(files.kernel),
-                    str(files.ramdisk) if files.ramdisk else None,
-                    args or None,
-                ),
-            )
+            ramdisk = str(files.ramdisk) if files.ramdisk else None
+            _write(options, render(options.output_format, str(files.kernel), ramdisk, chosen.args))
         except BaseException:
-            files.kernel.unlink()
-            if files.ramdisk:
-                files.ramdisk.unlink()
+            files.remove()
             raise
     return 0
+
+
+def _say_where(image: Path, found: Found) -> None:
+    sys.stderr.write(
+        f"Using {found.menu.kind} config {found.config} on {image}: "
+        f"{found.partition.describe()} ({found.filesystem})\n"
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -85,15 +85,20 @@ def format_list(
 
 
 def format_list_long(infos: Iterable[DomainInfo]) -> str:
-    """``xl list -l``: a yajl-beautified JSON array of {"domid", "config"}; domains without a
-    stored config are left out, as xl skips those whose config it cannot retrieve."""
+    """``xl list -l``: a yajl-beautified JSON array of {"domid", "config"} (and "bootloader"
+    for a domain booted through one); domains without a stored config are left out, as xl
+    skips those whose config it cannot retrieve."""
     from xenlite.config.domain.libxl_json import dumps_libxl_json
 
-    entries = [
-        {"domid": info.domid, "config": dict(info.config)}
-        for info in infos
-        if info.config is not None
-    ]
+    entries: list[dict[str, object]] = []
+    for info in infos:
+        if info.config is None:
+            continue
+        entry: dict[str, object] = {"domid": info.domid, "config": dict(info.config)}
+        if info.bootloader is not None:
+            # Beyond xl: what pygrub chose at the domain's last boot.
+            entry["bootloader"] = dict(info.bootloader)
+        entries.append(entry)
     return dumps_libxl_json(entries) + "\n"
 
 

@@ -96,7 +96,11 @@ _GRANT = "Xen grant tables do not exist here"
 _HVM = "HVM guests (firmware boot, emulated devices, VNC)"
 _SPICE = "SPICE displays of HVM guests"
 _ARM = "Arm settings do not apply to an x86 host"
-_BOOTLOADER = "bootloaders (pygrub)"
+_BOOTLOADER_BY = (
+    "xenlite.domain.bootloader:run_bootloader",
+    "xenlite.domain.bootloader:bootloader_argv",
+)
+_RESTRICT = "running the bootloader as an unprivileged user (pygrub --runas)"
 _SHIM = "the PV shim runs PV guests inside Xen PVH domains"
 _PCI = "PCI pass-through"
 _NEWER = "a key of a Xen newer than 4.17: xl 4.17 warns that it does not know it"
@@ -174,10 +178,10 @@ XL_CFG: tuple[Setting, ...] = (
     _row("cmdline", Q, "b_info.cmdline", by=_ARGV),
     _row("root", Q, by=_ARGV, why="xl folds it into the kernel command line"),
     _row("extra", Q, by=_ARGV, why="xl folds it into the kernel command line"),
-    _row("bootloader", L, "b_info.bootloader", why=_BOOTLOADER),
-    _row("bootloader_args", L, "b_info.bootloader_args", why=_BOOTLOADER),
-    _row("bootloader_restrict", L, "b_info.bootloader_restrict", why=_BOOTLOADER),
-    _row("bootloader_user", L, "b_info.bootloader_user", why=_BOOTLOADER),
+    _row("bootloader", E, "b_info.bootloader", by=_BOOTLOADER_BY),
+    _row("bootloader_args", E, "b_info.bootloader_args", by=_BOOTLOADER_BY),
+    _row("bootloader_restrict", L, "b_info.bootloader_restrict", why=_RESTRICT),
+    _row("bootloader_user", L, "b_info.bootloader_user", why=_RESTRICT),
     _row("device_tree", R, "b_info.device_tree", why="device trees are for Arm guests"),
     # -- clocks and platform
     _row("localtime", Q, "b_info.localtime", by=_ARGV),
@@ -403,7 +407,7 @@ XL_CONF: tuple[Setting, ...] = (
         source=_XC,
         why="xl's first free block device for bootloaders",
     ),
-    _row("bootloader_restrict", L, "bootloader_restrict", source=_XC, why=_BOOTLOADER),
+    _row("bootloader_restrict", L, "bootloader_restrict", source=_XC, why=_RESTRICT),
     _row(
         "output_format",
         E,

@@ -54,6 +54,7 @@ from xenlite.config.domain.libxl_json import domain_config_from_json, domain_con
 from xenlite.config.domain.model import CreateInfo, DeviceDisk, DomainConfig, DomainType
 from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, xspaths
+from xenlite.domain.bootloader import run_bootloader
 from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor, qemu_devices
@@ -185,6 +186,9 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             cpu_time_ns=cpu_time_ns(pid) if pid is not None else 0,
             start_time=dom.record.start_time,
             config=json.loads(dom.record.config_json) if with_config else None,
+            bootloader=(
+                json.loads(dom.record.bootloader) if with_config and dom.record.bootloader else None
+            ),
         )
 
     # ------------------------------------------------------------------ create
@@ -307,11 +311,28 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             taps = await asyncio.to_thread(plug_taps, nics, root=self.host.root, domid=domid)
             undo.push_async_callback(asyncio.to_thread, unplug_taps, taps)
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
-            argv = build_argv(cfg, domid=domid, host=qemu_host, paths=dom.paths, paused=True,
-                              disks=qemu_disks(disks), nics=[n.qemu for n in nics])  # fmt: skip
+            boot_cfg, booted = cfg, None
+            if cfg.b_info.bootloader:
+                # Its copies live in the run directory, which the undo above removes.
+                booted = await asyncio.to_thread(
+                    run_bootloader, cfg.b_info, disks, run_dir / "bootloader", source=source
+                )
+                boot_cfg = replace(cfg, b_info=booted.build_info(cfg.b_info))
+                crash_point("create:bootloader-ran")
+            argv = build_argv(boot_cfg, domid=domid, host=qemu_host, paths=dom.paths,
+                              paused=True, disks=qemu_disks(disks),
+                              nics=[n.qemu for n in nics])  # fmt: skip
             dom.process = await asyncio.to_thread(launch, argv, dom.paths, timeout=LAUNCH_TIMEOUT)
             undo.push_async_callback(self._stop_qemu, dom)
             crash_point("create:qemu-launched")
+            if booted is not None:
+                # QEMU has loaded the kernel and ramdisk: the copies are not needed again.
+                booted.files.remove()
+                for note in (*booted.notes, booted.log_line()):
+                    self._log_hypervisor(f"Domain {domid} ({name}): {note}")
+                log.info("domain %d (%s): %s", domid, name, booted.log_line())
+                record = replace(record, bootloader=json.dumps(booted.summary()))
+                dom.record = record
             # Before the vCPUs are placed: joining a v1 cpuset resets a thread's affinity.
             await asyncio.to_thread(self._join_cgroup, dom)
             undo.push_async_callback(asyncio.to_thread, self._leave_cgroup, domid)

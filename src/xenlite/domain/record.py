@@ -50,6 +50,8 @@ class DomainRecord:
     log_file: str  # QEMU's own stdout/stderr
     console_log: str  # every byte of the guest's serial console
     shutdown_reason: ShutdownReason | None = None
+    # JSON of what the bootloader chose at the last boot ("" without a bootloader).
+    bootloader: str = ""
 
     def with_state(self, state: DomainState, reason: ShutdownReason | None = None) -> Self:
         return replace(self, state=state, shutdown_reason=reason)
@@ -69,6 +71,7 @@ class DomainRecord:
             "run_dir": self.run_dir,
             "log_file": self.log_file,
             "console_log": self.console_log,
+            "bootloader": json.loads(self.bootloader) if self.bootloader else None,
         }
         return json.dumps(obj, indent=1, sort_keys=True) + "\n"
 
@@ -93,6 +96,7 @@ class DomainRecord:
                 log_file=str(obj["log_file"]),
                 console_log=str(obj["console_log"]),
                 shutdown_reason=None if reason is None else ShutdownReason(reason),
+                bootloader=json.dumps(obj["bootloader"]) if obj.get("bootloader") else "",
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise HostError(

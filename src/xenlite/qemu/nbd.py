@@ -44,7 +44,9 @@ class NbdExport:
     """One image served read-only by qemu-storage-daemon; ``read`` returns its bytes as the
     guest would see them. Use as a context manager: the daemon is stopped on exit."""
 
-    def __init__(self, image: Path, fmt: str, *, timeout: float = 15.0) -> None:
+    def __init__(
+        self, image: Path, fmt: str, *, protocol: str = "file", timeout: float = 15.0
+    ) -> None:
         daemon = which("qemu-storage-daemon")
         if daemon is None:
             raise QemuError(
@@ -63,9 +65,13 @@ class NbdExport:
                 "driver": fmt,
                 "node-name": _EXPORT,
                 "read-only": True,
-                "file": {"driver": "file", "filename": str(image), "read-only": True},
+                "file": {"driver": protocol, "filename": str(image), "read-only": True},
             }
+            # The daemon dies with the thread that started it (a killed xenlited leaves no
+            # reader of a guest's disk behind): setpriv sets its parent-death signal.
+            setpriv = which("setpriv")
             argv = [
+                *([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []),
                 daemon,
                 "--blockdev",
                 json.dumps(node),

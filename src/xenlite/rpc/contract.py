@@ -92,6 +92,9 @@ class DomainInfo:
     cpu_time_ns: int
     start_time: float
     config: Mapping[str, object] | None = None
+    # What the bootloader chose when the domain last booted through one (beyond xl: libxl
+    # keeps it in its build state only): disk, partition, config, entry, kernel, ramdisk, args.
+    bootloader: Mapping[str, object] | None = None
 
 
 # The fix of every error that means xl and xenlited disagree on this contract.
@@ -172,6 +175,9 @@ def domain_info_from_json(obj: object) -> DomainInfo:
     config = obj.get("config")
     if config is not None and not isinstance(config, dict):
         raise bad_field("config", "is not a JSON object")
+    bootloader = obj.get("bootloader")
+    if bootloader is not None and not isinstance(bootloader, dict):
+        raise bad_field("bootloader", "is not a JSON object")
     return DomainInfo(
         domid=int_field(obj, "domid"),
         name=str_field(obj, "name"),
@@ -190,4 +196,5 @@ def domain_info_from_json(obj: object) -> DomainInfo:
         cpu_time_ns=int_field(obj, "cpu_time_ns"),
         start_time=float(start),
         config=config,
+        bootloader=bootloader,
     )

@@ -220,7 +220,6 @@ def test_a_refused_setting_is_refused_by_its_key(path: str) -> None:
 def test_devices_from_xl_cfg_text_are_refused_by_key() -> None:
     for text, key in [
         ('vfb=["vnc=1"]\n', "vfb"),
-        ('bootloader="pygrub"\n', "bootloader"),
         ('channel=["name=org.qemu.guest_agent.0,connection=pty"]\n', "channel"),
         ('pool="Pool-1"\n', "pool"),
     ]:
