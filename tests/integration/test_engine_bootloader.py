@@ -186,3 +186,34 @@ def test_a_daemon_killed_after_the_bootloader_leaves_nothing(
     live_host.start()
     assert _leftovers(live_host) == []
     assert host_state(live_host.root) == before
+
+
+def test_the_seeds_pygrub_guest(live_host: Any, tmp_path: Path) -> None:
+    # seeds/000: bootloader = "/usr/bin/pygrub" in the DomU config; seeds/002: the guest's
+    # own GRUB legacy menu.lst, root (hd0,0), set up "as you normally would", on ext3.
+    before = host_state(live_host.root)
+    files = {
+        "/boot/vmlinuz-2.6.29.3": live_host.kernel.read_bytes(),
+        "/boot/initrd-2.6.29.3.img": live_host.initrd.read_bytes(),
+        "/boot/grub/menu.lst": "default 0\ntimeout 5\n\ntitle kernel.org paravirt DomU\n"
+        "\troot (hd0,0)\n\tkernel /boot/vmlinuz-2.6.29.3 root=LABEL=DISK1 ro console=ttyS0\n"
+        "\tinitrd /boot/initrd-2.6.29.3.img\n",
+    }
+    fs = ext_fs(tmp_path / "root.ext3", tree(tmp_path / "root", files), kind="ext3", size_mib=64)
+    image = partitioned(tmp_path / "disk.img", [Part("83", 64, fs)])
+    config = live_host.root / "seed.cfg"
+    config.write_text(
+        'name = "seed"\nbootloader = "/usr/bin/pygrub"\nmemory = 96\n'
+        f"disk = [ 'file:{image},xvda,w' ]\n"
+    )
+    created = live_host.xl("create", str(config))
+    assert created.returncode == 0, created.stderr
+    try:
+        live_host.wait_ready("seed")
+        assert _cmdline(live_host, "seed").endswith("root=LABEL=DISK1 ro console=ttyS0")
+        dmesg = live_host.xl("dmesg").stdout
+        assert "bootloader='/usr/bin/pygrub' is deprecated; use bootloader='pygrub'" in dmesg
+        assert "entry 0 'kernel.org paravirt DomU'" in dmesg
+    finally:
+        live_host.xl("destroy", "seed")
+    assert host_state(live_host.root) == before
