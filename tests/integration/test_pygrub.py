@@ -367,3 +367,32 @@ def test_a_format_qemu_cannot_open_is_named_with_qemus_words(tmp_path: Path) -> 
         open_disk(raw, "qcow2")
     assert error.value.what == str(raw)
     assert "Image is not in qcow2 format" in error.value.cause
+
+
+def test_the_interactive_menu_on_a_terminal(disk: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        xenlite = str(Path(sys.executable).parent / "xenlite")
+        proc = subprocess.Popen(
+            [xenlite, "pygrub", "-n", str(disk)],
+            stdin=slave,
+            stderr=slave,
+            stdout=subprocess.PIPE,
+        )
+        os.close(slave)
+        slave = -1
+        menu = b""
+        while b"Boot which entry [1] (booting it in 5 s)? " not in menu:
+            menu += os.read(master, 4096)
+        assert b"   0  Debian rescue" in menu
+        assert b"*  1  Debian GNU/Linux" in menu
+        os.write(master, b"0\n")
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert out == b"linux (kernel '/boot/vmlinuz-6.1')(args 'single')"
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
