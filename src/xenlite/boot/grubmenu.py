@@ -11,6 +11,7 @@ GRUB's quoting, an md/UUID ``set root`` is kept as text, and EFI's ``linuxefi`` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from xenlite.boot.menu import (
@@ -24,6 +25,8 @@ from xenlite.boot.menu import (
 
 # -- shared by both GRUBs
 
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
 
 @dataclass(slots=True)
 class _Entry:
@@ -35,6 +38,16 @@ class _Entry:
     initrds: list[str] = field(default_factory=list)
     root: str | None = None
     other: str | None = None
+    # GRUB 2's variables as the entry sees them (the top level's, then its own `set`s).
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def _path(self, word: str) -> str:
+        # A path that names a variable: its value, as GRUB expands it (an unset one is
+        # empty). pygrub keeps "${x}/vmlinuz" literally and then finds no such file; the
+        # arguments stay as written, as pygrub passes them.
+        if "$" in word:
+            word = _VARIABLE.sub(lambda m: self.variables.get(m[1] or m[2], ""), word)
+        return strip_device(word)[1]
 
     def set_kernel(self, value: str) -> None:
         # pygrub: a kernel line without a blank has no arguments; a later kernel line
@@ -43,13 +56,13 @@ class _Entry:
             path, args = value, None
         else:
             path, args = value.split(None, 1)
-        self.kernel = strip_device(path)[1]
+        self.kernel = self._path(path)
         self.args = args
 
     def set_initrd(self, value: str) -> None:
         # GRUB 2 loads several initrds one after the other (microcode, then the system's);
         # they are concatenated into one ramdisk, which Linux unpacks in turn.
-        self.initrds = [strip_device(word)[1] for word in value.split()]
+        self.initrds = [self._path(word) for word in value.split()]
 
     def set_root(self, value: str) -> None:
         self.root = root_label(value)
@@ -215,6 +228,7 @@ def parse_grub2(text: str, source: str, env: dict[str, str] | None = None) -> Bo
     submenus: list[tuple[str, str, int]] = []
     counters = [0]
     function_depth = 0
+    variables: dict[str, str] = {}
     for number, line in _lines(text):
         if function_depth:
             # A function body is not run by pygrub (nor by xenlite): only its braces count.
@@ -234,7 +248,7 @@ def parse_grub2(text: str, source: str, env: dict[str, str] | None = None) -> Bo
                     fix="close the first menuentry with '}' before the next",
                 )
             title, current_id = _heading(line, "menuentry", number, source)
-            current = _Entry(title)
+            current = _Entry(title, variables=dict(variables))
             continue
         if _opens_block(line, "submenu"):
             title, submenu_id = _heading(line, "submenu", number, source)
@@ -274,6 +288,7 @@ def parse_grub2(text: str, source: str, env: dict[str, str] | None = None) -> Bo
         if assigned is None:
             continue
         name, value = assigned
+        variables[name] = value
         if name == "default":
             if value in ("${saved_entry}", "${next_entry}") and not menu.env.get(value[2:-1]):
                 value = "0"
@@ -300,5 +315,7 @@ def _entry_line(entry: _Entry, command: str, arg: str, line: str) -> None:
         entry.other = entry.other or f"{command} {arg}".strip()
     else:
         assigned = _assignment(line)
-        if assigned is not None and assigned[0] == "root":
-            entry.set_root(assigned[1])
+        if assigned is not None:
+            entry.variables[assigned[0]] = assigned[1]
+            if assigned[0] == "root":
+                entry.set_root(assigned[1])

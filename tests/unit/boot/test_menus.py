@@ -231,3 +231,19 @@ def test_grub_words_quoting() -> None:
 )
 def test_root_label(device: str, label: str) -> None:
     assert root_label(device) == label
+
+
+def test_grub2_variables_in_kernel_and_initrd_paths() -> None:
+    text = (
+        'set kdir="/boot/kernels"\n'
+        "menuentry 'k' {\n"
+        "    set version=6.1\n"
+        "    linux ${kdir}/vmlinuz-$version root=/dev/xvda1 $vt_handoff\n"
+        "    initrd ${kdir}/initrd-${version} ${unset}/x\n"
+        "}\n"
+    )
+    entry = parse_grub2(text, "/boot/grub/grub.cfg").entries[0]
+    assert entry.kernel == "/boot/kernels/vmlinuz-6.1"
+    assert entry.initrd == "/boot/kernels/initrd-6.1 /x"
+    # The arguments as written, as pygrub passes them.
+    assert entry.args == "root=/dev/xvda1 $vt_handoff"
