@@ -137,10 +137,8 @@ class DiskWindow(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = max(0, min(len(buffer), self._size - self._position))
-        data = self._disk.read(self._start + self._position, want)
+        data = self.read(len(buffer))
         buffer[: len(data)] = data
-        self._position += len(data)
         return len(data)
 
     def read(self, size: int = -1) -> bytes:

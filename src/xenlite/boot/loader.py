@@ -16,7 +16,7 @@ from xenlite.boot.disk import BootloaderError, Disk, DiskWindow, open_disk
 from xenlite.boot.extlinux import parse_extlinux
 from xenlite.boot.filesystems import GuestFilesystem
 from xenlite.boot.grubmenu import parse_grub2, parse_grub_legacy
-from xenlite.boot.menu import BootChoice, BootMenu, BootMenuError, boot_choice
+from xenlite.boot.menu import BootMenu, BootMenuError, boot_choice
 from xenlite.boot.partitions import Partition, partitions
 
 # pygrub's read limit for a config file.
@@ -74,13 +74,12 @@ def parse_grubenv(text: str) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """Where the boot config was and what it chose."""
+    """Where the boot config was: its partition, filesystem, path and menu."""
 
     partition: Partition
-    filesystem: str
+    fs: GuestFilesystem
     config: str
     menu: BootMenu
-    choice: BootChoice | None
 
 
 @dataclass(slots=True)
@@ -89,7 +88,6 @@ class Search:
 
     disk: str
     found: Found | None = None
-    filesystem: GuestFilesystem | None = None
     tried: list[str] = field(default_factory=list)
 
     def failure(self) -> BootloaderError:
@@ -116,10 +114,11 @@ def search(
     entry: str | None = None,
     extra_args: str = "",
     offset: int | None = None,
-    want_choice: bool = True,
+    need_kernel: bool = True,
 ) -> Search:
     """Look through ``disk`` as pygrub does; ``offset`` (pygrub's --offset) names one
-    filesystem start instead of the partition table's."""
+    filesystem start instead of the partition table's. With ``need_kernel``, a menu whose
+    chosen entry boots no kernel sends the search on to the next partition, as in pygrub."""
     result = Search(name)
     places = [Partition(0, offset)] if offset is not None else partitions(disk)
     for place in places:
@@ -137,12 +136,12 @@ def search(
         text = fs.read(path)[:_CONFIG_MAX].decode("utf-8", "replace")
         try:
             menu = parser(text, path, fs)
-            choice = boot_choice(menu, entry, extra_args) if want_choice else None
+            if need_kernel:
+                boot_choice(menu, entry, extra_args)
         except BootMenuError as error:
             result.tried.append(f"{place.describe()}: {error}")
             continue
-        result.found = Found(place, fs.label, path, menu, choice)
-        result.filesystem = fs
+        result.found = Found(place, fs, path, menu)
         return result
     return result
 

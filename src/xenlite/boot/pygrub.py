@@ -18,9 +18,8 @@ from pathlib import Path
 from xenlite.base.paths import under_root
 from xenlite.boot.disk import BootloaderError, Disk
 from xenlite.boot.extlinux import parse_extlinux
-from xenlite.boot.filesystems import GuestFilesystem
 from xenlite.boot.grubmenu import parse_grub2, parse_grub_legacy
-from xenlite.boot.loader import Extracted, Found, Search, extract, opened, search
+from xenlite.boot.loader import Extracted, Found, extract, opened, search
 from xenlite.boot.menu import BootMenu, boot_choice, choose
 
 USAGE = (
@@ -220,9 +219,7 @@ class Chosen:
     """What pygrub boots from an image: the files by their paths inside the guest, the
     command line, and where the menu was; ``entry`` is None when --kernel named the files."""
 
-    search: Search
     found: Found
-    filesystem: GuestFilesystem
     kernel: str
     ramdisk: str | None
     args: str
@@ -230,33 +227,31 @@ class Chosen:
 
     def extract(self, directory: Path) -> Extracted:
         """Copy the kernel and ramdisk out into new files in ``directory``."""
-        return extract(self.filesystem, self.kernel, self.ramdisk, self.found.config, directory)
+        return extract(self.found.fs, self.kernel, self.ramdisk, self.found.config, directory)
 
 
-def _look(
-    options: Options, disk: Disk, name: str, *, want_choice: bool
-) -> tuple[Search, Found, GuestFilesystem]:
-    found = search(
+def _look(options: Options, disk: Disk, name: str, *, need_kernel: bool) -> Found:
+    looked = search(
         disk,
         name,
         entry=options.entry,
         extra_args=options.args,
         offset=options.offset,
-        want_choice=want_choice,
+        need_kernel=need_kernel,
     )
     if options.debug:
-        for reason in found.tried:
+        for reason in looked.tried:
             sys.stderr.write(f"pygrub: {reason}\n")
-    if found.found is None or found.filesystem is None:
-        raise found.failure()
-    return found, found.found, found.filesystem
+    if looked.found is None:
+        raise looked.failure()
+    return looked.found
 
 
 def choose_boot(options: Options, disk: Disk, name: str) -> Chosen:
     """pygrub's choice on ``disk`` (called ``name`` in messages) for these options: the
     menu's entry (asked on the terminal when interactive), or the files --kernel names."""
     given_kernel = options.kernel is not None
-    looked, found, filesystem = _look(options, disk, name, want_choice=not given_kernel)
+    found = _look(options, disk, name, need_kernel=not given_kernel)
     if given_kernel:
         kernel, ramdisk, args, index = str(options.kernel), options.ramdisk, options.args, None
     else:
@@ -265,7 +260,7 @@ def choose_boot(options: Options, disk: Disk, name: str) -> Chosen:
             index = ask(found.menu, index)
         choice = boot_choice(found.menu, str(index), options.args)
         kernel, ramdisk, args = choice.kernel, choice.ramdisk, choice.args
-    return Chosen(looked, found, filesystem, kernel, ramdisk, args, index)
+    return Chosen(found, kernel, ramdisk, args, index)
 
 
 def run(options: Options) -> int:
@@ -282,7 +277,7 @@ def run(options: Options) -> int:
     image = Path(options.image)
     with opened(image) as disk:
         if options.list_entries:
-            _, found, _ = _look(options, disk, str(image), want_choice=False)
+            found = _look(options, disk, str(image), need_kernel=False)
             _say_where(image, found)
             sys.stdout.write(list_entries(found.menu))
             return 0
@@ -290,7 +285,7 @@ def run(options: Options) -> int:
         _say_where(image, chosen.found)
         if options.not_really:
             for path in (chosen.kernel, *(chosen.ramdisk or "").split()):
-                if not chosen.filesystem.exists(path):
+                if not chosen.found.fs.exists(path):
                     raise BootloaderError(
                         f"{image}: {path}", "no such file in the guest", fix="check the path"
                     )
@@ -310,7 +305,7 @@ def run(options: Options) -> int:
 def _say_where(image: Path, found: Found) -> None:
     sys.stderr.write(
         f"Using {found.menu.kind} config {found.config} on {image}: "
-        f"{found.partition.describe()} ({found.filesystem})\n"
+        f"{found.partition.describe()} ({found.fs.label})\n"
     )
 
 

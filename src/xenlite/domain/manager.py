@@ -328,9 +328,10 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             if booted is not None:
                 # QEMU has loaded the kernel and ramdisk: the copies are not needed again.
                 booted.files.remove()
-                for note in (*booted.notes, booted.log_line()):
+                chose = booted.log_line()
+                for note in (*booted.notes, chose):
                     self._log_hypervisor(f"Domain {domid} ({name}): {note}")
-                log.info("domain %d (%s): %s", domid, name, booted.log_line())
+                log.info("domain %d (%s): %s", domid, name, chose)
                 record = replace(record, bootloader=json.dumps(booted.summary()))
                 dom.record = record
             # Before the vCPUs are placed: joining a v1 cpuset resets a thread's affinity.
