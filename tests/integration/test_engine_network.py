@@ -142,7 +142,8 @@ def test_vifname_names_the_tap(net_host: Any) -> None:
     [
         (["bridge=nosuch"], "bridge nosuch does not exist"),
         (["bridge=xenbr0", "bridge=lo"], "lo is a network interface but not a bridge"),
-        (["ip=10.77.0.5"], "ip= (anti-spoofing of the guest's addresses) is not in xenlite yet"),
+        (["ip=10.77.0.500"], "'10.77.0.500' is not an IP address or network"),
+        (["bridge=xenbr0,ip=10.77.0.5", "bridge=nosuch,rate=1MB/s"], "bridge nosuch does not"),
         (["bridge=xenbr1", "vifname=lo"], "a network interface named lo exists already"),
     ],
 )

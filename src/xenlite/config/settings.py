@@ -266,7 +266,8 @@ XL_CFG: tuple[Setting, ...] = (
         E,
         "config.nics",
         by=(f"{_MANAGER}._build", "xenlite.domain.nics:prepare_nics"),
-        why="bridged taps (vif-bridge); ip=, rate=, other scripts refused as not yet",
+        why="bridged taps (vif-bridge), ip= anti-spoofing (nftables), rate= (tc); other "
+        "scripts refused as not yet",
     ),
     _row("vif2", W, why="xm's key; xl 4.17 reads vif= only"),
     _row("pci", L, "config.pcidevs", why=_PCI),

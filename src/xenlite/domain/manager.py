@@ -53,13 +53,13 @@ from xenlite.config.domain.choices import Action
 from xenlite.config.domain.libxl_json import domain_config_from_json, domain_config_to_json
 from xenlite.config.domain.model import CreateInfo, DeviceDisk, DomainConfig, DomainType
 from xenlite.config.settings import LATER_WORDS
-from xenlite.domain import orphans, xspaths
+from xenlite.domain import orphans, vifhost, xspaths
 from xenlite.domain.bootloader import run_bootloader
 from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor, qemu_devices
 from xenlite.domain.networks import DomainNetworks
-from xenlite.domain.nics import plug_taps, prepare_nics, tap_name, unplug_taps, vif_nodes
+from xenlite.domain.nics import prepare_nics, vif_nodes
 from xenlite.domain.record import DomainRecord, RecordStore
 from xenlite.domain.resources import DomainResources
 from xenlite.domain.state import (
@@ -308,8 +308,9 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             crash_point("create:record-saved")
             disks = await self._run_block_scripts(dom, disks, undo)
             # vif-bridge's part: each NIC's tap on its bridge before QEMU attaches to it.
-            taps = await asyncio.to_thread(plug_taps, nics, root=self.host.root, domid=domid)
-            undo.push_async_callback(asyncio.to_thread, unplug_taps, taps)
+            sides = [n.host for n in nics]
+            await asyncio.to_thread(vifhost.plug, sides, root=self.host.root)
+            undo.push_async_callback(asyncio.to_thread, vifhost.unplug, sides, root=self.host.root)
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
             boot_cfg, booted = cfg, None
             if cfg.b_info.bootloader:
@@ -599,8 +600,7 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         await self._stop_qemu(domain)
         crash_point("destroy:qemu-stopped")
         await asyncio.to_thread(self._leave_cgroup, domain.domid)
-        taps = [tap_name(domain.domid, nic) for nic in domain.config.nics]
-        await asyncio.to_thread(unplug_taps, taps)
+        await self._unplug_vifs(domain, domain.config.nics)
         for disk in domain.config.disks:
             await self._unplug_scripted(domain, disk)
         await self._remove_nodes(domain.domid, domain.record.uuid)

@@ -18,25 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
 from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError, XenliteError
 from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, DomainConfig
-from xenlite.domain import xspaths
+from xenlite.domain import vifhost, xspaths
 from xenlite.domain.live import Domain, EngineHost, cut_short_text, live_monitor, unplug
-from xenlite.domain.nics import (
-    PreparedNic,
-    describe,
-    plug_taps,
-    prepare_nics,
-    tap_name,
-    unplug_taps,
-    vif_nodes,
-    vif_roots,
-)
+from xenlite.domain.nics import PreparedNic, describe, prepare_nics, vif_nodes, vif_roots
 from xenlite.domain.state import DomainState, require
 from xenlite.qemu.monitor import Monitor
 from xenlite.qemu.netdev import NIC_SLOTS, free_nic_slot, netdev, nic_device
@@ -143,10 +134,10 @@ class DomainNetworks:
                 undo.push_async_callback(self._keep_config, domain, before)
                 await xspaths.write_nodes(self.xs, vif_nodes(domain.domid, [prepared.nic]))
                 undo.push_async_callback(self._remove_vif_nodes, domain.domid, prepared.nic)
-                taps = await asyncio.to_thread(
-                    plug_taps, [prepared], root=self.host.root, domid=domain.domid
-                )
-                undo.push_async_callback(asyncio.to_thread, unplug_taps, taps)
+                sides = [prepared.host]
+                await asyncio.to_thread(vifhost.plug, sides, root=self.host.root)
+                undo.push_async_callback(asyncio.to_thread, vifhost.unplug, sides,
+                                         root=self.host.root)  # fmt: skip
                 crash_point("attach:tap-plugged")
                 await monitor.execute("netdev_add", netdev(prepared.qemu))
                 undo.push_async_callback(_netdev_del, monitor, prepared.qemu.netdev_id)
@@ -197,10 +188,15 @@ class DomainNetworks:
         """The end of a detach, once QEMU has no device for ``nic``: its backend, its tap,
         its nodes and its record entry."""
         await _netdev_del(monitor, f"vif{nic.devid}")
-        await asyncio.to_thread(unplug_taps, [tap_name(domain.domid, nic)])
+        await self._unplug_vifs(domain, [nic])
         await self._remove_vif_nodes(domain.domid, nic)
         rest = tuple(n for n in domain.config.nics if n is not nic)
         await self._keep_config(domain, replace(domain.config, nics=rest))
+
+    async def _unplug_vifs(self, domain: Domain, nics: Iterable[DeviceNic]) -> None:
+        """Remove the host side of ``nics`` (QEMU has let them go): rules, shaping, taps."""
+        sides = [vifhost.removal_side(nic, domain.domid) for nic in nics]
+        await asyncio.to_thread(vifhost.unplug, sides, root=self.host.root)
 
     async def _remove_vif_nodes(self, domid: int, nic: DeviceNic) -> None:
         await xspaths.remove_device(self.xs, domid, vif_roots(domid, nic.devid))

@@ -1,12 +1,11 @@
-"""A domain's NICs: each vif spec checked and resolved (MAC, tap name, bridge, MTU), its tap
-made on its bridge before QEMU starts and removed after, and described in XenStore as libxl
-describes it.
+"""A domain's NICs: each vif spec checked and resolved (MAC, tap name, bridge, MTU, ip=,
+rate=) and described in XenStore as libxl describes it.
 
 xl-network-configuration(5) (mac, bridge, vifname, type, model, mtu, script, backend),
 xenstore-paths (backend/vif and device/vif). What Xen's vif-bridge script does (the tap
-``vifD.N`` on the bridge, up, with the guest's MTU) xenlite does itself, through netlink
-(host/net.py); the XenStore nodes then say ``hotplug-status = connected``, as after the
-script.
+``vifD.N`` on the bridge, up, with the guest's MTU, its filters) xenlite does itself
+(domain/vifhost.py); the XenStore nodes then say ``hotplug-status = connected``, as after
+the script.
 
 Choices, and why:
 
@@ -14,7 +13,8 @@ Choices, and why:
   and the devid, so the same config (with its uuid) gets the same MAC, and kept in the
   domain's config, as libxl keeps the one it chose: a reboot keeps it. A derived MAC that
   another domain of the host has is derived again, so two domains never share one.
-- Keys that need more than a bridged tap (``ip=`` anti-spoofing, ``rate=``, other scripts
+- ``ip=`` and ``rate=`` are honoured on the host side (domain/vifhost.py) and written to
+  the backend as libxl writes them. Keys that need more than a bridged tap (other scripts
   than vif-bridge, ``gatewaydev=`` for vif-route) are refused as not there yet, never
   accepted and ignored.
 - PV and PVH guests get virtio-net whatever ``model=`` says, as netfront ignores it on Xen;
@@ -24,23 +24,18 @@ Choices, and why:
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from xenlite.base.errors import DomainError, HostError, Unsupported
 from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, NicType
 from xenlite.domain import xspaths
 from xenlite.domain.hotplug import XEN_SCRIPT_DIR
+from xenlite.domain.vifhost import DEFAULT_BRIDGE, DEFAULT_MTU, HostSide, host_side
 from xenlite.domain.xspaths import Node
 from xenlite.host import net
 from xenlite.qemu.netdev import GuestNic
 
-log = logging.getLogger(__name__)
-
-DEFAULT_BRIDGE = "xenbr0"  # libxl's default when neither the spec nor xl.conf names one
-DEFAULT_MTU = 1500
 DEFAULT_SCRIPT = "vif-bridge"
 XEN_OUI = "00:16:3e"
 
@@ -48,20 +43,15 @@ XEN_OUI = "00:16:3e"
 @dataclass(frozen=True, slots=True)
 class PreparedNic:
     """A NIC checked and resolved: its libxl device (MAC and devid set, as libxl keeps
-    them), the bridge its tap goes on, and what QEMU is given."""
+    them), its host side (domain/vifhost.py), and what QEMU is given."""
 
     nic: DeviceNic
-    bridge: str
+    host: HostSide
     qemu: GuestNic
 
 
 def describe(nic: DeviceNic) -> str:
     return f"vif {nic.devid}" + (f" ({nic.mac})" if nic.mac else "")
-
-
-def tap_name(domid: int, nic: DeviceNic) -> str:
-    """The host interface of the NIC: its vifname, else ``vif<domid>.<devid>`` (Xen's)."""
-    return nic.ifname or f"vif{domid}.{nic.devid}"
 
 
 def prepare_nics(
@@ -86,17 +76,16 @@ def prepare_nics(
         mac = _mac(nic, what, uuid, taken)
         taken.add(mac)
         resolved = replace(nic, mac=mac, nictype=NicType.VIF)
-        tap = tap_name(domid, resolved)
+        side = host_side(resolved, domid, what)
         try:
-            net.check_name(tap, what)
+            net.check_name(side.tap, what)
         except HostError as exc:
             raise DomainError(what, exc.cause, exc.fix) from None
-        mtu = nic.mtu or DEFAULT_MTU
         prepared.append(
             PreparedNic(
                 nic=resolved,
-                bridge=nic.bridge or DEFAULT_BRIDGE,
-                qemu=GuestNic(devid=devid, tap=tap, mac=mac, mtu=mtu),
+                host=side,
+                qemu=GuestNic(devid=devid, tap=side.tap, mac=mac, mtu=side.mtu),
             )
         )
     return prepared
@@ -125,8 +114,6 @@ def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
             "remove script= (vif-bridge is the default)",
         )
     later = [
-        ("ip", nic.ip, "anti-spoofing of the guest's addresses"),
-        ("rate", nic.rate_interval_usecs or None, "rate limits"),
         ("gatewaydev", nic.gatewaydev, "vif-route's gateway device"),
         ("forwarddev", nic.coloft_forwarddev, "COLO"),
     ]
@@ -162,39 +149,6 @@ def _mac(nic: DeviceNic, what: str, uuid: str, taken: set[str]) -> str:
     raise DomainError(what, "no free MAC address could be derived", "give one: mac=")
 
 
-def plug_taps(prepared: Sequence[PreparedNic], *, root: Path, domid: int) -> list[str]:
-    """Make each NIC's tap on its bridge (what vif-bridge does on ``online``). On a failure
-    the taps made so far are removed again.
-
-    :raise DomainError: when a bridge is missing, or a tap cannot be made
-    """
-    made: list[str] = []
-    alias = net.tap_alias(net.owner_tag(root), domid)
-    try:
-        for one in prepared:
-            what = describe(one.nic)
-            try:
-                bridge = net.require_bridge(one.bridge, what)
-                net.add_tap(one.qemu.tap, bridge=bridge, mtu=one.qemu.mtu, alias=alias)
-            except HostError as exc:
-                raise DomainError(what, exc.cause, exc.fix) from None
-            made.append(one.qemu.tap)
-    except BaseException:
-        unplug_taps(made)
-        raise
-    return made
-
-
-def unplug_taps(taps: Iterable[str]) -> None:
-    """Remove the taps (what vif-bridge does on ``offline``); one already gone is fine, a
-    failure is logged and the rest go on."""
-    for tap in taps:
-        try:
-            net.delete(tap)
-        except HostError as exc:
-            log.error("tap %s not removed: %s", tap, exc)
-
-
 def vif_roots(domid: int, devid: int) -> tuple[str, str, str]:
     """The directories that describe one NIC (its removal removes them)."""
     return (
@@ -222,6 +176,12 @@ def vif_nodes(domid: int, nics: Sequence[DeviceNic]) -> list[Node]:
         if nic.ifname:
             entries.append(("vifname", nic.ifname))
         entries.append(("mac", nic.mac or ""))
+        if nic.ip:
+            entries.append(("ip", nic.ip))
+        if nic.gatewaydev:
+            entries.append(("gatewaydev", nic.gatewaydev))
+        if nic.rate_interval_usecs > 0:
+            entries.append(("rate", f"{nic.rate_bytes_per_interval},{nic.rate_interval_usecs}"))
         if mtu != DEFAULT_MTU:
             entries.append(("mtu", str(mtu)))
         entries += [

@@ -9,8 +9,8 @@ hand-made mess) is removed too, so the host converges whatever instant the daemo
 
 Only this host root's own things are touched: run directories under its run root (a QEMU is
 found there by its exact QMP socket, never by a process name), ``dom<N>`` groups under its
-cgroup parent, the domain subtrees of its own xenstored, and the taps whose alias names this
-host root.
+cgroup parent, the domain subtrees of its own xenstored, the taps (and ifb devices) whose
+alias names this host root, and the vif rules in its own nftables tables.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from pathlib import Path
 
 from xenlite.base.errors import QemuError, XenliteError, XenStoreError
 from xenlite.base.files import is_temporary
+from xenlite.base.proc import which
 from xenlite.domain import xspaths
-from xenlite.host import net
+from xenlite.host import net, nftables
 from xenlite.host.cgroups import CgroupHost
 from xenlite.qemu.process import attach
 from xenlite.qemu.runpaths import RunPaths
@@ -87,9 +88,10 @@ def sweep_files(
 
 
 def sweep_taps(root: Path, domids: set[int], swept: Swept) -> None:
-    """Remove the taps this host root made (their alias says so, host/net.py) for domids not
-    in ``domids``. Blocking: run it in a worker thread. Without netlink (no permission) the
-    sweep says so in the log and goes on."""
+    """Remove the taps and ifb devices this host root made (their alias says so,
+    host/net.py) and its vif rules (host/nftables.py) for domids not in ``domids``.
+    Blocking: run it in a worker thread. Without netlink (no permission) the sweep says so
+    in the log and goes on."""
     try:
         tagged = net.tagged(net.owner_tag(root))
     except XenliteError as exc:
@@ -100,6 +102,18 @@ def sweep_taps(root: Path, domids: set[int], swept: Swept) -> None:
             with contextlib.suppress(XenliteError):
                 if net.delete(tap):
                     swept.taps.append(tap)
+    if which("nft") is None:
+        return  # without nft no rules were made (host/nftables.py)
+    try:
+        guarded = nftables.vifs(net.owner_tag(root))
+    except XenliteError as exc:
+        log.warning("vif rules not swept: %s", exc)
+        return
+    for domid, devid in sorted(guarded):
+        if domid not in domids:
+            with contextlib.suppress(XenliteError):
+                nftables.release(net.owner_tag(root), domid, devid)
+                swept.taps.append(nftables.chain_name(domid, devid))
 
 
 async def sweep_xenstore(

@@ -1,6 +1,6 @@
-"""Host networking through netlink: bridges, taps and their ports, in the network namespace
-xenlited runs in. The one owner of pyroute2: its errors become xenlite's, its messages
-plain values.
+"""Host networking through netlink: bridges, taps and their ports, rate limits, in the
+network namespace xenlited runs in. The one owner of pyroute2: its errors become xenlite's,
+its messages plain values.
 
 Not a Xen man page: Xen's vif-bridge script does this with ``ip`` and ``brctl``; xenlite
 speaks netlink itself (no parsing of command output).
@@ -9,10 +9,18 @@ Every tap xenlite makes carries an interface alias (``IFLA_IFALIAS``) ``xenlite:
 that names the host root that made it (OWNER, :func:`owner_tag`) and its domain: a sweep
 after a crash removes exactly the taps of its own domains that have gone, never an
 interface it did not make.
+
+A rate limit (vif ``rate=``) shapes what the guest sends, which reaches the host as the
+tap's ingress: an ingress qdisc on the tap redirects every frame (u32 match-all, mirred) to
+an ifb device whose egress is a token bucket (tbf). It queues rather than drops, as Xen's
+netback holds the guest's ring back when its credit is spent, so TCP in the guest settles
+at the rate instead of sawing at drops as a police action makes it. The ifb carries the
+tap's alias, so the sweep removes it with the tap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -154,7 +162,8 @@ def require_bridge(name: str, what: str) -> Link:
 
 def add_tap(name: str, *, bridge: Link, mtu: int, alias: str) -> None:
     """Make the persistent tap ``name`` (QEMU attaches to it by name), a port of ``bridge``
-    with ``mtu``, up, tagged with ``alias``; nothing is left when a step fails.
+    with ``mtu``, tagged with ``alias``, still down (:func:`set_up` brings it up once its
+    filters are in place); nothing is left when a step fails.
 
     :raise HostError: when the name is taken, or netlink refuses a step
     """
@@ -173,7 +182,6 @@ def add_tap(name: str, *, bridge: Link, mtu: int, alias: str) -> None:
             ipr.link("set", index=index, ifalias=alias)
             ipr.link("set", index=index, mtu=mtu)
             ipr.link("set", index=index, master=bridge.index)
-            ipr.link("set", index=index, state="up")
         except NetlinkError as exc:
             _delete(ipr, name)
             if exc.code == errno.EINVAL:
@@ -395,3 +403,66 @@ def change_route(name: str, route: Route, *, add: bool) -> None:
         except NetlinkError as exc:
             if exc.code not in ((errno.EEXIST,) if add else (errno.ESRCH, errno.ENOENT)):
                 raise
+
+
+TBF_MAX_RATE = 2**32 - 1  # tc's tbf rate is 32 bits of bytes per second
+_INGRESS = 0xFFFF0000
+_TBF = 0x10000
+_ETH_P_ALL = 0x0003
+SHAPING_LATENCY = "100ms"  # how long a frame may wait in the bucket's queue
+
+
+def limit_rate(tap: str, *, ifb: str, bytes_per_second: int, burst: int, alias: str) -> None:
+    """Shape what the guest behind ``tap`` sends to ``bytes_per_second`` with a bucket of
+    ``burst`` bytes, through the ifb device ``ifb`` (made here, tagged with ``alias``);
+    nothing is left when a step fails.
+
+    :raise HostError: when the kernel has no ifb or tbf, or netlink refuses a step
+    """
+    what = f"rate limit of {tap}"
+    check_name(ifb, what)
+    if not 0 < bytes_per_second <= TBF_MAX_RATE:
+        raise HostError(what, f"{bytes_per_second} bytes/s is beyond what tc can shape",
+                        f"give rate= at most {TBF_MAX_RATE} bytes/s, or leave it out")  # fmt: skip
+    with _netlink(what) as ipr:
+        tap_index = _index(ipr, tap, what)
+        try:
+            ipr.link("add", ifname=ifb, kind="ifb")
+        except NetlinkError as exc:
+            if exc.code == errno.EOPNOTSUPP:
+                raise HostError(what, "the kernel has no ifb devices (module ifb)",
+                                "load it: modprobe ifb") from None  # fmt: skip
+            raise
+        try:
+            ifb_index = _index(ipr, ifb, what)
+            ipr.link("set", index=ifb_index, ifalias=alias)
+            ipr.link("set", index=ifb_index, state="up")
+            ipr.tc("add", "tbf", ifb_index, _TBF, rate=bytes_per_second, burst=burst,
+                   latency=SHAPING_LATENCY)  # fmt: skip
+            ipr.tc("add", "ingress", tap_index, _INGRESS)
+            ipr.tc("add-filter", "u32", tap_index, parent=_INGRESS, protocol=_ETH_P_ALL,
+                   prio=1, target=0, keys=["0x0/0x0+0"],
+                   action={"kind": "mirred", "direction": "egress", "action": "redirect",
+                           "ifindex": ifb_index})  # fmt: skip
+        except NetlinkError:
+            _delete(ipr, ifb)
+            with contextlib.suppress(NetlinkError):
+                ipr.tc("del", "ingress", tap_index, _INGRESS)
+            raise
+
+
+def unlimit_rate(tap: str, *, ifb: str) -> None:
+    """Remove the rate limit of ``tap`` (its ingress qdisc and the ifb); either gone already
+    is fine.
+
+    :raise HostError: when netlink refuses
+    """
+    with _netlink(f"rate limit of {tap}") as ipr:
+        _delete(ipr, ifb)
+        found = ipr.link_lookup(ifname=tap)
+        if found:
+            try:
+                ipr.tc("del", "ingress", found[0], _INGRESS)
+            except NetlinkError as exc:
+                if exc.code not in (errno.ENOENT, errno.EINVAL, errno.ENODEV):
+                    raise

@@ -1,14 +1,17 @@
-"""domain/nics.py without a host: vif specs resolved (MAC, tap, bridge, MTU), the keys not in
-xenlite yet refused, and the XenStore nodes libxl writes for a vif."""
+"""domain/nics.py and vifhost.py without a host: vif specs resolved (MAC, tap, bridge, MTU,
+ip=, rate=), the keys not in xenlite yet refused, and the XenStore nodes libxl writes."""
 
 from __future__ import annotations
+
+import ipaddress
 
 import pytest
 
 from xenlite.base.errors import DomainError, Unsupported
 from xenlite.config.domain.model import DeviceNic, NicType
 from xenlite.config.specs.vif import parse_vif_spec
-from xenlite.domain.nics import prepare_nics, tap_name, vif_nodes
+from xenlite.domain.nics import prepare_nics, vif_nodes
+from xenlite.domain.vifhost import Rate, removal_side, tap_name
 
 UUID = "8d3d4d1e-7a5b-4c0e-9f59-4c3c1c6f8a10"
 
@@ -38,18 +41,20 @@ def test_resolved_nic_keeps_what_libxl_keeps() -> None:
     )  # fmt: skip
     assert one.nic.mac == "00:16:3e:aa:bb:cc"
     assert one.nic.nictype is NicType.VIF
-    assert one.bridge == "xenbr1"
+    assert one.host.bridge == "xenbr1"
     assert (one.qemu.tap, one.qemu.mtu) == ("web0", 9000)
     (plain,) = prepare_nics([nic("")], domid=3, uuid=UUID, taken_macs=[])
-    assert (plain.bridge, plain.qemu.tap, plain.qemu.mtu) == ("xenbr0", "vif3.0", 1500)
+    assert (plain.host.bridge, plain.qemu.tap, plain.qemu.mtu) == ("xenbr0", "vif3.0", 1500)
+    assert (plain.host.sources, plain.host.rate) == (None, None)
     assert tap_name(12, plain.nic) == "vif12.0"
 
 
 @pytest.mark.parametrize(
     ("spec", "error", "said"),
     [
-        ("ip=10.0.0.2", Unsupported, "ip= (anti-spoofing of the guest's addresses)"),
-        ("rate=10Mb/s", Unsupported, "rate= (rate limits)"),
+        ("ip=10.0.0.300", DomainError, "'10.0.0.300' is not an IP address or network"),
+        ("ip=10.0.0.2 nonsense", DomainError, "'nonsense' is not an IP address"),
+        ("rate=100GB/s", DomainError, "cannot be shaped"),
         ("script=vif-route", Unsupported, "only the built-in vif-bridge"),
         ("script=/usr/local/bin/my-vif", Unsupported, "only the built-in vif-bridge"),
         ("gatewaydev=eth0", Unsupported, "gatewaydev="),
@@ -66,6 +71,37 @@ def test_what_is_not_honoured_is_refused_naming_the_vif(
         prepare_nics([nic(spec)], domid=3, uuid=UUID, taken_macs=[])
     assert said in str(info.value)
     assert "vif 0" in str(info.value)
+
+
+def test_ip_lists_addresses_and_networks_of_both_families() -> None:
+    (one,) = prepare_nics([nic("ip=10.0.0.2 192.168.5.0/24 2001:db8::7 10.1.2.3/16")],
+                          domid=3, uuid=UUID, taken_macs=[])  # fmt: skip
+    sources = one.host.sources
+    assert sources is not None
+    assert [str(n) for n in sources.ipv4] == ["10.0.0.2/32", "192.168.5.0/24", "10.1.0.0/16"]
+    assert sources.ipv6 == (ipaddress.IPv6Network("2001:db8::7/128"),)
+
+
+@pytest.mark.parametrize(
+    ("spec", "per_second", "burst"),
+    [
+        ("rate=10Mb/s", 1_250_000, 131072),  # 62,500 bytes per 50 ms: netback's floor
+        ("rate=1MB/s@20ms", 1_000_000, 131072),  # the man page's 20,000 bytes every 20 ms
+        ("rate=100MB/s", 100_000_000, 5_000_000),  # one interval's credit is the bucket
+    ],
+)
+def test_rate_is_xens_credit_as_a_token_bucket(spec: str, per_second: int, burst: int) -> None:
+    (one,) = prepare_nics([nic(spec)], domid=3, uuid=UUID, taken_macs=[])
+    assert one.host.rate == Rate(bytes_per_second=per_second, burst=burst)
+    assert one.host.ifb == "ifb3.0"
+
+
+def test_removal_looks_for_rules_and_shaping_even_of_a_config_refused_now() -> None:
+    bad = DeviceNic(devid=1, ip="not-an-address", rate_bytes_per_interval=1,
+                    rate_interval_usecs=50_000_000_000)  # fmt: skip
+    side = removal_side(bad, 7)
+    assert (side.tap, side.sources is not None, side.rate is not None) == ("vif7.1", True, True)
+    assert removal_side(DeviceNic(devid=1), 7).sources is None
 
 
 def test_script_vif_bridge_by_name_or_full_path_is_the_built_in_one() -> None:
@@ -96,6 +132,12 @@ def test_vif_nodes_are_libxls() -> None:
     assert nodes[f"{front}/handle"] == "0"
     assert nodes[f"{front}/mtu"] == "9000"
     assert nodes["/libxl/3/device/vif/0/backend"] == back
+    assert {"ip", "rate", "gatewaydev"}.isdisjoint(p.rsplit("/", 1)[1] for p in nodes)
+    (limited,) = prepare_nics([nic("ip=10.0.0.2 10.0.0.3,rate=1MB/s@20ms")], domid=3,
+                              uuid=UUID, taken_macs=[])  # fmt: skip
+    written = {n.path: n.value for n in vif_nodes(3, [limited.nic])}
+    assert written[f"{back}/ip"] == "10.0.0.2 10.0.0.3"
+    assert written[f"{back}/rate"] == "20000,20000"  # libxl's "BYTES,USECS"
     # The default MTU is not written to the backend, as libxl leaves it out.
     (plain,) = prepare_nics([nic("")], domid=3, uuid=UUID, taken_macs=[])
     assert f"{back}/mtu" not in {n.path for n in vif_nodes(3, [plain.nic])}
