@@ -266,8 +266,8 @@ XL_CFG: tuple[Setting, ...] = (
         E,
         "config.nics",
         by=(f"{_MANAGER}._build", "xenlite.domain.nics:prepare_nics"),
-        why="bridged taps (vif-bridge), ip= anti-spoofing (nftables), rate= (tc); other "
-        "scripts refused as not yet",
+        why="taps wired as vif-bridge, vif-route or vif-nat do (built in), or by a script "
+        "program run as libxl runs it; ip= anti-spoofing (nftables), rate= (tc)",
     ),
     _row("vif2", W, why="xm's key; xl 4.17 reads vif= only"),
     _row("pci", L, "config.pcidevs", why=_PCI),
@@ -423,7 +423,7 @@ XL_CONF: tuple[Setting, ...] = (
     _row("vif.default.script", E, "vif_default_script", source=_XC, by=(_NIC_DEFAULTS,)),
     _row("vif.default.bridge", E, "vif_default_bridge", source=_XC, by=(_NIC_DEFAULTS,)),
     _row("vif.default.backend", E, "vif_default_backend", source=_XC, by=(_NIC_DEFAULTS,)),
-    _row("vif.default.gatewaydev", L, "vif_default_gatewaydev", source=_XC, why="vif-route"),
+    _row("vif.default.gatewaydev", E, "vif_default_gatewaydev", source=_XC, by=(_NIC_DEFAULTS,)),
     _row(
         "remus.default.netbufscript",
         R,

@@ -280,8 +280,10 @@ class DomainDevices:
         back = vbd_roots(domid, disk)[0]
         script = script_path(disk.script, self.host.root)
         what = describe(disk)
-        await run_block_script(self.xs, script, "add", back, what=what)
-        undo.push_async_callback(run_block_script, self.xs, script, "remove", back, what=what)
+        root = self.host.root
+        await run_block_script(self.xs, script, "add", back, root=root, what=what)
+        undo.push_async_callback(run_block_script, self.xs, script, "remove", back, root=root,
+                                 what=what)  # fmt: skip
         device = await script_device(self.xs, back, script=script, what=what)
         return await asyncio.to_thread(with_script_device, prepared, device)
 
@@ -293,7 +295,8 @@ class DomainDevices:
         back = vbd_roots(domain.domid, disk)[0]
         script = script_path(disk.script, self.host.root)
         try:
-            await run_block_script(self.xs, script, "remove", back, what=describe(disk))
+            await run_block_script(self.xs, script, "remove", back, root=self.host.root,
+                                   what=describe(disk))  # fmt: skip
         except XenliteError as exc:
             log.error("domain %d: %s", domain.domid, exc)
             self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): {exc}")

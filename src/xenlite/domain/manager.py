@@ -307,10 +307,10 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             undo.callback(shutil.rmtree, run_dir, ignore_errors=True)
             crash_point("create:record-saved")
             disks = await self._run_block_scripts(dom, disks, undo)
-            # vif-bridge's part: each NIC's tap on its bridge before QEMU attaches to it.
-            sides = [n.host for n in nics]
-            await asyncio.to_thread(vifhost.plug, sides, root=self.host.root)
-            undo.push_async_callback(asyncio.to_thread, vifhost.unplug, sides, root=self.host.root)
+            # The vif scripts' part: each NIC's tap wired before QEMU attaches to it.
+            if any(n.host.mode is vifhost.Mode.SCRIPT for n in nics):
+                undo.push_async_callback(self._remove_nodes, domid, uuid)
+            await self._wire_vifs(domid, name, nics, undo)
             qemu_host = await asyncio.to_thread(self._qemu_host, cfg)
             boot_cfg, booted = cfg, None
             if cfg.b_info.bootloader:

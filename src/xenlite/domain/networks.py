@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
@@ -26,9 +26,11 @@ from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import DeviceNotFound, DomainError, QemuCommandError, XenliteError
 from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, DomainConfig
 from xenlite.domain import vifhost, xspaths
+from xenlite.domain.hotplug import run_script, script_path
 from xenlite.domain.live import Domain, EngineHost, cut_short_text, live_monitor, unplug
 from xenlite.domain.nics import PreparedNic, describe, prepare_nics, vif_nodes, vif_roots
 from xenlite.domain.state import DomainState, require
+from xenlite.domain.vifhost import HostSide, Mode
 from xenlite.qemu.monitor import Monitor
 from xenlite.qemu.netdev import NIC_SLOTS, free_nic_slot, netdev, nic_device
 from xenlite.xenstore.client import XenStoreClient
@@ -132,12 +134,12 @@ class DomainNetworks:
             async with AsyncExitStack() as undo:
                 await self._keep_config(domain, replace(before, nics=(*own, prepared.nic)))
                 undo.push_async_callback(self._keep_config, domain, before)
-                await xspaths.write_nodes(self.xs, vif_nodes(domain.domid, [prepared.nic]))
+                scripted = prepared.host.mode is Mode.SCRIPT
+                await xspaths.write_nodes(
+                    self.xs, vif_nodes(domain.domid, [prepared.nic], before_script=scripted)
+                )
                 undo.push_async_callback(self._remove_vif_nodes, domain.domid, prepared.nic)
-                sides = [prepared.host]
-                await asyncio.to_thread(vifhost.plug, sides, root=self.host.root)
-                undo.push_async_callback(asyncio.to_thread, vifhost.unplug, sides,
-                                         root=self.host.root)  # fmt: skip
+                await self._wire_vifs(domain.domid, domain.name, [prepared], undo)
                 crash_point("attach:tap-plugged")
                 await monitor.execute("netdev_add", netdev(prepared.qemu))
                 undo.push_async_callback(_netdev_del, monitor, prepared.qemu.netdev_id)
@@ -193,9 +195,66 @@ class DomainNetworks:
         rest = tuple(n for n in domain.config.nics if n is not nic)
         await self._keep_config(domain, replace(domain.config, nics=rest))
 
+    async def _wire_vifs(
+        self, domid: int, name: str, prepared: Sequence[PreparedNic], undo: AsyncExitStack
+    ) -> None:
+        """Make the host side of ``prepared`` (domain/vifhost.py) and run the script programs
+        among them (``online``, their nodes written first), as libxl runs them before the
+        device is used; ``undo`` takes it all back (``offline`` first)."""
+        sides = [one.host for one in prepared]
+        notes = await asyncio.to_thread(vifhost.plug, sides, root=self.host.root)
+        undo.push_async_callback(asyncio.to_thread, vifhost.unplug, sides, root=self.host.root)
+        for one in prepared:
+            if one.host.mode is not Mode.SCRIPT:
+                continue
+            await xspaths.write_nodes(self.xs, vif_nodes(domid, [one.nic], before_script=True))
+            undo.push_async_callback(self._remove_vif_nodes, domid, one.nic)
+            undo.push_async_callback(self._vif_script_offline, domid, name, one.host)
+            await self._vif_script(domid, one.host, "online")
+            await asyncio.to_thread(vifhost.finish_scripted, one.host, root=self.host.root)
+        for note in notes:
+            self._log_hypervisor(f"Domain {domid} ({name}): {note}")
+
+    async def _vif_script(self, domid: int, side: HostSide, action: str) -> None:
+        """Run a vif's script program with ``action`` (online, offline) as libxl does.
+
+        :raise DomainError: when it fails, or (online) does not say the vif is connected
+        """
+        assert side.script is not None
+        script = script_path(side.script, self.host.root)
+        backend = xspaths.backend_path("vif", domid, side.devid)
+        what = f"{side.what} of domain {domid}"
+        env = {"vif": side.netback_name, "netdev": side.gatewaydev or ""}
+        await run_script(self.xs, script, [action, "type_if=vif"], kind="vif", backend=backend,
+                         root=self.host.root, what=what, extra_env=env)  # fmt: skip
+        if action != "online":
+            return
+        status = await xspaths.read_str(self.xs, f"{backend}/hotplug-status")
+        if status != "connected":
+            raise DomainError(
+                what,
+                f"vif script {script} online exited 0 but left hotplug-status "
+                f"{status or 'empty'} (Xen's vifs connect only at 'connected')",
+                "make the script write it as Xen's success() does: xenstore-write "
+                '"$XENBUS_PATH/hotplug-status" connected',
+            )
+
+    async def _vif_script_offline(self, domid: int, name: str, side: HostSide) -> None:
+        """``offline`` of a vif's script program; a failure is logged and the removal goes
+        on, as libxl goes on."""
+        try:
+            await self._vif_script(domid, side, "offline")
+        except XenliteError as exc:
+            log.error("domain %d: %s", domid, exc)
+            self._log_hypervisor(f"Domain {domid} ({name}): {exc}")
+
     async def _unplug_vifs(self, domain: Domain, nics: Iterable[DeviceNic]) -> None:
-        """Remove the host side of ``nics`` (QEMU has let them go): rules, shaping, taps."""
+        """Remove the host side of ``nics`` (QEMU has let them go): a script program's
+        ``offline`` (their nodes are still there), then rules, shaping, taps."""
         sides = [vifhost.removal_side(nic, domain.domid) for nic in nics]
+        for side in sides:
+            if side.mode is Mode.SCRIPT:
+                await self._vif_script_offline(domain.domid, domain.name, side)
         await asyncio.to_thread(vifhost.unplug, sides, root=self.host.root)
 
     async def _remove_vif_nodes(self, domid: int, nic: DeviceNic) -> None:

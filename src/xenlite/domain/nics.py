@@ -13,10 +13,9 @@ Choices, and why:
   and the devid, so the same config (with its uuid) gets the same MAC, and kept in the
   domain's config, as libxl keeps the one it chose: a reboot keeps it. A derived MAC that
   another domain of the host has is derived again, so two domains never share one.
-- ``ip=`` and ``rate=`` are honoured on the host side (domain/vifhost.py) and written to
-  the backend as libxl writes them. Keys that need more than a bridged tap (other scripts
-  than vif-bridge, ``gatewaydev=`` for vif-route) are refused as not there yet, never
-  accepted and ignored.
+- ``ip=``, ``rate=``, ``script=`` and ``gatewaydev=`` are honoured on the host side
+  (domain/vifhost.py) and written to the backend as libxl writes them; COLO's
+  ``forwarddev=`` is refused.
 - PV and PVH guests get virtio-net whatever ``model=`` says, as netfront ignores it on Xen;
   an emulated NIC (``type=ioemu``) is refused on them, as libxl refuses it.
 """
@@ -106,24 +105,12 @@ def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
             "refuses it)",
             "remove type=ioemu (or use type=vif)",
         )
-    if nic.script not in (None, DEFAULT_SCRIPT, f"{XEN_SCRIPT_DIR}/{DEFAULT_SCRIPT}"):
+    if nic.coloft_forwarddev:
         raise Unsupported(
             what,
-            f"script={nic.script}: only the built-in vif-bridge is in xenlite yet (vif-route, "
-            "vif-nat and custom scripts come later)",
-            "remove script= (vif-bridge is the default)",
+            "forwarddev= (COLO) is not in xenlite: it needs Xen's COLO replication",
+            "remove forwarddev= from the vif spec",
         )
-    later = [
-        ("gatewaydev", nic.gatewaydev, "vif-route's gateway device"),
-        ("forwarddev", nic.coloft_forwarddev, "COLO"),
-    ]
-    for key, value, why in later:
-        if value:
-            raise Unsupported(
-                what,
-                f"{key}= ({why}) is not in xenlite yet",
-                f"remove {key}= from the vif spec for now",
-            )
 
 
 def _mac(nic: DeviceNic, what: str, uuid: str, taken: set[str]) -> str:
@@ -158,10 +145,11 @@ def vif_roots(domid: int, devid: int) -> tuple[str, str, str]:
     )
 
 
-def vif_nodes(domid: int, nics: Sequence[DeviceNic]) -> list[Node]:
+def vif_nodes(domid: int, nics: Sequence[DeviceNic], *, before_script: bool = False) -> list[Node]:
     """The backend, frontend and /libxl nodes libxl writes for each NIC (resolved by
-    prepare_nics), in state 4 (Connected) with its hotplug script done: the tap is on its
-    bridge and QEMU has the NIC before the nodes are written."""
+    prepare_nics), in state 4 (Connected) with its hotplug script done: the tap is wired and
+    QEMU has the NIC before the nodes are written. ``before_script``: for a script program
+    about to run, ``hotplug-status`` empty, as libxl writes it for the script to fill."""
     nodes: list[Node] = []
     for nic in nics:
         back, front, record = vif_roots(domid, nic.devid)
@@ -188,7 +176,7 @@ def vif_nodes(domid: int, nics: Sequence[DeviceNic]) -> list[Node]:
             ("bridge", nic.bridge or DEFAULT_BRIDGE),
             ("handle", str(nic.devid)),
             ("type", str(nic.nictype)),
-            ("hotplug-status", "connected"),
+            ("hotplug-status", "" if before_script else "connected"),
         ]
         front_entries = [
             Node("handle", str(nic.devid)),

@@ -160,10 +160,10 @@ def require_bridge(name: str, what: str) -> Link:
     return found
 
 
-def add_tap(name: str, *, bridge: Link, mtu: int, alias: str) -> None:
+def add_tap(name: str, *, bridge: Link | None, mtu: int, alias: str) -> None:
     """Make the persistent tap ``name`` (QEMU attaches to it by name), a port of ``bridge``
-    with ``mtu``, tagged with ``alias``, still down (:func:`set_up` brings it up once its
-    filters are in place); nothing is left when a step fails.
+    (or of none) with ``mtu``, tagged with ``alias``, still down (:func:`set_up` brings it
+    up once its filters are in place); nothing is left when a step fails.
 
     :raise HostError: when the name is taken, or netlink refuses a step
     """
@@ -181,13 +181,15 @@ def add_tap(name: str, *, bridge: Link, mtu: int, alias: str) -> None:
             (index,) = ipr.link_lookup(ifname=name)
             ipr.link("set", index=index, ifalias=alias)
             ipr.link("set", index=index, mtu=mtu)
-            ipr.link("set", index=index, master=bridge.index)
+            if bridge is not None:
+                ipr.link("set", index=index, master=bridge.index)
         except NetlinkError as exc:
             _delete(ipr, name)
             if exc.code == errno.EINVAL:
+                on = f" on bridge {bridge.name}" if bridge is not None else ""
                 raise HostError(
                     what,
-                    f"the kernel refused its settings (mtu {mtu} on bridge {bridge.name})",
+                    f"the kernel refused its settings (mtu {mtu}{on})",
                     "give an mtu= the bridge's ports can have",
                 ) from None
             raise
@@ -466,3 +468,50 @@ def unlimit_rate(tap: str, *, ifb: str) -> None:
             except NetlinkError as exc:
                 if exc.code not in (errno.ENOENT, errno.EINVAL, errno.ENODEV):
                     raise
+
+
+_SYSCTL = Path("/proc/sys/net/ipv4")
+NTF_PROXY = 0x08
+
+
+def ipv4_forwarding() -> bool:
+    """IPv4 forwarding is on in xenlited's network namespace (net.ipv4.ip_forward)."""
+    try:
+        return (_SYSCTL / "ip_forward").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def set_proxy_arp(name: str) -> None:
+    """Answer ARP on ``name`` for the addresses routed elsewhere (net.ipv4.conf.NAME.proxy_arp,
+    which goes with the interface).
+
+    :raise HostError: when the setting cannot be written
+    """
+    path = _SYSCTL / "conf" / name / "proxy_arp"
+    try:
+        path.write_text("1\n")
+    except OSError as exc:
+        raise HostError(f"proxy ARP on {name}", f"cannot write {path}: {exc.strerror}",
+                        _ROOT_FIX) from None  # fmt: skip
+
+
+def change_proxy_neighbour(name: str, address: str, *, add: bool) -> None:
+    """Answer ARP for ``address`` on ``name`` (``ip neigh add proxy ADDRESS dev NAME``), or
+    stop; one already there, or already gone, is fine.
+
+    :raise HostError: when ``name`` is missing (on add) or netlink refuses
+    """
+    what = f"proxy ARP for {address} on {name}"
+    with _netlink(what) as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            if add:
+                raise HostError(what, f"network interface {name} does not exist", "see ip link")
+            return
+        try:
+            ipr.neigh("add" if add else "del", dst=address, ifindex=found[0], flags=NTF_PROXY,
+                      family=socket.AF_INET)  # fmt: skip
+        except NetlinkError as exc:
+            if exc.code not in ((errno.EEXIST,) if add else (errno.ENOENT, errno.ESRCH)):
+                raise

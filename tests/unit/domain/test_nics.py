@@ -11,7 +11,7 @@ from xenlite.base.errors import DomainError, Unsupported
 from xenlite.config.domain.model import DeviceNic, NicType
 from xenlite.config.specs.vif import parse_vif_spec
 from xenlite.domain.nics import prepare_nics, vif_nodes
-from xenlite.domain.vifhost import Rate, removal_side, tap_name
+from xenlite.domain.vifhost import Mode, Rate, mode_of, nat_router, removal_side, tap_name
 
 UUID = "8d3d4d1e-7a5b-4c0e-9f59-4c3c1c6f8a10"
 
@@ -55,9 +55,9 @@ def test_resolved_nic_keeps_what_libxl_keeps() -> None:
         ("ip=10.0.0.300", DomainError, "'10.0.0.300' is not an IP address or network"),
         ("ip=10.0.0.2 nonsense", DomainError, "'nonsense' is not an IP address"),
         ("rate=100GB/s", DomainError, "cannot be shaped"),
-        ("script=vif-route", Unsupported, "only the built-in vif-bridge"),
-        ("script=/usr/local/bin/my-vif", Unsupported, "only the built-in vif-bridge"),
-        ("gatewaydev=eth0", Unsupported, "gatewaydev="),
+        ("script=vif-nat,ip=10.0.0.200", DomainError, "would pass 255"),
+        ("script=vif-nat,ip=2001:db8::1", DomainError, "vif-nat needs the guest's IPv4"),
+        ("forwarddev=eth0", Unsupported, "forwarddev= (COLO)"),
         ("backend=netback", Unsupported, "serves every vif from dom0"),
         ("type=ioemu", DomainError, "a PV or PVH guest cannot have"),
         ("mac=01:16:3e:00:00:01", DomainError, "multicast"),
@@ -104,9 +104,29 @@ def test_removal_looks_for_rules_and_shaping_even_of_a_config_refused_now() -> N
     assert removal_side(DeviceNic(devid=1), 7).sources is None
 
 
-def test_script_vif_bridge_by_name_or_full_path_is_the_built_in_one() -> None:
+def test_xens_scripts_by_name_or_full_path_are_built_in_any_other_is_run() -> None:
     for spec in ("script=vif-bridge", "script=/etc/xen/scripts/vif-bridge"):
         assert prepare_nics([nic(spec)], domid=3, uuid=UUID, taken_macs=[])
+    assert mode_of(None) is Mode.BRIDGE
+    assert mode_of("vif-route") is mode_of("/etc/xen/scripts/vif-route") is Mode.ROUTE
+    assert mode_of("vif-nat") is Mode.NAT
+    assert mode_of("/usr/local/bin/vif-bridge") is mode_of("vif-openvswitch") is Mode.SCRIPT
+    (scripted,) = prepare_nics([nic("script=vif-custom,ip=10.0.0.2,rate=1MB/s")], domid=3,
+                               uuid=UUID, taken_macs=[])  # fmt: skip
+    # ip= is the script's to honour (as on Xen); rate= is netback's, so always xenlite's.
+    assert (scripted.host.script, scripted.host.sources) == ("vif-custom", None)
+    assert scripted.host.rate is not None
+    assert scripted.host.netback_name == "vif3.0"
+
+
+def test_vif_nat_addresses_are_xens() -> None:
+    (default,) = prepare_nics([nic("script=vif-nat", 1)], domid=300, uuid=UUID, taken_macs=[])
+    assert str(default.host.nat_address) == "10.1.44.2"  # 10.(300/256).(300%256).(devid+1)
+    (given,) = prepare_nics([nic("script=vif-nat,ip=192.168.7.5/24")], domid=3, uuid=UUID,
+                            taken_macs=[])  # fmt: skip
+    assert given.host.nat_address is not None
+    assert str(given.host.nat_address) == "192.168.7.5"
+    assert str(nat_router(given.host.nat_address)) == "192.168.7.132"
 
 
 def test_a_devid_given_twice_is_refused() -> None:
