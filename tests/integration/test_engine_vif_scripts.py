@@ -198,12 +198,18 @@ exit 1
 """
 
 
-def test_a_custom_script_gets_xens_hotplug_environment(hosts: tuple[Any, str]) -> None:
-    host, _ = hosts
+def _install(host: Any, name: str, text: str) -> Path:
+    """Put script ``name`` in the host root's /etc/xen/scripts; that directory."""
     scripts = host.root / "etc/xen/scripts"
     scripts.mkdir(parents=True, exist_ok=True)
-    (scripts / "vif-record").write_text(RECORDING)
-    (scripts / "vif-record").chmod(0o755)
+    (scripts / name).write_text(text)
+    (scripts / name).chmod(0o755)
+    return scripts
+
+
+def test_a_custom_script_gets_xens_hotplug_environment(hosts: tuple[Any, str]) -> None:
+    host, _ = hosts
+    scripts = _install(host, "vif-record", RECORDING)
     calls = scripts / "calls"
     calls.unlink(missing_ok=True)
     created = _create(host, "custom", "script=vif-record,bridge=xenbr0,ip=10.79.0.7,"
@@ -214,23 +220,35 @@ def test_a_custom_script_gets_xens_hotplug_environment(hosts: tuple[Any, str]) -
         assert master_of(host.netns, f"vif{domid}.0") == "xenbr0"
         # rate= is netback's, so xenlite's whatever the script: shaped after the script ran.
         assert f"ifb{domid}.0" in links(host.netns)
+        # Hot-plugged, the same: online before QEMU has the NIC, offline once it let it go.
+        host.wait_ready("custom")
+        spec = "script=vif-record,ip=10.79.0.8,gatewaydev=uplink0"
+        attached = host.xl("network-attach", "custom", spec)
+        assert attached.returncode == 0, attached.stderr
+        assert master_of(host.netns, f"vif{domid}.1") == "xenbr0"
+        with GuestShell(host, "custom") as guest:  # the guest has the NIC to let go
+            _guest(guest, "while [ ! -e /sys/class/net/eth1 ]; do sleep 0.1; done")
+        assert host.xl("network-detach", "custom", "1").returncode == 0
+        assert f"vif{domid}.1" not in links(host.netns)
     finally:
         host.xl("destroy", "custom")
-    online, ip_online, offline, ip_offline = calls.read_text().splitlines()
-    env = (f"script={scripts}/vif-record XENBUS_TYPE=vif XENBUS_PATH=backend/vif/{domid}/0 "
-           f"XENBUS_BASE_PATH=backend vif=vif{domid}.0 netdev=uplink0")  # fmt: skip
-    assert online == f"online type_if=vif {env}"
-    assert offline == f"offline type_if=vif {env}"
-    assert ip_online == ip_offline == "ip=10.79.0.7"  # the script's to honour, as on Xen
+    lines = calls.read_text().splitlines()
+
+    def call(action: str, devid: int) -> str:
+        return (f"{action} type_if=vif script={scripts}/vif-record XENBUS_TYPE=vif "
+                f"XENBUS_PATH=backend/vif/{domid}/{devid} XENBUS_BASE_PATH=backend "
+                f"vif=vif{domid}.{devid} netdev=uplink0")  # fmt: skip
+
+    assert lines == [  # ip= is the script's to honour, as on Xen
+        call("online", 0), "ip=10.79.0.7", call("online", 1), "ip=10.79.0.8",
+        call("offline", 1), "ip=10.79.0.8", call("offline", 0), "ip=10.79.0.7",
+    ]  # fmt: skip
     assert _taps(host) == set()
 
 
 def test_a_failing_script_fails_the_create_with_its_words(hosts: tuple[Any, str]) -> None:
     host, _ = hosts
-    scripts = host.root / "etc/xen/scripts"
-    scripts.mkdir(parents=True, exist_ok=True)
-    (scripts / "vif-fail").write_text(FAILING)
-    (scripts / "vif-fail").chmod(0o755)
+    _install(host, "vif-fail", FAILING)
     before = host_state(host.root)
     refused = _create(host, "failing", "bridge=xenbr0", "script=vif-fail,bridge=xenbr0")
     assert refused.returncode != 0
