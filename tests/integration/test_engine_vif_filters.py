@@ -108,6 +108,9 @@ def test_a_guest_may_send_only_from_its_ip_list(net_host: Any) -> None:
         assert (chain["type"], chain["hook"]) == ("filter", "ingress")
         listed = json.loads(net_host.xl("list", "-l", "guarded").stdout)
         assert listed[0]["config"]["nics"][0]["ip"] == "10.78.0.20 10.78.0.32/30"
+        (vif,) = json.loads(net_host.xl("network-list", "-l", "guarded").stdout)
+        assert (vif["domid"], vif["devid"], vif["ip"]) == (domid, 0, "10.78.0.20 10.78.0.32/30")
+        assert (vif["bridge"], vif["script"]) == ("xenbr0", "/etc/xen/scripts/vif-bridge")
         net_host.wait_ready("guarded")
         with GuestShell(net_host, "guarded") as guest:
             _use_address(guest, "10.78.0.20")
@@ -138,6 +141,8 @@ def test_rate_holds_a_bulk_transfer_to_the_asked_rate(net_host: Any) -> None:
         domid = _domid(net_host, "shaped")
         (tbf,) = [q for q in _qdiscs(net_host.netns) if q["kind"] == "tbf"]
         assert tbf["dev"] == f"ifb{domid}.0"
+        (vif,) = json.loads(net_host.xl("network-list", "-l", "shaped").stdout)
+        assert vif["rate"] == "100000,50000"  # libxl's BYTES,USECS of 16Mb/s at 50 ms
         ingress = [q for q in _qdiscs(net_host.netns) if q["kind"] == "ingress"]
         assert [q["dev"] for q in ingress] == [f"vif{domid}.0"]
         net_host.wait_ready("shaped")

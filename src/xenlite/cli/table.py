@@ -241,7 +241,9 @@ COMMANDS: tuple[Command, ...] = (
         "network-list",
         "xenlite.cli.commands.network:main_network_list",
         "List virtual network interfaces for a domain",
-        "<Domain(s)>",
+        "[-l] <Domain(s)>",
+        "-l, --long              Each vif as its backend describes it, in JSON\n"
+        "                        (beyond xl: bridge, script, ip, rate, gatewaydev)",
     ),
     Command(
         "network-detach",

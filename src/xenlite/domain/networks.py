@@ -37,6 +37,8 @@ from xenlite.xenstore.client import XenStoreClient
 
 log = logging.getLogger(__name__)
 
+_BACKEND_KEYS = ("bridge", "script", "ip", "rate", "gatewaydev", "vifname")
+
 
 @dataclass(frozen=True, slots=True)
 class VifRow:
@@ -50,6 +52,15 @@ class VifRow:
     rref_tx: int
     rref_rx: int
     backend: str
+    # Beyond xl's columns (``xl network-list -l``): what the backend says of the vif, as its
+    # script reads it; "" where the node is absent.
+    domid: int = -1
+    bridge: str = ""
+    script: str = ""
+    ip: str = ""
+    rate: str = ""
+    gatewaydev: str = ""
+    vifname: str = ""
 
 
 class DomainNetworks:
@@ -85,6 +96,8 @@ class DomainNetworks:
             back = await xspaths.read_str(self.xs, f"{records}/{name}/backend")
             if front is None or back is None or not name.isdigit():
                 continue
+            said = {key: await xspaths.read_str(self.xs, f"{back}/{key}") or ""
+                    for key in _BACKEND_KEYS}  # fmt: skip
             rows.append(
                 VifRow(
                     devid=int(name),
@@ -95,6 +108,8 @@ class DomainNetworks:
                     rref_tx=await number(f"{front}/tx-ring-ref"),
                     rref_rx=await number(f"{front}/rx-ring-ref"),
                     backend=back,
+                    domid=domid,
+                    **said,
                 )
             )
         return rows

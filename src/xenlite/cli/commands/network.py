@@ -9,7 +9,9 @@ for one the domain does not have, as xl does.
 network-list prints xl's header, then for each vif ``"%-3d %-2d "``, the MAC, and
 ``"%6d %5d %6d %5d/%-11d %-30s"``: the devid, the backend's domid, the handle (the devid
 again), the frontend's state, its event channel and tx/rx ring references (-1: QEMU's
-virtio-net has none) and the backend's XenStore path.
+virtio-net has none) and the backend's XenStore path. Beyond xl, ``-l`` prints each vif as
+the backend describes it to its script (bridge, vifname, script, ip, rate, gatewaydev) in a
+JSON array, as ``xl list -l`` prints domains; xl's columns stay as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions, VerbExit
 from xenlite.rpc.contract import Method, int_field, str_field
 
 _SOURCE = Method.DOMAIN_NETWORK_LIST
+_LONG_KEYS = ("domid", "devid", "mac", "bridge", "vifname", "script", "ip", "rate", "gatewaydev",
+              "state", "backend")  # fmt: skip
 NETWORK_HEADER = (
     f"{'Idx':<3} {'BE':<2} {'Mac Addr.':<17} {'handle':<6} {'state':<5} {'evt-ch':<6} "
     f"{'tx-':>5}/{'rx-ring-ref':<5} {'BE-path':<30}\n"
@@ -31,12 +35,18 @@ NETWORK_HEADER = (
 
 
 def main_network_list(opts: GlobalOptions, args: list[str]) -> int:
-    """``xl network-list <Domain(s)>``."""
-    pairs, operands = parse_options("network-list", args, "h", ["help"])
-    if pairs:
+    """``xl network-list [-l] <Domain(s)>``."""
+    pairs, operands = parse_options("network-list", args, "hl", ["help", "long"])
+    if any(flag in ("-h", "--help") for flag, _ in pairs):
         return show_help(opts, "network-list")
     want_args("network-list", operands, 1, "at least one domain")
     status, rows = device_rows(operands, _SOURCE)
+    if pairs:  # -l, beyond xl: the backend's view of each vif, xl list -l style
+        from xenlite.config.domain.libxl_json import dumps_libxl_json
+
+        listed = [{key: row.get(key) for key in _LONG_KEYS} for row in rows]
+        sys.stdout.write(dumps_libxl_json(listed) + "\n")
+        return status
     out = [NETWORK_HEADER]
     for row in rows:
         devid = int_field(row, "devid", _SOURCE)
