@@ -56,11 +56,12 @@ class Sources:
 
     @classmethod
     def of(cls, networks: Iterable[Network]) -> Sources:
+        """The networks by family, overlaps merged (an nft interval set refuses them)."""
         listed = list(networks)
-        return cls(
-            ipv4=tuple(n for n in listed if isinstance(n, ipaddress.IPv4Network)),
-            ipv6=tuple(n for n in listed if isinstance(n, ipaddress.IPv6Network)),
-        )
+        v4 = [n for n in listed if isinstance(n, ipaddress.IPv4Network)]
+        v6 = [n for n in listed if isinstance(n, ipaddress.IPv6Network)]
+        return cls(ipv4=tuple(ipaddress.collapse_addresses(v4)),
+                   ipv6=tuple(ipaddress.collapse_addresses(v6)))  # fmt: skip
 
 
 def table_name(owner: str) -> str:

@@ -78,8 +78,13 @@ def test_ip_lists_addresses_and_networks_of_both_families() -> None:
                           domid=3, uuid=UUID, taken_macs=[])  # fmt: skip
     sources = one.host.sources
     assert sources is not None
-    assert [str(n) for n in sources.ipv4] == ["10.0.0.2/32", "192.168.5.0/24", "10.1.0.0/16"]
+    assert [str(n) for n in sources.ipv4] == ["10.0.0.2/32", "10.1.0.0/16", "192.168.5.0/24"]
     assert sources.ipv6 == (ipaddress.IPv6Network("2001:db8::7/128"),)
+    # Overlaps are merged: nft's interval sets refuse them.
+    (merged,) = prepare_nics([nic("ip=10.0.0.5 10.0.0.0/24 10.0.1.0/24")], domid=3, uuid=UUID,
+                             taken_macs=[])  # fmt: skip
+    assert merged.host.sources is not None
+    assert [str(n) for n in merged.host.sources.ipv4] == ["10.0.0.0/23"]
 
 
 @pytest.mark.parametrize(
