@@ -33,6 +33,22 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def xen_oracle_root(shared_dir: Path) -> Path:
+    """The root of Debian's unpacked Xen packages (pygrub, the hotplug scripts): the
+    oracle cache, made with ../shared's setup.sh when it is not there yet (a few MB of
+    Debian packages, unpacked, never installed); skips when that cannot be done here."""
+    cache = Path(os.environ.get("XEN_ORACLE_CACHE", Path.home() / ".cache" / "xen-oracles"))
+    if not (cache / ".extracted").exists():
+        setup = shared_dir / "tools/xen-oracles/setup.sh"
+        made = subprocess.run(["sh", str(setup), str(cache)], capture_output=True, text=True,
+                              timeout=600, check=False)  # fmt: skip
+        if made.returncode != 0:
+            pytest.skip(f"Debian's Xen packages could not be unpacked under {cache}: "
+                        f"{made.stderr.strip()[-300:]}")  # fmt: skip
+    return cache / "root"
+
+
 # -- xenlite's XenStore daemon in a child process, and a minimal wire client ---------------------
 
 XENSTORED_RUN = (

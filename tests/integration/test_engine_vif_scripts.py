@@ -11,7 +11,6 @@ vif-bridge, vif-common.sh; libxl_linux.c's hotplug environment.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -131,22 +130,20 @@ def test_vif_nat_lets_the_guest_out_under_the_hosts_address(hosts: tuple[Any, st
     _nothing_left(host)
 
 
-def _debian_scripts(tmp_path: Path) -> Path:
-    cache = Path(os.environ.get("XEN_ORACLE_CACHE", Path.home() / ".cache" / "xen-oracles"))
-    scripts = cache / "root/etc/xen/scripts"
+def _debian_scripts(root: Path, tmp_path: Path) -> Path:
+    scripts = root / "etc/xen/scripts"
     if not (scripts / "vif-bridge").exists():
-        pytest.skip(f"Debian's xen-utils-common is not unpacked under {cache} "
-                    "(run ../shared/tools/xen-oracles/setup.sh)")  # fmt: skip
+        pytest.skip(f"Debian's xen-utils-common has no vif-bridge under {root}")
     copy = tmp_path / "scripts"
     shutil.copytree(scripts, copy)  # as packaged: vif-bridge sources its neighbours
     return copy
 
 
 def test_debians_own_vif_bridge_puts_the_vif_on_its_bridge(
-    hosts: tuple[Any, str], tmp_path: Path
+    hosts: tuple[Any, str], tmp_path: Path, xen_oracle_root: Path
 ) -> None:
     host, _ = hosts
-    script = _debian_scripts(tmp_path) / "vif-bridge"
+    script = _debian_scripts(xen_oracle_root, tmp_path) / "vif-bridge"
     before = host_state(host.root)
     machine_log = Path("/var/log/xen/xen-hotplug.log")
     machine_had = machine_log.stat().st_size if machine_log.exists() else None

@@ -205,12 +205,11 @@ def test_qcow2_compressed_through_qemu(
 # -- Debian's pygrub side by side on the same partitioned images
 
 
-def _real_pygrub() -> tuple[list[str], dict[str, str]]:
-    cache = Path(os.environ.get("XEN_ORACLE_CACHE", Path.home() / ".cache" / "xen-oracles"))
-    scripts = sorted(cache.glob("root/usr/lib/xen-*/bin/pygrub"))
-    libs = sorted(cache.glob("root/usr/lib/xen-*/lib/*/libxenfsimage.so.*"))
+def _real_pygrub(root: Path) -> tuple[list[str], dict[str, str]]:
+    scripts = sorted(root.glob("usr/lib/xen-*/bin/pygrub"))
+    libs = sorted(root.glob("usr/lib/xen-*/lib/*/libxenfsimage.so.*"))
     if not scripts or not libs or not Path("/usr/bin/python3").exists():
-        pytest.skip(f"Debian's pygrub is not unpacked under {cache} (run xen-oracles/setup.sh)")
+        pytest.skip(f"Debian's pygrub is not under {root}, or there is no /usr/bin/python3")
     env = {
         **os.environ,
         "LD_LIBRARY_PATH": str(libs[0].parent),
@@ -222,9 +221,13 @@ def _real_pygrub() -> tuple[list[str], dict[str, str]]:
 
 @pytest.mark.parametrize("label", ["dos", "gpt"])
 def test_same_choice_as_debian_pygrub(
-    tmp_path: Path, ext4_boot: Path, capfd: pytest.CaptureFixture[str], label: str
+    tmp_path: Path,
+    ext4_boot: Path,
+    capfd: pytest.CaptureFixture[str],
+    label: str,
+    xen_oracle_root: Path,
 ) -> None:
-    command, env = _real_pygrub()
+    command, env = _real_pygrub(xen_oracle_root)
     kind = "83" if label == "dos" else "L"
     image = partitioned(tmp_path / "disk.img", [Part(kind, 40, ext4_boot)], label=label)
     for extra in ([], ["--entry=0"], ["--entry=Debian GNU/Linux", "--args=console=hvc0"]):

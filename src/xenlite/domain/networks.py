@@ -149,11 +149,9 @@ class DomainNetworks:
             async with AsyncExitStack() as undo:
                 await self._keep_config(domain, replace(before, nics=(*own, prepared.nic)))
                 undo.push_async_callback(self._keep_config, domain, before)
-                scripted = prepared.host.mode is Mode.SCRIPT
-                await xspaths.write_nodes(
-                    self.xs, vif_nodes(domain.domid, [prepared.nic], before_script=scripted)
-                )
-                undo.push_async_callback(self._remove_vif_nodes, domain.domid, prepared.nic)
+                if prepared.host.mode is not Mode.SCRIPT:  # _wire_vifs writes a script's
+                    await xspaths.write_nodes(self.xs, vif_nodes(domain.domid, [prepared.nic]))
+                    undo.push_async_callback(self._remove_vif_nodes, domain.domid, prepared.nic)
                 await self._wire_vifs(domain.domid, domain.name, [prepared], undo)
                 crash_point("attach:tap-plugged")
                 await monitor.execute("netdev_add", netdev(prepared.qemu))

@@ -30,12 +30,11 @@ from xenlite.base.errors import DomainError, HostError, Unsupported
 from xenlite.config.domain.model import DEVID_AUTO, DeviceNic, NicType
 from xenlite.domain import xspaths
 from xenlite.domain.hotplug import XEN_SCRIPT_DIR
-from xenlite.domain.vifhost import DEFAULT_BRIDGE, DEFAULT_MTU, HostSide, host_side
+from xenlite.domain.vifhost import DEFAULT_BRIDGE, DEFAULT_MTU, HostSide, Mode, host_side
 from xenlite.domain.xspaths import Node
 from xenlite.host import net
 from xenlite.qemu.netdev import GuestNic
 
-DEFAULT_SCRIPT = "vif-bridge"
 XEN_OUI = "00:16:3e"
 
 
@@ -154,7 +153,7 @@ def vif_nodes(domid: int, nics: Sequence[DeviceNic], *, before_script: bool = Fa
     for nic in nics:
         back, front, record = vif_roots(domid, nic.devid)
         mtu = nic.mtu or DEFAULT_MTU
-        script = nic.script or DEFAULT_SCRIPT
+        script = nic.script or Mode.BRIDGE.value
         entries = [
             ("frontend-id", str(domid)),
             ("online", "1"),

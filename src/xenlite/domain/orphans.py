@@ -46,11 +46,12 @@ class Swept:
     xenstore: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
     taps: list[str] = field(default_factory=list)
+    vif_rules: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
             (self.qemu_pids, self.run_dirs, self.cgroups, self.xenstore, self.temp_files,
-             self.taps)
+             self.taps, self.vif_rules)
         )  # fmt: skip
 
 
@@ -113,7 +114,7 @@ def sweep_taps(root: Path, domids: set[int], swept: Swept) -> None:
         if domid not in domids:
             with contextlib.suppress(XenliteError):
                 nftables.release(net.owner_tag(root), domid, devid)
-                swept.taps.append(nftables.chain_name(domid, devid))
+                swept.vif_rules.append(nftables.chain_name(domid, devid))
 
 
 async def sweep_xenstore(
