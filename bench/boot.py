@@ -15,7 +15,10 @@ Prints one JSON object (issue 18 "Tests and benchmark"):
 - ``create_to_ready``: seconds from ``xl create`` to the guest kit's ready line for a
   domain with ``bootloader = "pygrub"`` on that disk, next to the same kernel, initramfs and
   command line by direct kernel boot (``kernel=``/``ramdisk=``) with the same disk attached,
-  taken in turns on one private host (medians over ``--boots``), and their ratio.
+  taken in turns on one private host (medians over ``--boots``), and their ratio; and
+  ``hvm_seabios_seconds``: the same kernel, initramfs and command line booted as an HVM
+  domain (``type = "hvm"``) by SeaBIOS and syslinux from a partitioned disk (the image the
+  HVM tests boot, tests/bootimages.py), with ``hvm_ratio`` over direct kernel boot.
 
 Debian's pygrub comes from ../shared/tools/xen-oracles' unpacked packages
 (``$XEN_ORACLE_CACHE``, default ~/.cache/xen-oracles); without them its numbers are null.
@@ -37,6 +40,10 @@ import time
 from pathlib import Path
 
 from benchhost import CMDLINE, XENLITE, XL, GuestHost, tear_down
+
+# The HVM tests' image, made the same way.
+sys.path.insert(0, os.fspath(Path(__file__).resolve().parents[1] / "tests"))
+from bootimages import firmware_disk
 from xenlite.boot.loader import opened
 from xenlite.boot.pygrub import choose_boot, parse_options
 from xenlite.guestkit.build import build_guest_kit
@@ -127,22 +134,30 @@ def create_to_ready(image: Path, boots: int) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix="xlb", dir="/tmp"))
     host = GuestHost(root, kit, probe_accel().accel)
     disk = f"disk = [ 'file:{image},xvda,r' ]"
+    firmware_image = firmware_disk(root / "hvm.img", kit.kernel, kit.initrd, CMDLINE)
+    hvm_disk = f"disk = [ 'file:{firmware_image},hda,w' ]"
+    hvm_boot = 'type = "hvm"\nserial = "pty"\nvnc = 0'
     through_pygrub: list[float] = []
     direct: list[float] = []
+    seabios: list[float] = []
     try:
         host.run(XENLITE, "start")
         for n in range(boots):
-            for name, boot, times in (
-                (f"pygrub{n}", 'bootloader = "pygrub"', through_pygrub),
-                (f"direct{n}", None, direct),
+            for name, devices, boot, times in (
+                (f"pygrub{n}", disk, 'bootloader = "pygrub"', through_pygrub),
+                (f"direct{n}", disk, None, direct),
+                (f"hvm{n}", hvm_disk, hvm_boot, seabios),
             ):
                 start = time.perf_counter()
-                host.create(name, disk, boot=boot)
+                host.create(name, devices, boot=boot)
                 times.append(time.perf_counter() - start)
                 host.run(XL, "destroy", name)
     finally:
         tear_down(root, host.env)
     return {
+        "hvm_seabios_seconds": [round(s, 3) for s in seabios],
+        "hvm_seabios_median_seconds": round(statistics.median(seabios), 3),
+        "hvm_ratio": round(statistics.median(seabios) / statistics.median(direct), 3),
         "boots": boots,
         "pygrub_seconds": [round(s, 3) for s in through_pygrub],
         "direct_kernel_seconds": [round(s, 3) for s in direct],

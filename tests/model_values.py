@@ -7,10 +7,10 @@ import dataclasses
 from enum import StrEnum
 from typing import Any
 
-from xenlite.config.domain.model import DomainConfig, PvBuildInfo, PvhBuildInfo
+from xenlite.config.domain.model import DomainConfig, HvmBuildInfo, PvBuildInfo, PvhBuildInfo
 from xenlite.config.settings import BY_FIELD, Treatment
 
-_KIND_CLASS: dict[str, type] = {"pv": PvBuildInfo, "pvh": PvhBuildInfo}
+_KIND_CLASS: dict[str, type] = {"pv": PvBuildInfo, "pvh": PvhBuildInfo, "hvm": HvmBuildInfo}
 
 
 def non_default(default: Any, field: dataclasses.Field[Any]) -> Any:

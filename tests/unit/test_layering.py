@@ -39,6 +39,8 @@ CLI_FUNCTION_LEVEL = {
     "commands/demo.py": {"guestkit"},
     # pygrub is a program of its own that reads an image, as Xen's runs without xenlited.
     "commands/pygrub.py": {"boot"},
+    # xl vncviewer reads the display's address from XenStore, as libxl_vncviewer_exec does.
+    "commands/vnc.py": {"xenstore"},
 }
 
 

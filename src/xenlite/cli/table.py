@@ -43,7 +43,8 @@ COMMANDS: tuple[Command, ...] = (
         "-V, --vncviewer         Connect to the VNC display after the domain is created.\n"
         "-A, --vncviewer-autopass\n"
         "                        Pass VNC password to viewer via stdin.\n"
-        "                        (-V and -A are refused until xenlite starts VNC viewers)",
+        "                        (xenlite: without a vncviewer installed, the display's\n"
+        "                        address is printed)",
         modifies=True,
         can_dryrun=True,
     ),
@@ -122,6 +123,14 @@ COMMANDS: tuple[Command, ...] = (
         "                serial attach to the same console; vuart is refused)\n"
         "-n <number>     console number (xenlite domains have console 0 only)\n"
         "-e <escape>     escape character (default ^], i.e. Ctrl-])",
+    ),
+    Command(
+        "vncviewer",
+        "xenlite.cli.commands.vnc:main_vncviewer",
+        "Attach to domain's VNC server.",
+        "[options] <Domain>",
+        "--autopass               Pass VNC password to viewer via stdin.\n"
+        "(xenlite: without a vncviewer installed, the display's address is printed)",
     ),
     Command(
         "sysrq",
@@ -487,7 +496,7 @@ BY_NAME = {c.name: c for c in COMMANDS}
 # xl verbs that a later xenlite release provides; named so that a user gets an honest answer.
 _NOT_YET_TEXT = """
     config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
-    pci-assignable-list vncviewer save migrate restore migrate-receive dump-core
+    pci-assignable-list save migrate restore migrate-receive dump-core
     button-press vcpu-set sharing
     sched-rtds debug-keys set-parameters top
     channel-list

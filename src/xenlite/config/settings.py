@@ -93,7 +93,9 @@ _SCHED = ("xenlite.domain.resources:DomainResources._join_cgroup",)
 _SEC = "Xen security labels (XSM/FLASK) have no counterpart on a QEMU host"
 _STUB = "stub domains are a Xen construct; QEMU runs as a process on the host here"
 _GRANT = "Xen grant tables do not exist here"
-_HVM = "HVM guests (firmware boot, emulated devices, VNC)"
+_HVMP = "xenlite.qemu.hvm"
+_HVMF = ("xenlite.config.domain.hvm:hvm_info",)  # folded into another key by xl
+_VNC_KEYS = ("vnclisten", "vncdisplay", "vncunused", "vncpasswd")
 _SPICE = "SPICE displays of HVM guests"
 _ARM = "Arm settings do not apply to an x86 host"
 _BOOTLOADER_BY = (
@@ -132,7 +134,7 @@ XL_CFG: tuple[Setting, ...] = (
     # -- the domain as a whole
     _row("name", Q, "c_info.name", by=_ARGV),
     _row("uuid", Q, "c_info.uuid", by=_ARGV),
-    _row("type", Q, "c_info.type", "b_info.u", by=_CHECK),
+    _row("type", Q, "c_info.type", "b_info.u", by=(*_ARGV, f"{_MANAGER}._write_nodes")),
     _row("builder", Q, by=_CHECK, why="xl reads it as type= (xm's spelling)"),
     _row("pool", L, "c_info.pool_name", why="cpupools"),
     _row("seclabel", R, "c_info.ssid_label", why=_SEC),
@@ -166,7 +168,13 @@ XL_CFG: tuple[Setting, ...] = (
     _row("extratime", X, "b_info.sched_params.extratime", why="sEDF parameters; CFS has none"),
     _row("cpuid", L, why="CPUID policies"),
     _row("vnuma", L, "b_info.vnuma_nodes", why="virtual NUMA topologies"),
-    _row("nestedhvm", L, "b_info.nested_hvm", why="nested virtualization"),
+    _row(
+        "nestedhvm",
+        Q,
+        "b_info.nested_hvm",
+        by=("xenlite.qemu.hvm:check_nested",),
+        why="with KVM only (TCG emulates no VMX/SVM)",
+    ),
     # -- memory
     _row("memory", Q, "b_info.target_memkb", by=(f"{_BUILD}:effective_target_memkb",)),
     _row("maxmem", Q, "b_info.max_memkb", by=(f"{_BUILD}:effective_max_memkb",)),
@@ -184,8 +192,8 @@ XL_CFG: tuple[Setting, ...] = (
     _row("bootloader_user", L, "b_info.bootloader_user", why=_RESTRICT),
     _row("device_tree", R, "b_info.device_tree", why="device trees are for Arm guests"),
     # -- clocks and platform
-    _row("localtime", Q, "b_info.localtime", by=_ARGV),
-    _row("rtc_timeoffset", L, "b_info.rtc_timeoffset", why="an RTC offset"),
+    _row("localtime", Q, "b_info.localtime", by=("xenlite.qemu.hvm:rtc_option",)),
+    _row("rtc_timeoffset", Q, "b_info.rtc_timeoffset", by=("xenlite.qemu.hvm:rtc_option",)),
     _row(
         "tsc_mode", X, "b_info.tsc_mode", why="Xen's TSC emulation modes have no QEMU counterpart"
     ),
@@ -275,9 +283,9 @@ XL_CFG: tuple[Setting, ...] = (
     _row("pci_msitranslate", L, why=_PCI),
     _row("pci_seize", L, why=_PCI),
     _row("pci_power_mgmt", L, why=_PCI),
-    _row("rdm", L, why=_PCI),
-    _row("rdm_mem_boundary", L, why=_PCI),
-    _row("gfx_passthru", L, why=_PCI),
+    _row("rdm", L, "hvm.rdm", why=_PCI),
+    _row("rdm_mem_boundary", L, "hvm.rdm_mem_boundary_memkb", why=_PCI),
+    _row("gfx_passthru", L, "hvm.gfx_passthru", "hvm.gfx_passthru_kind", why=_PCI),
     _row("dtdev", R, "config.dtdevs", why="device-tree pass-through is for Arm guests"),
     _row("vfb", L, "config.vfbs", why="virtual framebuffers and VNC"),
     _row("vkb", L, "config.vkbs", why="virtual keyboards"),
@@ -289,58 +297,65 @@ XL_CFG: tuple[Setting, ...] = (
     _row("channel", L, "config.channels", why="guest channels"),
     _row("usbctrl", L, "config.usbctrls", why="USB controllers"),
     _row("usbdev", L, "config.usbdevs", why="USB devices"),
-    # -- HVM (refused as a whole by type="hvm" until HVM guests arrive)
-    *(
-        _row(key, L, why=_HVM)
-        for key in [
-            "acpi_firmware",
-            "acpi_laptop_slate",
-            "acpi_s3",
-            "acpi_s4",
-            "altp2mhvm",
-            "bios",
-            "bios_path_override",
-            "boot",
-            "firmware",
-            "firmware_override",
-            "hdtype",
-            "hpet",
-            "keymap",
-            "mca_caps",
-            "mmio_hole",
-            "ms_vm_genid",
-            "nographic",
-            "nx",
-            "pae",
-            "sdl",
-            "serial",
-            "smbios_firmware",
-            "soundhw",
-            "stdvga",
-            "usb",
-            "usbdevice",
-            "usbversion",
-            "vendor_device",
-            "vga",
-            "viridian",
-            "vkb_device",
-            "vnc",
-            "vncconsole",
-            "vncdisplay",
-            "vnclisten",
-            "vncpasswd",
-            "vncunused",
-            "vpt_align",
-            "xen_platform_pci",
-            "display",
-            "opengl",
-            "xauthority",
-        ]
+    # -- HVM guests (qemu/hvm.py)
+    _row("firmware", Q, by=_HVMF, why='xl reads firmware="bios"|"uefi" as bios='),
+    _row("bios", Q, "hvm.bios", by=(f"{_HVMP}:firmware_args",)),
+    _row("bios_path_override", Q, "hvm.system_firmware", by=(f"{_HVMP}:firmware_args",)),
+    _row(
+        "firmware_override",
+        R,
+        "hvm.firmware",
+        why="hvmloader does not exist on a QEMU host (give a BIOS image with bios_path_override=)",
     ),
+    _row("boot", Q, "hvm.boot", by=(f"{_HVMP}:boot_order",)),
+    _row("hdtype", Q, "hvm.hdtype", by=_ARGV),
+    _row("serial", Q, "hvm.serial", "hvm.serial_list", by=(f"{_HVMP}:has_serial_console",)),
+    _row("vga", Q, "hvm.vga", by=(f"{_HVMP}:vga_device",)),
+    _row("stdvga", Q, by=_HVMF, why='xl reads it as vga="stdvga"'),
+    _row("nographic", Q, "hvm.nographic", by=(f"{_HVMP}:vga_device", f"{_HVMP}:vnc_of")),
+    _row("vnc", Q, "hvm.vnc", by=(f"{_HVMP}:vnc_of",)),
+    *(_row(key, Q, by=_HVMF, why="part of vnc=") for key in _VNC_KEYS),
+    _row("keymap", Q, "hvm.keymap", by=(f"{_HVMP}:platform_args",)),
+    _row("sdl", Q, "hvm.sdl", by=(f"{_HVMP}:check_display",), why="sdl=1 is refused: no display"),
+    *(_row(key, Q, by=_HVMF, why="part of sdl=") for key in ("display", "opengl", "xauthority")),
+    _row("usb", Q, "hvm.usb", by=(f"{_HVMP}:usb_devices",)),
+    _row("usbversion", Q, "hvm.usbversion", by=(f"{_HVMP}:usb_devices",)),
+    _row("usbdevice", Q, "hvm.usbdevice", "hvm.usbdevice_list", by=(f"{_HVMP}:usb_devices",)),
+    _row("hpet", Q, "hvm.hpet", by=(f"{_HVMP}:machine_option",)),
+    _row("pae", Q, "hvm.pae", by=(f"{_HVMP}:cpu_flags",)),
+    _row("nx", Q, "hvm.nx", by=(f"{_HVMP}:cpu_flags",)),
+    _row("acpi_s3", Q, "hvm.acpi_s3", by=(f"{_HVMP}:platform_args",)),
+    _row("acpi_s4", Q, "hvm.acpi_s4", by=(f"{_HVMP}:platform_args",)),
+    _row("smbios_firmware", Q, "hvm.smbios_firmware", by=(f"{_HVMP}:platform_args",)),
+    _row("acpi_firmware", Q, "hvm.acpi_firmware", by=(f"{_HVMP}:platform_args",)),
+    _row("acpi_laptop_slate", X, "hvm.acpi_laptop_slate", why="QEMU's ACPI tables have no slate"),
+    _row(
+        "viridian",
+        X,
+        "hvm.viridian",
+        "hvm.viridian_enable",
+        "hvm.viridian_disable",
+        why="Hyper-V enlightenments: a Windows guest runs without them",
+    ),
+    _row("vpt_align", X, "hvm.vpt_align", why="Xen's virtual platform timers"),
+    _row("mmio_hole", X, "hvm.mmio_hole_memkb", why="QEMU sizes the PCI hole itself"),
+    _row("mca_caps", X, "hvm.mca_caps", why="Xen's machine-check capabilities"),
+    _row(
+        "xen_platform_pci",
+        X,
+        "hvm.xen_platform_pci",
+        why="the Xen platform device; an HVM guest's PV devices here are virtio",
+    ),
+    _row("vendor_device", X, "hvm.vendor_device", why="XenServer's PV driver device"),
+    _row("vkb_device", X, "hvm.vkb_device", why="Xen's PV keyboard; the guest has PS/2 and USB"),
+    _row("altp2mhvm", R, "hvm.altp2m", why="alternate p2m views are a Xen feature"),
+    _row("soundhw", L, "hvm.soundhw", why="emulated sound cards"),
+    _row("vncconsole", L, why="starting a viewer from the config"),
+    _row("ms_vm_genid", L, why="VM generation IDs"),
+    _row("spice", L, "hvm.spice", why=_SPICE),
     *(
         _row(key, L, why=_SPICE)
         for key in [
-            "spice",
             "spice_clipboard_sharing",
             "spice_image_compression",
             "spice_streaming_video",
@@ -562,12 +577,20 @@ LIBXL_ONLY: tuple[Setting, ...] = (
     _row(
         "b_info.vpmu", X, "b_info.vpmu", source=_J, why="the guest's PMU follows the QEMU CPU model"
     ),
+    *(
+        _row(f"hvm.{name}", X, f"hvm.{name}", source=_J, why=f"libxl's old place of {key}=")
+        for name, key in (
+            ("apic", "apic"),
+            ("acpi", "acpi"),
+            ("timer_mode", "timer_mode"),
+            ("nested_hvm", "nestedhvm"),
+        )
+    ),
+    _row("hvm.timeoffset", X, "hvm.timeoffset", source=_J, why="qemu-xen-traditional's clock"),
+    _row("hvm.pirq", X, "hvm.pirq", source=_J, why="Xen's PIRQ event channels"),
     _row("pv.slack_memkb", X, "pv.slack_memkb", source=_J, why="Xen's PV memory slack"),
     _row("pv.features", X, "pv.features", source=_J, why="Xen PV kernel features"),
 )
-
-# Not a key but a value of type=: every HVM key waits for it.
-HVM = Setting('type="hvm"', Source.XL_CFG, Treatment.LATER, ("c_info.type",), why=_HVM)
 
 TABLE: tuple[Setting, ...] = XL_CFG + XL_CONF + BOOT + LIBXL_ONLY
 KNOWN_KEYS: frozenset[str] = frozenset(row.name for row in XL_CFG if row.in_xl)
@@ -628,8 +651,6 @@ def domain_reports(config: DomainConfig) -> tuple[tuple[Report, ...], tuple[Repo
     ``reported`` are XEN_ONLY rows (a create goes on and says so); ``refused`` are LATER and
     REFUSED rows, and fields no row knows (a create fails). Each key is named once.
     """
-    if isinstance(config.b_info.u, HvmBuildInfo):
-        return (), (Report("c_info.type", HVM),)
     reported: dict[str, Report] = {}
     refused: dict[str, Report] = {}
     for path, value in changed_fields(config):
@@ -680,7 +701,6 @@ def xlconf_reports(conf: XlConf) -> tuple[Setting, ...]:
 __all__ = [
     "BOOT",
     "BY_FIELD",
-    "HVM",
     "KNOWN_KEYS",
     "LATER_WORDS",
     "LIBXL_ONLY",

@@ -69,6 +69,7 @@ from xenlite.domain.state import (
     require,
     state_after,
 )
+from xenlite.qemu import hvm
 from xenlite.qemu.argv import QemuHost, balloon_target_bytes, build_argv, check_supported
 from xenlite.qemu.binary import find_qemu, probe_binary
 from xenlite.qemu.monitor import Monitor, QmpEvent
@@ -277,7 +278,8 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
     ) -> Domain:
         name = cfg.c_info.name or ""
         uuid = cfg.c_info.uuid or ""  # chosen by _create
-        nics = prepare_nics(cfg.nics, domid=domid, uuid=uuid, taken_macs=self._macs())
+        nics = prepare_nics(cfg.nics, domid=domid, uuid=uuid, taken_macs=self._macs(),
+                            emulated=hvm.is_hvm(cfg.b_info))  # fmt: skip
         cfg = replace(cfg, c_info=replace(cfg.c_info, domid=domid), nics=tuple(n.nic for n in nics))
         run_dir = self.host.run_dir(domid)
         record = DomainRecord(
@@ -320,6 +322,8 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
                 )
                 boot_cfg = replace(cfg, b_info=booted.build_info(cfg.b_info))
                 crash_point("create:bootloader-ran")
+            if hvm.is_hvm(cfg.b_info):
+                await asyncio.to_thread(hvm.prepare_firmware, hvm.hvm_info(cfg.b_info), run_dir)
             argv = build_argv(boot_cfg, domid=domid, host=qemu_host, paths=dom.paths,
                               paused=True, disks=qemu_disks(disks),
                               nics=[n.qemu for n in nics])  # fmt: skip
@@ -347,6 +351,7 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
                 await dom.monitor.balloon(balloon)
             await self._place_vcpus(dom)
             await self._write_nodes(dom)
+            await self._start_vnc(dom)
             undo.push_async_callback(self._remove_nodes, domid, uuid)
             crash_point("create:nodes-written")
             await self.xs.introduce(domid, xspaths.STORE_MFN, xspaths.STORE_PORT)
@@ -420,6 +425,32 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         nodes = xspaths.domain_nodes(facts) + vbd_nodes(dom.domid, dom.config.disks)
         nodes += vif_nodes(dom.domid, dom.config.nics)
         await xspaths.write_nodes(self.xs, nodes)
+
+    async def _start_vnc(self, dom: Domain) -> None:
+        """An HVM domain's VNC server: its password set (never on QEMU's command line) and
+        its address in ``console/vnc-listen`` and ``vnc-port``, where xl vncviewer reads it."""
+        vnc = hvm.vnc_of(hvm.hvm_info(dom.config.b_info)) if hvm.is_hvm(dom.config.b_info) else None
+        if vnc is None or dom.monitor is None:
+            return
+        if vnc.password:
+            await dom.monitor.set_vnc_password(vnc.password)
+        address = await dom.monitor.vnc_address()
+        if address is None:
+            raise DomainError(
+                f"domain {dom.domid} ({dom.name})",
+                "QEMU started no VNC server",
+                f"see QEMU's log {dom.record.log_file}",
+            )
+        console = f"{xspaths.dom_path(dom.domid)}/console"
+        nodes = [
+            xspaths.Node(f"{console}/vnc-listen", address[0]),
+            xspaths.Node(f"{console}/vnc-port", str(address[1])),
+        ]
+        if vnc.password:
+            # For xl vncviewer --autopass, as libxl keeps it; dom0 alone may read it.
+            nodes.append(xspaths.Node(f"{console}/vnc-pass", vnc.password, ("n0",)))
+        await xspaths.write_nodes(self.xs, nodes)
+        self._log_hypervisor(f"Domain {dom.domid} ({dom.name}): VNC on {address[0]}:{address[1]}")
 
     async def _remove_nodes(self, domid: int, uuid: str) -> None:
         """Remove the domain's subtrees. Without XenStore the rest of a teardown goes on:

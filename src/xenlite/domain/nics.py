@@ -18,6 +18,11 @@ Choices, and why:
   ``forwarddev=`` is refused.
 - PV and PVH guests get virtio-net whatever ``model=`` says, as netfront ignores it on Xen;
   an emulated NIC (``type=ioemu``) is refused on them, as libxl refuses it.
+- An HVM guest's vif is emulated (libxl's default ``type=ioemu``): ``model=`` is the QEMU
+  device (libxl's default ``rtl8139``), as libxl hands it to QEMU; ``type=vif`` gives it
+  the PV NIC instead, virtio-net here. (Xen gives an ioemu vif both, and the guest's PV
+  drivers unplug the emulated one; a guest here sees the one it asked for.) A vif hot-plugged
+  into an HVM guest is PV, as xl network-attach's is on Xen.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from xenlite.domain.hotplug import XEN_SCRIPT_DIR
 from xenlite.domain.vifhost import DEFAULT_BRIDGE, DEFAULT_MTU, HostSide, Mode, host_side
 from xenlite.domain.xspaths import Node
 from xenlite.host import net
-from xenlite.qemu.netdev import GuestNic
+from xenlite.qemu.hvm import DEFAULT_NIC_MODEL
+from xenlite.qemu.netdev import NIC_DEVICE, GuestNic
 
 XEN_OUI = "00:16:3e"
 
@@ -53,9 +59,15 @@ def describe(nic: DeviceNic) -> str:
 
 
 def prepare_nics(
-    nics: Sequence[DeviceNic], *, domid: int, uuid: str, taken_macs: Iterable[str]
+    nics: Sequence[DeviceNic],
+    *,
+    domid: int,
+    uuid: str,
+    taken_macs: Iterable[str],
+    emulated: bool = False,
 ) -> list[PreparedNic]:
-    """Check and resolve the config's NICs for domain ``domid``.
+    """Check and resolve the config's NICs for domain ``domid`` (``emulated``: an HVM
+    domain's, which are emulated unless ``type=vif``).
 
     :raise DomainError: for a vif spec xenlite cannot honour, naming the vif and the fix
     :raise Unsupported: for a key that is not in xenlite yet, or cannot be on QEMU
@@ -70,10 +82,16 @@ def prepare_nics(
         if devid in devids:
             raise DomainError(what, f"devid {devid} is given twice", "give each vif its own devid=")
         devids.add(devid)
-        _refuse_unsupported(nic, what)
+        _refuse_unsupported(nic, what, emulated=emulated)
         mac = _mac(nic, what, uuid, taken)
         taken.add(mac)
-        resolved = replace(nic, mac=mac, nictype=NicType.VIF)
+        model = NIC_DEVICE
+        if emulated and nic.nictype is not NicType.VIF:
+            resolved = replace(nic, mac=mac, nictype=NicType.VIF_IOEMU,
+                               model=nic.model or DEFAULT_NIC_MODEL)  # fmt: skip
+            model = resolved.model or DEFAULT_NIC_MODEL
+        else:
+            resolved = replace(nic, mac=mac, nictype=NicType.VIF)
         side = host_side(resolved, domid, what)
         try:
             net.check_name(side.tap, what)
@@ -83,13 +101,13 @@ def prepare_nics(
             PreparedNic(
                 nic=resolved,
                 host=side,
-                qemu=GuestNic(devid=devid, tap=side.tap, mac=mac, mtu=side.mtu),
+                qemu=GuestNic(devid=devid, tap=side.tap, mac=mac, mtu=side.mtu, model=model),
             )
         )
     return prepared
 
 
-def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
+def _refuse_unsupported(nic: DeviceNic, what: str, *, emulated: bool) -> None:
     if nic.backend_domname not in xspaths.DOM0_NAMES or nic.backend_domid != 0:
         raise Unsupported(
             what,
@@ -97,7 +115,7 @@ def _refuse_unsupported(nic: DeviceNic, what: str) -> None:
             "driver domains on a QEMU host)",
             "remove backend= from the vif spec",
         )
-    if nic.nictype is NicType.VIF_IOEMU:
+    if nic.nictype is NicType.VIF_IOEMU and not emulated:
         raise DomainError(
             what,
             "type=ioemu is an emulated NIC, which a PV or PVH guest cannot have (as libxl "

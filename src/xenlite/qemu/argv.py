@@ -12,7 +12,8 @@ Choices, and why:
 
 - Machine ``q35`` for PV and PVH alike: the guest's virtio devices sit on PCI and xl shutdown
   presses the ACPI power button, which microvm lacks. The kernel boots through QEMU's Linux
-  loader (``-kernel/-initrd/-append``), the closest thing to Xen's PV direct boot.
+  loader (``-kernel/-initrd/-append``), the closest thing to Xen's PV direct boot. An HVM
+  domain boots its firmware on Xen's chipset instead (qemu/hvm.py says how and why).
 - ``-action reboot=shutdown,shutdown=pause,panic=pause`` rather than ``-no-reboot`` or
   ``-no-shutdown`` alone: under Xen a guest's poweroff, reboot and crash all *shut the domain
   down with a reason*, and the toolstack then applies on_poweroff/on_reboot/on_crash. These
@@ -45,14 +46,14 @@ from xenlite.config.domain.model import (
     BuildInfo,
     DeviceModelVersion,
     DomainConfig,
-    DomainType,
     HvmBuildInfo,
     PvBuildInfo,
 )
-from xenlite.config.settings import LATER_WORDS, Report, Treatment, domain_reports
+from xenlite.config.settings import Report, Treatment, domain_reports
+from xenlite.qemu import hvm as hvmp
 from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
-from xenlite.qemu.blockdev import DISK_SLOTS, BlockDisk, disk_layout
+from xenlite.qemu.blockdev import DISK_SLOTS, SERIAL_MAX, BlockDisk, block_nodes, disk_layout
 from xenlite.qemu.netdev import NIC_SLOTS, GuestNic, nic_layout
 from xenlite.qemu.runpaths import RunPaths
 
@@ -114,13 +115,17 @@ def build_argv(
             f"host.binary is {binary.path} but the config's device_model_override is "
             f"{b_info.device_model}"
         )
-    if b_info.kernel is None:
+    hvm = b_info.u if isinstance(b_info.u, HvmBuildInfo) else None
+    if hvm is None and b_info.kernel is None:
         raise ConfigError(
             "no kernel to boot: a PV or PVH guest needs kernel= (or a bootloader)",
             key="kernel",
             fix='add kernel="/path/to/vmlinuz" (and ramdisk=, root= or extra=)',
         )
-    binary.require_machine(MACHINE)
+    if hvm is not None:
+        hvmp.check_display(hvm)
+        hvmp.check_nested(b_info, kvm=host.accel is Accel.KVM)
+    binary.require_machine(MACHINE if hvm is None else hvmp.MACHINE)
     binary.require_device(BALLOON_DEVICE)
     binary.require_device(PANIC_DEVICE)
     if str(host.accel) not in binary.accels:
@@ -131,34 +136,67 @@ def build_argv(
         )
 
     name = cfg.c_info.name or f"domain-{domid}"
-    machine = MACHINE if b_info.acpi is not False else f"{MACHINE},acpi=off"
+    if hvm is None:
+        machine = MACHINE if b_info.acpi is not False else f"{MACHINE},acpi=off"
+        display = ["-nographic", "-display", "none"]
+    else:
+        machine = hvmp.machine_option(b_info, hvm)
+        display = ["-display", "none"]
+    cpu = "host" if host.accel is Accel.KVM else "max"
+    cpu = ",".join([cpu, *(hvmp.cpu_flags(hvm) if hvm is not None else [])])
     argv = [
         os.fspath(binary.path),
         "-name", f"guest={opt(name)},process=qemu-dm-{domid},debug-threads=on",
-        "-no-user-config", "-nodefaults", "-nographic", "-display", "none",
+        "-no-user-config", "-nodefaults", *display,
         "-machine", machine,
         "-accel", _accel_option(host, _vcpus(b_info)[0]),
-        "-cpu", "host" if host.accel is Accel.KVM else "max",
+        "-cpu", cpu,
         "-m", f"size={_mib(effective_max_memkb(b_info))}M",
         "-smp", _smp_option(b_info),
     ]  # fmt: skip
     if cfg.c_info.uuid is not None:
         argv += ["-uuid", cfg.c_info.uuid]
-    if b_info.localtime:
-        argv += ["-rtc", "base=localtime"]
-    argv += ["-kernel", b_info.kernel]
-    if b_info.ramdisk is not None:
-        argv += ["-initrd", b_info.ramdisk]
-    if b_info.cmdline:
-        argv += ["-append", b_info.cmdline]
+    rtc = hvmp.rtc_option(b_info)
+    if rtc is not None:
+        argv += ["-rtc", rtc]
+    if hvm is None:
+        assert b_info.kernel is not None
+        argv += ["-kernel", b_info.kernel]
+        if b_info.ramdisk is not None:
+            argv += ["-initrd", b_info.ramdisk]
+        if b_info.cmdline:
+            argv += ["-append", b_info.cmdline]
+    else:
+        argv += hvmp.firmware_args(hvm, paths.run_dir)
     argv += [
         "-chardev", f"socket,id={QMP_CHARDEV},path={opt(paths.qmp_socket)},server=on,wait=off",
         "-mon", f"chardev={QMP_CHARDEV},mode=control",
         "-chardev", _serial_chardev(paths),
-        "-serial", f"chardev:{SERIAL_CHARDEV}",
     ]  # fmt: skip
+    if hvm is None or hvmp.has_serial_console(hvm):
+        argv += ["-serial", f"chardev:{SERIAL_CHARDEV}"]
+    bootable = _boot_indexes(hvm, disks, nics)
+    pv_disks = list(disks)
+    if hvm is not None:
+        pv_disks = []
+        emulated = []
+        for disk in disks:
+            place = hvmp.emulated_position(disk.number, cdrom=disk.cdrom, hdtype=hvm.hdtype)
+            if place is None:
+                pv_disks.append(disk)
+            else:
+                emulated.append((disk, place))
+        if any(place.unit is None for _, place in emulated):
+            binary.require_device(hvmp.ahci_controller()["driver"])
+            argv += ["-device", _device_option(hvmp.ahci_controller())]
+        for disk, place in emulated:
+            argv += [arg for node in block_nodes(disk) for arg in ("-blockdev", json.dumps(node))]
+            device = hvmp.emulated_device(
+                disk.node, disk.vdev[:SERIAL_MAX], place, cdrom=disk.cdrom, empty=disk.empty
+            )
+            argv += ["-device", _device_option(device, bootable)]
     try:
-        layout = disk_layout(list(disks))
+        layout = disk_layout(pv_disks, legacy=hvm is not None)
     except ValueError:
         raise Unsupported(
             f"{len(disks)} disks",
@@ -169,9 +207,9 @@ def build_argv(
         binary.require_device(device["driver"])
     for nodes, device in layout:
         argv += [arg for node in nodes for arg in ("-blockdev", json.dumps(node))]
-        argv += ["-device", _device_option(device)]
+        argv += ["-device", _device_option(device, bootable)]
     try:
-        nic_devices = nic_layout(list(nics))
+        nic_devices = nic_layout(list(nics), legacy=hvm is not None)
     except ValueError:
         raise Unsupported(
             f"{len(nics)} vifs",
@@ -183,7 +221,9 @@ def build_argv(
         if backend is not None:
             options = [f"{k}={opt(v)}" for k, v in backend.items() if k != "type"]
             argv += ["-netdev", ",".join([backend["type"], *options])]
-        argv += ["-device", _device_option(device)]
+        argv += ["-device", _device_option(device, bootable)]
+    if hvm is not None:
+        argv += _hvm_display_and_platform(hvm, binary)
     argv += [
         "-device", PANIC_DEVICE,
         "-device", f"{BALLOON_DEVICE},id={BALLOON_ID}",
@@ -195,7 +235,38 @@ def build_argv(
     argv += b_info.extra
     if isinstance(b_info.u, PvBuildInfo):
         argv += b_info.extra_pv
+    if hvm is not None:
+        argv += b_info.extra_hvm
     return argv
+
+
+def _boot_indexes(
+    hvm: HvmBuildInfo | None, disks: Sequence[BlockDisk], nics: Sequence[GuestNic]
+) -> dict[str, int]:
+    """An HVM domain's device ids -> bootindex, from boot= (none for PV: no firmware)."""
+    if hvm is None:
+        return {}
+    return hvmp.boot_indexes(
+        hvmp.boot_order(hvm),
+        disks=[d.node for d in disks if not d.cdrom],
+        cdroms=[d.node for d in disks if d.cdrom],
+        nics=[n.device_id for n in nics],
+    )
+
+
+def _hvm_display_and_platform(hvm: HvmBuildInfo, binary: QemuBinary) -> list[str]:
+    argv: list[str] = []
+    vga = hvmp.vga_device(hvm)
+    if vga is not None:
+        binary.require_device(vga)
+        argv += ["-device", vga]
+    vnc = hvmp.vnc_of(hvm)
+    if vnc is not None:
+        argv += ["-vnc", vnc.option()]
+    for device in hvmp.usb_devices(hvm):
+        binary.require_device(device["driver"])
+        argv += ["-device", _device_option(device)]
+    return argv + hvmp.platform_args(hvm)
 
 
 def balloon_target_bytes(cfg: DomainConfig) -> int | None:
@@ -213,12 +284,6 @@ def check_supported(cfg: DomainConfig) -> tuple[Report, ...]:
 
     :raise Unsupported: naming the xl.cfg key, why, and whether it arrives later
     """
-    if cfg.c_info.type is DomainType.HVM or isinstance(cfg.b_info.u, HvmBuildInfo):
-        raise Unsupported(
-            'type="hvm"',
-            f"HVM guests (firmware boot, emulated devices) are {LATER_WORDS}",
-            'boot the guest as type="pvh" or "pv" with kernel= for now',
-        )
     if cfg.b_info.device_model_version is DeviceModelVersion.QEMU_XEN_TRADITIONAL:
         raise Unsupported(
             'device_model_version="qemu-xen-traditional"',
@@ -271,8 +336,12 @@ def _accel_option(host: QemuHost, vcpus: int) -> str:
     return f"tcg,thread={thread}"
 
 
-def _device_option(props: Mapping[str, str]) -> str:
-    """``-device`` properties as QEMU's ``driver,key=value,...`` text."""
+def _device_option(props: Mapping[str, str], bootable: Mapping[str, int] = {}) -> str:
+    """``-device`` properties as QEMU's ``driver,key=value,...`` text, with the device's
+    bootindex when ``bootable`` gives it one."""
+    index = bootable.get(props.get("id", ""))
+    if index is not None:
+        props = {**props, "bootindex": str(index)}
     rest = (f"{key}={opt(value)}" for key, value in props.items() if key != "driver")
     return ",".join([props["driver"], *rest])
 

@@ -49,6 +49,7 @@ QEMU_IMG_TIMEOUT = 30.0
 DISK_DEVICE = "virtio-blk-pci"
 SERIAL_MAX = 20  # virtio-blk's serial: VIRTIO_BLK_ID_BYTES
 BRIDGE_DEVICE = "pcie-pci-bridge"
+LEGACY_BRIDGE_DEVICE = "pci-bridge"  # on an HVM domain's i440FX machine (qemu/hvm.py)
 BRIDGE_ID = "vbdbridge"
 BRIDGE_ADDR = "0x10"
 DISK_SLOTS = range(1, 32)  # the bridge's slots a disk may take (0 is the bridge's own)
@@ -86,9 +87,18 @@ def node_name(number: int) -> str:
     return f"vbd{number}"
 
 
-def disk_bridge() -> dict[str, str]:
+def pci_bridge(bridge_id: str, addr: str, *, legacy: bool, chassis: int) -> dict[str, str]:
+    """The ``-device`` properties of a hot-plug bridge at ``addr`` of the root bus: a
+    PCIe-to-PCI bridge on q35, a PCI-to-PCI bridge (its own ``chassis``) on i440FX."""
+    if legacy:
+        return {"driver": LEGACY_BRIDGE_DEVICE, "id": bridge_id, "bus": "pci.0", "addr": addr,
+                "chassis_nr": str(chassis)}  # fmt: skip
+    return {"driver": BRIDGE_DEVICE, "id": bridge_id, "bus": "pcie.0", "addr": addr}
+
+
+def disk_bridge(*, legacy: bool = False) -> dict[str, str]:
     """The ``-device`` properties of the bridge the domain's disks sit on."""
-    return {"driver": BRIDGE_DEVICE, "id": BRIDGE_ID, "bus": "pcie.0", "addr": BRIDGE_ADDR}
+    return pci_bridge(BRIDGE_ID, BRIDGE_ADDR, legacy=legacy, chassis=1)
 
 
 def cdrom_controller(slot: int) -> dict[str, str]:
@@ -97,9 +107,12 @@ def cdrom_controller(slot: int) -> dict[str, str]:
             "addr": f"{slot:#x}"}  # fmt: skip
 
 
-def disk_layout(disks: list[BlockDisk]) -> list[tuple[list[dict[str, object]], dict[str, str]]]:
+def disk_layout(
+    disks: list[BlockDisk], *, legacy: bool = False
+) -> list[tuple[list[dict[str, object]], dict[str, str]]]:
     """The config's disks (in vbd order) as QEMU starts with them: for each device in turn,
-    the ``-blockdev`` nodes it needs and its ``-device`` properties; the bridge comes first.
+    the ``-blockdev`` nodes it needs and its ``-device`` properties; the bridge comes first
+    (a legacy PCI one on an HVM domain's machine).
 
     :raise ValueError: when the disks need more than the bridge's slots
     """
@@ -107,7 +120,8 @@ def disk_layout(disks: list[BlockDisk]) -> list[tuple[list[dict[str, object]], d
     cdroms = [d for d in disks if d.cdrom]
     if len(plain) + bool(cdroms) > len(DISK_SLOTS):
         raise ValueError(f"{len(plain)} disks (and a cdrom controller) need too many slots")
-    layout: list[tuple[list[dict[str, object]], dict[str, str]]] = [([], disk_bridge())]
+    bridge = disk_bridge(legacy=legacy)
+    layout: list[tuple[list[dict[str, object]], dict[str, str]]] = [([], bridge)]
     layout += [(block_nodes(d), disk_device(d, s)) for s, d in zip(DISK_SLOTS, plain, strict=False)]
     if cdroms:
         layout.append(([], cdrom_controller(DISK_SLOTS[len(plain)])))

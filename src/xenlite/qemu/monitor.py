@@ -288,6 +288,18 @@ class Monitor:
         reply = await self.execute("query-memory-size-summary", timeout=timeout)
         return int(reply["base-memory"])
 
+    async def set_vnc_password(self, password: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Set the VNC server's password (QEMU started it with ``password=on``)."""
+        await self.execute("set_password", {"protocol": "vnc", "password": password},
+                           timeout=timeout)  # fmt: skip
+
+    async def vnc_address(self, *, timeout: float = DEFAULT_TIMEOUT) -> tuple[str, int] | None:
+        """The (host, port) the VNC server listens on, None when it has none."""
+        reply = await self.execute("query-vnc", timeout=timeout)
+        if not reply.get("enabled") or "service" not in reply:
+            return None
+        return str(reply["host"]), int(reply["service"])
+
     async def inject_nmi(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         """Send an NMI to the guest (xl trigger nmi)."""
         await self.execute("inject-nmi", timeout=timeout)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xenlite.qemu.blockdev import free_slot
+from xenlite.qemu.blockdev import free_slot, pci_bridge
 
 NIC_DEVICE = "virtio-net-pci"
 NET_BRIDGE_DEVICE = "pcie-pci-bridge"
@@ -36,6 +36,7 @@ class GuestNic:
     tap: str
     mac: str
     mtu: int
+    model: str = NIC_DEVICE  # the QEMU device: an HVM guest's emulated NIC (model=)
 
     @property
     def netdev_id(self) -> str:
@@ -46,10 +47,9 @@ class GuestNic:
         return f"nic{self.devid}"
 
 
-def net_bridge() -> dict[str, str]:
+def net_bridge(*, legacy: bool = False) -> dict[str, str]:
     """The ``-device`` properties of the bridge the domain's NICs sit on."""
-    return {"driver": NET_BRIDGE_DEVICE, "id": NET_BRIDGE_ID, "bus": "pcie.0",
-            "addr": NET_BRIDGE_ADDR}  # fmt: skip
+    return pci_bridge(NET_BRIDGE_ID, NET_BRIDGE_ADDR, legacy=legacy, chassis=2)
 
 
 def netdev(nic: GuestNic) -> dict[str, str]:
@@ -60,18 +60,15 @@ def netdev(nic: GuestNic) -> dict[str, str]:
 
 def nic_device(nic: GuestNic, slot: int) -> dict[str, str]:
     """The ``-device``/``device_add`` properties of the NIC in bridge ``slot``."""
-    return {
-        "driver": NIC_DEVICE,
-        "id": nic.device_id,
-        "netdev": nic.netdev_id,
-        "mac": nic.mac,
-        "host_mtu": str(nic.mtu),
-        "bus": NET_BRIDGE_ID,
-        "addr": f"{slot:#x}",
-    }
+    props = {"driver": nic.model, "id": nic.device_id, "netdev": nic.netdev_id, "mac": nic.mac}
+    if nic.model == NIC_DEVICE:
+        props["host_mtu"] = str(nic.mtu)
+    return {**props, "bus": NET_BRIDGE_ID, "addr": f"{slot:#x}"}
 
 
-def nic_layout(nics: list[GuestNic]) -> list[tuple[dict[str, str] | None, dict[str, str]]]:
+def nic_layout(
+    nics: list[GuestNic], *, legacy: bool = False
+) -> list[tuple[dict[str, str] | None, dict[str, str]]]:
     """The config's NICs (in devid order) as QEMU starts with them: the bridge (there for a
     domain without NICs too, for network-attach), then for each NIC its ``-netdev`` and
     ``-device``.
@@ -80,7 +77,7 @@ def nic_layout(nics: list[GuestNic]) -> list[tuple[dict[str, str] | None, dict[s
     """
     if len(nics) > len(NIC_SLOTS):
         raise ValueError(f"{len(nics)} NICs: the bridge has {len(NIC_SLOTS)} slots")
-    layout: list[tuple[dict[str, str] | None, dict[str, str]]] = [(None, net_bridge())]
+    layout: list[tuple[dict[str, str] | None, dict[str, str]]] = [(None, net_bridge(legacy=legacy))]
     layout += [(netdev(n), nic_device(n, s)) for s, n in zip(NIC_SLOTS, nics, strict=False)]
     return layout
 

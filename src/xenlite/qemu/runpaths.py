@@ -45,6 +45,11 @@ class RunPaths:
             console_log=logs / "console.log" if console_log else None,
         )
 
+    @property
+    def run_dir(self) -> Path:
+        """The directory of the domain's sockets and run-time files."""
+        return self.qmp_socket.parent
+
     def check_socket_paths(self) -> None:
         """:raise HostError: when a socket path is too long for a unix socket address"""
         for path in (self.qmp_socket, self.serial_socket):

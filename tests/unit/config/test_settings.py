@@ -18,6 +18,7 @@ from xenlite.config.domain.model import (
     BuildInfo,
     CreateInfo,
     DomainConfig,
+    HvmBuildInfo,
     PvBuildInfo,
     PvhBuildInfo,
     SchedParams,
@@ -89,6 +90,7 @@ def _model_paths() -> set[str]:
     paths |= fields_of("b_info", BuildInfo) - {"b_info.sched_params"}
     paths |= fields_of("b_info.sched_params", SchedParams)
     paths |= fields_of("pv", PvBuildInfo) | fields_of("pvh", PvhBuildInfo)
+    paths |= fields_of("hvm", HvmBuildInfo)
     return paths
 
 
@@ -172,9 +174,12 @@ def test_values_xl_fills_in_by_itself_are_not_reported() -> None:
     ]
 
 
-def test_hvm_is_one_refusal_not_one_per_hvm_key() -> None:
-    _, refused = domain_reports(config('name="h"\ntype="hvm"\nvnc=1\nstdvga=1\n'))
-    assert [r.key for r in refused] == ['type="hvm"']
+def test_hvm_keys_are_honoured_reported_or_refused_each() -> None:
+    honoured = 'name="h"\ntype="hvm"\nvnc=1\nstdvga=1\nboot="dc"\nserial="pty"\nhdtype="ahci"\n'
+    assert domain_reports(config(honoured)) == ((), ())
+    reported, refused = domain_reports(config(honoured + "viridian=1\nsoundhw='hda'\n"))
+    assert [r.key for r in reported] == ["viridian"]
+    assert [r.key for r in refused] == ["soundhw"]
 
 
 def test_boot_options_without_effect_are_reported() -> None:

@@ -156,11 +156,6 @@ def test_missing_kernel_is_a_config_error() -> None:
         argv_of(cfg)
 
 
-def test_hvm_is_refused() -> None:
-    with pytest.raises(Unsupported, match="hvm"):
-        argv_of(config('name="h"\ntype="hvm"\nmemory=128\n'))
-
-
 def test_qemu_traditional_is_refused() -> None:
     with pytest.raises(Unsupported, match="qemu-xen-traditional"):
         argv_of(config(PV + 'device_model_version="qemu-xen-traditional"\n'))

@@ -7,7 +7,7 @@ per-domain xl process, supervises every domain; ``-q`` drops "Parsing config fro
 ``-d`` also prints the config to stderr. ``-c`` attaches to the console as ``xl console``
 does: the domain is created paused, the console taken, and only then is it unpaused (unless
 ``-p``), so the console shows the guest from its first word, as xl's early-attaching
-xenconsole does. ``-V``/``-A`` (VNC viewer) are refused until VNC arrives.
+xenconsole does. ``-V``/``-A`` start a VNC viewer (cli/commands/vnc.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from xenlite.base.errors import Unsupported
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
 from xenlite.rpc.contract import VERSION_SKEW_FIX, Method
@@ -53,7 +52,7 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
     )
     config_file: str | None = None
     dryrun = opts.dryrun
-    quiet = paused = debug = foreground = no_wait = console = False
+    quiet = paused = debug = foreground = no_wait = console = vnc = autopass = False
     for flag, value in pairs:
         if flag in ("-h", "--help"):
             from xenlite.cli.main import print_command_help
@@ -75,6 +74,10 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             debug = True
         elif flag == "-F":
             foreground = True
+        elif flag in ("-V", "--vncviewer"):
+            vnc = True
+        elif flag in ("-A", "--vncviewer-autopass"):
+            vnc = autopass = True
         elif flag == "-e":
             # xl: do not keep a process waiting for the domain's death. xenlited supervises
             # every domain (on_poweroff/on_reboot/on_crash), so nothing waits here anyway;
@@ -93,8 +96,6 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
             "no config file given",
             "name a domain config file: xl create /etc/xen/NAME.cfg [key=value ...]",
         )
-    if not dryrun:
-        _refuse_unavailable(pairs)
     if not quiet:
         print(f"Parsing config from {config_file}", file=sys.stderr)
 
@@ -138,6 +139,15 @@ def main_create(opts: GlobalOptions, args: list[str]) -> int:
         domid, name, warnings = _created(answer)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        if vnc:
+            # xl forks the viewer before it attaches a console (or waits) itself.
+            from xenlite.base.errors import XenliteError
+            from xenlite.cli.commands.vnc import start_viewer
+
+            try:
+                start_viewer(domid, autopass=autopass, wait=False)
+            except XenliteError as exc:  # the domain is made all the same, as under xl
+                print(f"warning: no VNC viewer: {exc}", file=sys.stderr)
         if console:
             _attach_console(client, domid, leave_paused=paused)
         if foreground and not no_wait:
@@ -165,17 +175,6 @@ def _attach_console(client: RpcClient, domid: int, *, leave_paused: bool) -> Non
         attach_console(client, domid, attached=unpause)
     finally:
         unpause()  # the console could not be had: the domain runs all the same, as asked
-
-
-def _refuse_unavailable(pairs: list[tuple[str, str]]) -> None:
-    """-V and -A need parts xenlite does not have yet: refuse before creating anything."""
-    for flag, _ in pairs:
-        if flag in ("-V", "--vncviewer", "-A", "--vncviewer-autopass"):
-            raise Unsupported(
-                f"xl create {flag}",
-                "xenlite does not start a VNC viewer yet",
-                "create the domain without -V/-A and connect a VNC viewer yourself",
-            )
 
 
 def config_text(path: str, overrides: list[str]) -> str:
