@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bootimages import firmware_disk, isolinux_iso
+from guestshell import GuestShell
 from hoststate import XENSTORED_SOCKET, host_state
 from xenlite.qemu.hvm import OVMF_CODE
 from xenlite.xenstore.client import XenStore
@@ -172,6 +173,69 @@ def test_boot_d_starts_the_cdrom(live_host: Any, tmp_path: Path) -> None:
         domid = _domid(live_host, "hvm-iso")
         with XenStore.open(live_host.root / XENSTORED_SOCKET) as xs:
             assert "vnc-port" not in xs.directory(f"/local/domain/{domid}/console")
+        viewer = live_host.xl("vncviewer", "hvm-iso")
+        assert viewer.returncode != 0
+        assert "has no VNC display" in viewer.stderr
     finally:
         live_host.xl("destroy", "hvm-iso")
+    assert host_state(live_host.root) == before
+
+
+def test_without_serial_there_is_no_console(live_host: Any) -> None:
+    before = host_state(live_host.root)
+    config = live_host.root / "noserial.cfg"
+    config.write_text('name = "noserial"\ntype = "hvm"\nmemory = 64\nvnc = 0\n')
+    created = live_host.xl("create", str(config))
+    assert created.returncode == 0, created.stderr
+    try:
+        attached = live_host.xl("console", "noserial", timeout=30)
+        assert attached.returncode != 0
+        assert 'serial = "pty"' in attached.stderr
+    finally:
+        live_host.xl("destroy", "noserial")
+    assert host_state(live_host.root) == before
+
+
+def _cpu_flags(host: Any, name: str) -> set[str]:
+    with GuestShell(host, name) as guest:
+        status, said = guest.run("grep -m1 '^flags' /proc/cpuinfo")
+    assert status == 0, said
+    return set(said.split(":", 1)[1].split())
+
+
+@pytest.mark.parametrize(
+    ("form", "cpuid", "gone"),
+    [
+        ("libxl", '"host,aes=0,sse4.2=0"', {"aes", "sse4_2"}),
+        ("xend", '["1:ecx=xxxxxxxxxxx0xxxxxxxxxxxxxxxxxxxx"]', {"sse4_2"}),
+    ],
+)
+def test_cpuid_reaches_the_guests_cpuinfo(
+    live_host: Any, form: str, cpuid: str, gone: set[str]
+) -> None:
+    # A PVH guest: cpuid= is every guest type's (xl reads it for PV, PVH and HVM alike).
+    before = host_state(live_host.root)
+    name = f"cpuid-{form}"
+    config = live_host.write_config(name, f"cpuid = {cpuid}")
+    created = live_host.xl("create", str(config))
+    assert created.returncode == 0, created.stderr
+    try:
+        live_host.wait_ready(name)
+        flags = _cpu_flags(live_host, name)
+        assert not gone & flags
+        assert {"sse2", "sse4_1"} <= flags  # the rest of QEMU's model is untouched
+    finally:
+        live_host.xl("destroy", name)
+    assert host_state(live_host.root) == before
+
+
+def test_a_cpuid_flag_the_accelerator_lacks_fails_the_create(live_host: Any) -> None:
+    before = host_state(live_host.root)
+    config = live_host.write_config("cpuid-avx512", 'cpuid = "host,avx512f=1"')
+    created = live_host.xl("create", str(config))
+    if "kvm" in created.stderr.lower():
+        pytest.skip("this host runs guests under KVM, whose CPU may have AVX-512")
+    assert created.returncode != 0
+    assert "avx512f" in created.stderr
+    assert "cpuid-avx512" not in live_host.listed()
     assert host_state(live_host.root) == before

@@ -166,7 +166,13 @@ XL_CFG: tuple[Setting, ...] = (
     _row("slice", X, "b_info.sched_params.slice", why="sEDF parameters; CFS has none"),
     _row("latency", X, "b_info.sched_params.latency", why="sEDF parameters; CFS has none"),
     _row("extratime", X, "b_info.sched_params.extratime", why="sEDF parameters; CFS has none"),
-    _row("cpuid", L, why="CPUID policies"),
+    _row(
+        "cpuid",
+        Q,
+        "b_info.cpuid",
+        by=("xenlite.qemu.argv:_cpuid",),
+        why="forced bits become -cpu switches (enforced); QEMU's model gives the rest",
+    ),
     _row("vnuma", L, "b_info.vnuma_nodes", why="virtual NUMA topologies"),
     _row(
         "nestedhvm",

@@ -37,6 +37,7 @@ from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host import facts as host_facts
 from xenlite.host import netbridge
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
+from xenlite.qemu import hvm
 from xenlite.rpc.contract import VERSION_SKEW_FIX, DomainInfo, Method
 from xenlite.rpc.protocol import Event, Reply, RpcCode
 
@@ -341,6 +342,14 @@ class Operations:
                 f"console {num} of domain '{domain.name}'",
                 "a xenlite domain has one console (number 0), its serial port",
                 "attach without -n (or with -n 0)",
+            )
+        b_info = domain.config.b_info
+        if hvm.is_hvm(b_info) and not hvm.has_serial_console(hvm.hvm_info(b_info)):
+            raise DomainError(
+                f"console of domain '{domain.name}'",
+                'an HVM guest has a serial port only with serial = "pty" in its config, as on Xen',
+                'add serial = "pty" and create the domain again (its screen is on VNC: xl '
+                "vncviewer DOMAIN)",
             )
         async for item in self.consoles.attach(domain):
             yield item

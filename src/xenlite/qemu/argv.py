@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 from xenlite.base.errors import ConfigError, Unsupported
 from xenlite.config.domain.build import effective_max_memkb, effective_target_memkb
+from xenlite.config.domain.cpuid import CpuidError, qemu_cpu_options
 from xenlite.config.domain.model import (
     BuildInfo,
     DeviceModelVersion,
@@ -143,7 +144,7 @@ def build_argv(
         machine = hvmp.machine_option(b_info, hvm)
         display = ["-display", "none"]
     cpu = "host" if host.accel is Accel.KVM else "max"
-    cpu = ",".join([cpu, *(hvmp.cpu_flags(hvm) if hvm is not None else [])])
+    cpu = ",".join([cpu, *(hvmp.cpu_flags(hvm) if hvm is not None else []), *_cpuid(b_info)])
     argv = [
         os.fspath(binary.path),
         "-name", f"guest={opt(name)},process=qemu-dm-{domid},debug-threads=on",
@@ -238,6 +239,21 @@ def build_argv(
     if hvm is not None:
         argv += b_info.extra_hvm
     return argv
+
+
+def _cpuid(b_info: BuildInfo) -> list[str]:
+    """cpuid='s forced bits as -cpu switches, with ``enforce``: QEMU then refuses to start
+    rather than quietly leave out a feature the accelerator cannot give (TCG has no AVX-512)."""
+    if not b_info.cpuid:
+        return []
+    try:
+        return [*qemu_cpu_options(b_info.cpuid), "enforce"]
+    except CpuidError as exc:
+        raise Unsupported(
+            "cpuid",
+            str(exc),
+            "leave those bits to QEMU's CPU model (x) or remove them from cpuid=",
+        ) from None
 
 
 def _boot_indexes(

@@ -369,9 +369,16 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_unsupported_keys_refused_clearly(tmp_path: Path) -> None:
-    err = error(tmp_path, PV + 'cpuid = "host,tm=0"\n')
+    err = error(tmp_path, 'name = "g"\ntype = "hvm"\nms_vm_genid = "generate"\n')
     assert "not supported by xenlite" in str(err)
     assert err.line == 3
+
+
+def test_a_cpuid_libxl_would_not_read_is_located(tmp_path: Path) -> None:
+    err = error(tmp_path, PV + 'cpuid = "host,tm=2"\n')
+    assert "tm=2" in str(err)
+    assert err.line == 3
+    assert load(tmp_path, PV + 'cpuid = "host,tm=0"\n').config.b_info.cpuid
 
 
 def test_demo_cfg_builds() -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from xenlite.config.domain import cpuid
 from xenlite.config.domain.hvm import hvm_info
 from xenlite.config.domain.model import (
     ALTP2M_ORDER,
@@ -23,6 +24,7 @@ from xenlite.config.domain.model import (
     ArchArm,
     ArchX86,
     BuildInfo,
+    CpuidLeaf,
     CreateInfo,
     DeviceModelVersion,
     DomainConfig,
@@ -339,7 +341,7 @@ def _boot(r: KeyReader, b: dict[str, Any], dtype: DomainType | None) -> None:
 
 
 def _arch(r: KeyReader, b: dict[str, Any]) -> None:
-    """gic_version, tee, msr_relaxed and the refused cpuid=."""
+    """gic_version, tee, msr_relaxed and cpuid=."""
     buf = r.string("gic_version")
     if buf is not None:
         arm = b.get("arch_arm", ArchArm())
@@ -355,13 +357,25 @@ def _arch(r: KeyReader, b: dict[str, Any]) -> None:
             r.pos("msr_relaxed"),
             "WARNING: msr_relaxed will be removed in future versions.",
         )
-    if r.setting("cpuid") is not None:
+    b["cpuid"] = _cpuid(r)
+
+
+def _cpuid(r: KeyReader) -> tuple[CpuidLeaf, ...]:
+    """cpuid= in the libxl form (one string) or the xend form (a list), as libxl reads it."""
+    value = r.string_or_list("cpuid")
+    if value is None:
+        return ()
+    try:
+        if isinstance(value, str):
+            return cpuid.parse_libxl(value)
+        return cpuid.parse_xend([atom.text for atom in value])
+    except cpuid.CpuidError as exc:
         raise r.fail(
             "cpuid",
-            "CPUID policies are not supported by xenlite (QEMU's -cpu model decides "
-            "what the guest sees)",
-            "remove cpuid=",
-        )
+            str(exc),
+            'write cpuid="host,FEATURE=0|1,..." or cpuid=["LEAF:REG=32 bits of 0/1/x", ...] '
+            "(xl.cfg(5))",
+        ) from None
 
 
 def _deprecated_number(

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from xenlite.base.errors import ConfigError
-from xenlite.config.domain.model import DomainConfig
+from xenlite.config.domain.model import CpuidLeaf, DomainConfig
 
 T = TypeVar("T")
 
@@ -70,6 +70,9 @@ def _struct_to_json(obj: object) -> dict[str, JsonValue]:
         elif kind in ("array", "bitmaps", "string_list", "kv_list", "bitmap"):
             if value:
                 out[f.name] = _container_to_json(kind, value)
+        elif kind == "cpuid":
+            if value:
+                out[f.name] = {"cpuid": [_struct_to_json(leaf) for leaf in value], "msr": []}
         elif value != f.default:
             out[f.name] = _scalar_to_json(kind, value)
     return out
@@ -215,6 +218,16 @@ def _field_from_json(f: dataclasses.Field[Any], raw: object, source: str, where:
             return tuple(_enum(item, v, source, where) for v in items)
         return tuple(
             _struct_from_json(item, v, source, f"{where}[{i}]") for i, v in enumerate(items)
+        )
+    if kind == "cpuid":
+        if not isinstance(raw, Mapping):
+            raise _bad(source, where, 'expected {"cpuid": [...], "msr": [...]}')
+        if raw.get("msr"):
+            raise _bad(source, where, "MSR policies are not supported by xenlite")
+        leaves = _list(raw.get("cpuid", []), source, where)
+        return tuple(
+            _struct_from_json(CpuidLeaf, v, source, f"{where}.cpuid[{i}]")
+            for i, v in enumerate(leaves)
         )
     if kind == "defbool":
         if raw == "True":

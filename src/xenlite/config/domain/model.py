@@ -213,9 +213,28 @@ def kv_list() -> Any:
     return dataclasses.field(default=(), metadata=_meta("kv_list"))
 
 
+def cpuid_policy() -> Any:
+    """A libxl_cpuid_policy_list, as its leaves; JSON ``{"cpuid": [...], "msr": []}``,
+    omitted when empty."""
+    return dataclasses.field(default=(), metadata=_meta("cpuid"))
+
+
 def union(key: str, members: tuple[type, ...]) -> Any:
     """A KeyedUnion: JSON ``"<key>.<member>"`` holding the member struct."""
     return dataclasses.field(default=None, metadata=_meta("union", key=key, members=members))
+
+
+@dataclass(frozen=True, slots=True)
+class CpuidLeaf:
+    """One leaf of a CPUID policy (config/domain/cpuid.py): each register's 32 characters,
+    bit 31 first, each 0, 1, x, k or s; None where the policy leaves the register alone."""
+
+    leaf: int = integer()
+    subleaf: int | None = integer(None)
+    eax: str | None = string()
+    ebx: str | None = string()
+    ecx: str | None = string()
+    edx: str | None = string()
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,6 +465,7 @@ class BuildInfo:
     exec_ssid_label: str | None = string()
     localtime: bool | None = defbool()
     disable_migrate: bool | None = defbool()
+    cpuid: tuple[CpuidLeaf, ...] = cpuid_policy()
     blkdev_start: str | None = string()
     vnuma_nodes: tuple[VnodeInfo, ...] = array(VnodeInfo)
     # LIBXL_MAX_GRANT_DEFAULT (-1): Xen's command-line limits apply.
