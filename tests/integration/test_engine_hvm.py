@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,28 @@ def _check_vncviewer(host: Any, name: str, address: tuple[str, int], tmp_path: P
     assert (bin_dir / "vncviewer.stdin").read_text() == f"{PASSWORD}\n"
 
 
+def _check_pv_disk_hotplug(host: Any, name: str, tmp_path: Path) -> None:
+    """xl block-attach to an HVM guest gives it a PV disk (virtio on the i440FX bridge), as
+    Xen's does; block-detach takes it away again."""
+    extra = tmp_path / "extra.img"
+    extra.write_bytes(b"hot-plugged" + bytes((1 << 20) - 11))
+    with GuestShell(host, name) as guest:
+        attached = host.xl("block-attach", name, f"{extra},raw,xvdb,w")
+        assert attached.returncode == 0, attached.stderr
+        _wait_guest(guest, "cat /sys/block/vda/serial", "xvdb")
+        assert guest.run("head -c 11 /dev/vda") == (0, "hot-plugged")
+        detached = host.xl("block-detach", name, "xvdb")
+        assert detached.returncode == 0, detached.stderr
+        _wait_guest(guest, "ls /sys/block/vda 2>&1", "No such file")
+
+
+def _wait_guest(guest: GuestShell, command: str, text: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in guest.run(command)[1]:
+        assert time.monotonic() < deadline, f"{command!r} never said {text!r}"
+        time.sleep(0.2)
+
+
 def _colours(png: Path) -> int:
     from PIL import Image
 
@@ -152,6 +175,7 @@ def test_firmware_boots_the_disk_and_vnc_shows_the_screen(
         assert '"type": "hvm"' in listed.stdout
         if bios == "seabios":
             _check_vncviewer(live_host, name, address, tmp_path)
+            _check_pv_disk_hotplug(live_host, name, tmp_path)
     finally:
         live_host.xl("destroy", name)
     assert host_state(live_host.root) == before
