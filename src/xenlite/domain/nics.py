@@ -85,12 +85,11 @@ def prepare_nics(
         _refuse_unsupported(nic, what, emulated=emulated)
         mac = _mac(nic, what, uuid, taken)
         taken.add(mac)
-        model = NIC_DEVICE
         if emulated and nic.nictype is not NicType.VIF:
-            resolved = replace(nic, mac=mac, nictype=NicType.VIF_IOEMU,
-                               model=nic.model or DEFAULT_NIC_MODEL)  # fmt: skip
-            model = resolved.model or DEFAULT_NIC_MODEL
+            model = nic.model or DEFAULT_NIC_MODEL
+            resolved = replace(nic, mac=mac, nictype=NicType.VIF_IOEMU, model=model)
         else:
+            model = NIC_DEVICE
             resolved = replace(nic, mac=mac, nictype=NicType.VIF)
         side = host_side(resolved, domid, what)
         try:

@@ -166,3 +166,17 @@ def test_vif_nodes_are_libxls() -> None:
     # The default MTU is not written to the backend, as libxl leaves it out.
     (plain,) = prepare_nics([nic("")], domid=3, uuid=UUID, taken_macs=[])
     assert f"{back}/mtu" not in {n.path for n in vif_nodes(3, [plain.nic])}
+
+
+def test_an_hvm_guests_vifs_are_emulated_unless_type_vif() -> None:
+    default, e1000, pv = prepare_nics(
+        [nic(""), nic("model=e1000", 1), nic("type=vif", 2)],
+        domid=5, uuid=UUID, taken_macs=[], emulated=True,
+    )  # fmt: skip
+    assert (default.qemu.model, default.nic.nictype) == ("rtl8139", NicType.VIF_IOEMU)
+    assert default.nic.model == "rtl8139"  # kept in the config, as libxl fills it in
+    assert e1000.qemu.model == "e1000"
+    assert (pv.qemu.model, pv.nic.nictype) == ("virtio-net-pci", NicType.VIF)
+    # A PV or PVH guest's vif is virtio whatever model= says.
+    (plain,) = prepare_nics([nic("model=e1000")], domid=6, uuid=UUID, taken_macs=[])
+    assert plain.qemu.model == "virtio-net-pci"
