@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from xenlite.qemu.argv import opt
+from xenlite.qemu.options import opt
 from xenlite.qemu.runpaths import RunPaths
 
 GREETER = r"""

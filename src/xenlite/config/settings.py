@@ -198,8 +198,8 @@ XL_CFG: tuple[Setting, ...] = (
     _row("bootloader_user", L, "b_info.bootloader_user", why=_RESTRICT),
     _row("device_tree", R, "b_info.device_tree", why="device trees are for Arm guests"),
     # -- clocks and platform
-    _row("localtime", Q, "b_info.localtime", by=("xenlite.qemu.hvm:rtc_option",)),
-    _row("rtc_timeoffset", Q, "b_info.rtc_timeoffset", by=("xenlite.qemu.hvm:rtc_option",)),
+    _row("localtime", Q, "b_info.localtime", by=("xenlite.qemu.argv:_rtc_option",)),
+    _row("rtc_timeoffset", Q, "b_info.rtc_timeoffset", by=("xenlite.qemu.argv:_rtc_option",)),
     _row(
         "tsc_mode", X, "b_info.tsc_mode", why="Xen's TSC emulation modes have no QEMU counterpart"
     ),

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ from xenlite.qemu.accel import Accel
 from xenlite.qemu.binary import QemuBinary
 from xenlite.qemu.blockdev import DISK_SLOTS, SERIAL_MAX, BlockDisk, block_nodes, disk_layout
 from xenlite.qemu.netdev import NIC_SLOTS, GuestNic, nic_layout
+from xenlite.qemu.options import opt
 from xenlite.qemu.runpaths import RunPaths
 
 MACHINE = "q35"
@@ -73,11 +75,6 @@ class QemuHost:
     binary: QemuBinary
     accel: Accel
     nr_cpus: int
-
-
-def opt(value: str | os.PathLike[str]) -> str:
-    """``value`` escaped for a QEMU ``key=value,...`` option list (``,`` -> ``,,``)."""
-    return os.fspath(value).replace(",", ",,")
 
 
 def build_argv(
@@ -157,7 +154,7 @@ def build_argv(
     ]  # fmt: skip
     if cfg.c_info.uuid is not None:
         argv += ["-uuid", cfg.c_info.uuid]
-    rtc = hvmp.rtc_option(b_info)
+    rtc = _rtc_option(b_info)
     if rtc is not None:
         argv += ["-rtc", rtc]
     if hvm is None:
@@ -239,6 +236,18 @@ def build_argv(
     if hvm is not None:
         argv += b_info.extra_hvm
     return argv
+
+
+def _rtc_option(b_info: BuildInfo, now: float | None = None) -> str | None:
+    """``-rtc``'s argument for localtime= and rtc_timeoffset= (None: QEMU's UTC clock).
+
+    QEMU takes a start date rather than an offset, so the offset is added to the time of
+    launch, in the guest's zone (local time or UTC)."""
+    if not b_info.rtc_timeoffset:
+        return "base=localtime" if b_info.localtime else None
+    moment = (time.time() if now is None else now) + b_info.rtc_timeoffset
+    parts = time.localtime(moment) if b_info.localtime else time.gmtime(moment)
+    return "base=" + time.strftime("%Y-%m-%dT%H:%M:%S", parts)
 
 
 def _cpuid(b_info: BuildInfo) -> list[str]:
@@ -378,5 +387,4 @@ __all__ = [
     "balloon_target_bytes",
     "build_argv",
     "check_supported",
-    "opt",
 ]

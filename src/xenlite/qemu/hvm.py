@@ -1,5 +1,5 @@
 """An HVM domain's platform on QEMU: firmware, boot order, emulated disks and NICs, display,
-VNC, serial port, USB and clocks (pure, but for the copy of a UEFI variable store).
+VNC, serial port and USB (pure, but for the copy of a UEFI variable store).
 
 xl.cfg(5) "Fully-virtualised (HVM) Guest Specific Options" says what each key is; libxl's
 qemu-xen device model is the reference for how it reaches QEMU. Choices, and why:
@@ -25,8 +25,6 @@ qemu-xen device model is the reference for how it reaches QEMU. Choices, and why
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +33,13 @@ from xenlite.base.errors import ConfigError, HostError, Unsupported
 from xenlite.base.files import write_atomic
 from xenlite.config.domain.choices import BiosType, HdType, VgaKind
 from xenlite.config.domain.model import BuildInfo, HvmBuildInfo
+from xenlite.qemu.options import opt
 
 MACHINE = "pc"
 DEFAULT_BOOT = "cda"
-# a and b are floppies, in libxl's default order too: xl.cfg has no floppy drive to boot.
-BOOT_LETTERS = {"a": "floppy", "b": "floppy", "c": "hard disk", "d": "cdrom", "n": "network"}
+# c disk, d cdrom, n network; a and b are floppies, in libxl's default order too: xl.cfg has
+# no floppy drive to boot.
+BOOT_LETTERS = "abcdn"
 IDE_POSITIONS = 4  # hda..hdd: two channels, master and slave
 AHCI_PORTS = 6
 AHCI_ID = "ahci0"
@@ -91,12 +91,17 @@ def firmware_args(hvm: HvmBuildInfo, run_dir: Path) -> list[str]:
         )
     if not uses_ovmf(hvm):
         return ["-bios", hvm.system_firmware] if hvm.system_firmware else []
-    code = hvm.system_firmware or os.fspath(OVMF_CODE)
+    code = _ovmf_code(hvm)
     vars_path = run_dir / UEFI_VARS_FILE
     return [
-        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={_opt(code)}",
-        "-drive", f"if=pflash,format=raw,unit=1,file={_opt(vars_path)}",
+        "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={opt(code)}",
+        "-drive", f"if=pflash,format=raw,unit=1,file={opt(vars_path)}",
     ]  # fmt: skip
+
+
+def _ovmf_code(hvm: HvmBuildInfo) -> Path:
+    """OVMF's code image: bios_path_override= or Debian's."""
+    return Path(hvm.system_firmware) if hvm.system_firmware else OVMF_CODE
 
 
 def prepare_firmware(hvm: HvmBuildInfo, run_dir: Path) -> None:
@@ -105,8 +110,7 @@ def prepare_firmware(hvm: HvmBuildInfo, run_dir: Path) -> None:
     :raise HostError: when the firmware is not installed
     """
     if uses_ovmf(hvm):
-        code = Path(hvm.system_firmware) if hvm.system_firmware else OVMF_CODE
-        for path in (code, OVMF_VARS):
+        for path in (_ovmf_code(hvm), OVMF_VARS):
             if not path.is_file():
                 raise HostError(
                     f"UEFI firmware {path}",
@@ -376,22 +380,10 @@ def platform_args(hvm: HvmBuildInfo) -> list[str]:
     if hvm.acpi_s4 is False:
         argv += ["-global", "PIIX4_PM.disable_s4=1"]
     if hvm.smbios_firmware:
-        argv += ["-smbios", f"file={_opt(hvm.smbios_firmware)}"]
+        argv += ["-smbios", f"file={opt(hvm.smbios_firmware)}"]
     if hvm.acpi_firmware:
-        argv += ["-acpitable", f"file={_opt(hvm.acpi_firmware)}"]
+        argv += ["-acpitable", f"file={opt(hvm.acpi_firmware)}"]
     return argv
-
-
-def rtc_option(b_info: BuildInfo, now: float | None = None) -> str | None:
-    """``-rtc``'s argument for localtime= and rtc_timeoffset= (None: QEMU's UTC clock).
-
-    QEMU takes a start date rather than an offset, so the offset is added to the time of
-    launch, in the guest's zone (local time or UTC)."""
-    if not b_info.rtc_timeoffset:
-        return "base=localtime" if b_info.localtime else None
-    moment = (time.time() if now is None else now) + b_info.rtc_timeoffset
-    parts = time.localtime(moment) if b_info.localtime else time.gmtime(moment)
-    return "base=" + time.strftime("%Y-%m-%dT%H:%M:%S", parts)
 
 
 def check_nested(b_info: BuildInfo, *, kvm: bool) -> None:
@@ -403,10 +395,6 @@ def check_nested(b_info: BuildInfo, *, kvm: bool) -> None:
             "under TCG",
             "remove nestedhvm= (or run xenlite where KVM works)",
         )
-
-
-def _opt(value: str | os.PathLike[str]) -> str:
-    return os.fspath(value).replace(",", ",,")
 
 
 __all__ = [
@@ -435,7 +423,6 @@ __all__ = [
     "machine_option",
     "platform_args",
     "prepare_firmware",
-    "rtc_option",
     "usb_devices",
     "uses_ovmf",
     "vga_device",

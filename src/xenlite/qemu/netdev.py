@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from xenlite.qemu.blockdev import free_slot, pci_bridge
 
 NIC_DEVICE = "virtio-net-pci"
-NET_BRIDGE_DEVICE = "pcie-pci-bridge"
 NET_BRIDGE_ID = "vifbridge"
 NET_BRIDGE_ADDR = "0x11"
 NIC_SLOTS = range(1, 32)

@@ -30,8 +30,8 @@ from pathlib import Path
 from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import HostError, QemuError, QemuLaunchError
 from xenlite.base.files import write_atomic
-from xenlite.qemu.argv import opt
 from xenlite.qemu.binary import QEMU_PACKAGE
+from xenlite.qemu.options import opt
 from xenlite.qemu.runpaths import RunPaths
 
 log = logging.getLogger(__name__)

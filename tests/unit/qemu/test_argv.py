@@ -24,7 +24,6 @@ from xenlite.qemu.argv import (
     balloon_target_bytes,
     build_argv,
     check_supported,
-    opt,
 )
 from xenlite.qemu.binary import QemuBinary
 from xenlite.qemu.blockdev import (
@@ -35,6 +34,7 @@ from xenlite.qemu.blockdev import (
     next_medium_node,
 )
 from xenlite.qemu.netdev import GuestNic
+from xenlite.qemu.options import opt
 from xenlite.qemu.runpaths import RunPaths
 
 BINARY = QemuBinary(

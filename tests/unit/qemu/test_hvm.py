@@ -16,7 +16,7 @@ from xenlite.config.specs.disk import vdev_to_devid
 from xenlite.config.xlcfg.grammar import parse_with_overrides
 from xenlite.qemu import hvm
 from xenlite.qemu.accel import Accel
-from xenlite.qemu.argv import QemuHost, build_argv
+from xenlite.qemu.argv import QemuHost, _rtc_option, build_argv
 from xenlite.qemu.binary import QemuBinary
 from xenlite.qemu.blockdev import BlockDisk
 from xenlite.qemu.netdev import GuestNic
@@ -202,10 +202,10 @@ def test_platform_switches() -> None:
 def test_rtc_offset_starts_the_clock_that_far_from_now() -> None:
     cfg = config(HVM + "rtc_timeoffset=3600\n").b_info
     now = time.mktime((2026, 12, 7, 12, 0, 0, 0, 0, -1))
-    assert hvm.rtc_option(cfg, now) == "base=" + time.strftime(
+    assert _rtc_option(cfg, now) == "base=" + time.strftime(
         "%Y-%m-%dT%H:%M:%S", time.gmtime(now + 3600)
     )
-    assert hvm.rtc_option(dataclasses.replace(cfg, rtc_timeoffset=0, localtime=True)) == (
+    assert _rtc_option(dataclasses.replace(cfg, rtc_timeoffset=0, localtime=True)) == (
         "base=localtime"
     )
 

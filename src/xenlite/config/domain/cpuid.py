@@ -89,12 +89,15 @@ BY_NAME |= {alias: BY_NAME[name] for alias, name in ALIASES.items()}
 BY_PLACE: dict[tuple[int, int | None, str, int], Feature] = {
     (f.leaf, f.subleaf, f.register, f.bit): f for f in FEATURES
 }
-# The numeric keys of the libxl form: (leaf, register, first bit, width). family, model and
-# stepping are QEMU CPU properties too; the others have no QEMU property.
+# The processor signature in leaf 1 eax, which QEMU takes as CPU properties: each libxl key's
+# parts, (first bit, width), the extended field second.
+SIGNATURE: dict[str, tuple[tuple[int, int], ...]] = {
+    "stepping": ((0, 4),),
+    "model": ((4, 4), (16, 4)),
+    "family": ((8, 4), (20, 8)),
+}
+# libxl's other numeric keys: (leaf, register, first bit, width); QEMU has no property for them.
 NUMERIC: dict[str, tuple[int, str, int, int]] = {
-    "stepping": (1, "eax", 0, 4),
-    "model": (1, "eax", 4, 4),  # and the extended model, bits 16-19
-    "family": (1, "eax", 8, 4),  # and the extended family, bits 20-27
     "brandid": (1, "ebx", 0, 8),
     "clflush": (1, "ebx", 8, 8),
     "proccount": (1, "ebx", 16, 8),
@@ -105,6 +108,23 @@ NUMERIC: dict[str, tuple[int, str, int, int]] = {
     "procpkg": (4, "eax", 26, 6),
     "maxhvleaf": (0x40000000, "eax", 0, 8),
 }
+
+
+def _encode_signature(key: str, number: int) -> tuple[int, ...]:
+    """The parts of signature field ``key`` holding ``number`` (the extended ones second)."""
+    if key == "family":
+        return (number, 0) if number <= 0xF else (0xF, number - 0xF)
+    if key == "model":
+        return number & 0xF, (number >> 4) & 0xF
+    return (number,)
+
+
+def _decode_signature(key: str, parts: Sequence[int]) -> int:
+    if key == "family":
+        return parts[0] + (parts[1] if parts[0] == 0xF else 0)
+    if key == "model":
+        return parts[0] | (parts[1] << 4)
+    return parts[0]
 
 
 class CpuidError(ValueError):
@@ -150,7 +170,7 @@ def parse_libxl(text: str) -> tuple[CpuidLeaf, ...]:
         key, sep, value = item.partition("=")
         if not sep or not value:
             raise CpuidError(f'"{item}" is not KEY=VALUE')
-        if key in NUMERIC:
+        if key in NUMERIC or key in SIGNATURE:
             try:
                 number = int(value, 0)
             except ValueError:
@@ -167,19 +187,15 @@ def parse_libxl(text: str) -> tuple[CpuidLeaf, ...]:
 
 
 def _set_number(policy: _Policy, key: str, number: int) -> None:
-    leaf, register, first, width = NUMERIC[key]
-    if key == "family":
-        base, extended = (number, 0) if number <= 0xF else (0xF, number - 0xF)
-        policy.set(1, None, "eax", 8, 4, f"{base:04b}")
-        policy.set(1, None, "eax", 20, 8, f"{extended:08b}")
-        return
-    if key == "model":
-        policy.set(1, None, "eax", 4, 4, f"{number & 0xF:04b}")
-        policy.set(1, None, "eax", 16, 4, f"{(number >> 4) & 0xF:04b}")
-        return
-    if not 0 <= number < (1 << width):
-        raise CpuidError(f"{key}={number} does not fit its {width} bits")
-    policy.set(leaf, None, register, first, width, f"{number:0{width}b}")
+    if key in SIGNATURE:
+        places = [(1, "eax", first, width) for first, width in SIGNATURE[key]]
+        values: tuple[int, ...] = _encode_signature(key, number)
+    else:
+        places, values = [NUMERIC[key]], (number,)
+    for (leaf, register, first, width), value in zip(places, values, strict=True):
+        if not 0 <= value < (1 << width):
+            raise CpuidError(f"{key}={number} does not fit its bits")
+        policy.set(leaf, None, register, first, width, f"{value:0{width}b}")
 
 
 def parse_xend(items: Sequence[str]) -> tuple[CpuidLeaf, ...]:
@@ -244,9 +260,7 @@ def _numeric_fields(leaf: CpuidLeaf, register: str, bits: str, unknown: list[str
     QEMU has no property for them)."""
     covered: set[int] = set()
     for key, (number_leaf, number_register, first, width) in NUMERIC.items():
-        if (number_leaf, number_register) != (leaf.leaf, register) or (
-            number_leaf == 1 and (register == "eax")
-        ):
+        if (number_leaf, number_register) != (leaf.leaf, register):
             continue
         span = range(first, first + width)
         if any(bits[BITS - 1 - bit] in FORCED for bit in span):
@@ -261,24 +275,16 @@ def _signature(bits: str, unknown: list[str]) -> list[str]:
     def field(first: int, width: int) -> str:
         return bits[BITS - first - width : BITS - first]
 
-    fields = {"stepping": [(0, 4)], "model": [(4, 4), (16, 4)], "family": [(8, 4), (20, 8)]}
     options: list[str] = []
     covered: set[int] = set()
-    for name, parts in fields.items():
+    for name, parts in SIGNATURE.items():
         texts = [field(first, width) for first, width in parts]
         if all(c in KEEP for text in texts for c in text):
             continue
         if any(c not in FORCED for text in texts for c in text):
             unknown.append(f"{name} (leaf 0x1 eax) given in part")
             continue
-        values = [int(text, 2) for text in texts]
-        if name == "stepping":
-            number = values[0]
-        elif name == "model":
-            number = values[0] | (values[1] << 4)
-        else:
-            number = values[0] + (values[1] if values[0] == 0xF else 0)
-        options.append(f"{name}={number}")
+        options.append(f"{name}={_decode_signature(name, [int(text, 2) for text in texts])}")
         covered |= {b for first, width in parts for b in range(first, first + width)}
     for index, char in enumerate(bits):
         bit = BITS - 1 - index
@@ -296,6 +302,7 @@ __all__ = [
     "BY_NAME",
     "FEATURES",
     "NUMERIC",
+    "SIGNATURE",
     "CpuidError",
     "CpuidLeaf",
     "Feature",
