@@ -20,6 +20,7 @@ LAYERS = {
     "host": 2,
     "boot": 2,
     "domain": 3,
+    "provision": 3,
     "daemon": 4,
     "api": 5,
     "cli": 5,
@@ -41,6 +42,9 @@ CLI_FUNCTION_LEVEL = {
     "commands/pygrub.py": {"boot"},
     # xl vncviewer reads the display's address from XenStore, as libxl_vncviewer_exec does.
     "commands/vnc.py": {"xenstore"},
+    # create-image and its kin are programs of their own, as xen-tools' are: they make and
+    # remove files, volumes and configs on the host and need no xenlited.
+    "commands/images.py": {"provision"},
 }
 
 

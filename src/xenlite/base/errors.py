@@ -198,6 +198,10 @@ class GuestKitError(XenliteError):
     """Building or booting the guest kit failed."""
 
 
+class ProvisionError(XenliteError):
+    """Making, listing or deleting a guest image (xenlite create-image and its kin) failed."""
+
+
 class RpcError(XenliteError):
     """The CLI <-> xenlited conversation failed; ``code`` names the failure."""
 

@@ -345,6 +345,54 @@ COMMANDS: tuple[Command, ...] = (
         xenlite_only=True,
     ),
     Command(
+        "create-image",
+        "xenlite.cli.commands.images:main_create_image",
+        "Make a guest that boots: disk, system, bootloader config and xl.cfg (xen-create-image)",
+        "--hostname NAME (--dir DIR | --lvm VG) [--dist busybox|bookworm|trixie] [--size 4G] "
+        "[--swap 128M | --noswap] [--memory 256M] [--vcpus 1] [--ip ADDR... [--netmask M] "
+        "[--gateway GW] [--nameserver NS] | --dhcp] [--mac MAC] [--bridge BR] [--pygrub] "
+        "[--image sparse|full] [--fs ext4|ext3|ext2] [--mirror URL] [--output DIR] [--force]",
+        "--hostname NAME         The guest's host name and domain name.\n"
+        "--dir DIR               Image files in DIR/domains/NAME/ (disk.img: partition 1 the\n"
+        "                        root filesystem, partition 2 swap).\n"
+        "--lvm VG                A logical volume NAME-disk in VG (needs device-mapper).\n"
+        "--dist D                busybox (default: the host's static busybox and the guest\n"
+        "                        kit's kernel, in seconds), bookworm or trixie (debootstrap\n"
+        "                        from --mirror, default http://deb.debian.org/debian).\n"
+        "--size S, --swap S      Root filesystem (default 4G) and swap (default 128M) sizes;\n"
+        "                        --noswap for none. A bare number is MiB.\n"
+        "--memory M, --vcpus N   The domain's memory (default 256M) and vCPUs (default 1).\n"
+        "--ip ADDR               A static address (repeat for more) with --netmask (default\n"
+        "                        255.255.255.0), --gateway and --nameserver; the vif gets\n"
+        "                        ip= too. --dhcp (the default): the guest asks by DHCP.\n"
+        "--mac MAC, --bridge BR  The vif's MAC address and bridge.\n"
+        "--pygrub                Boot with pygrub from the image's /boot/grub/grub.cfg;\n"
+        "                        without it the kernel is copied beside the image.\n"
+        "--image sparse|full     A sparse image file (default) or every block allocated now.\n"
+        "--fs F                  The root filesystem: ext4 (default), ext3 or ext2.\n"
+        "--output DIR            Where the xl.cfg goes (default /etc/xen).\n"
+        "--force                 Replace an image and config of the same name.",
+        xenlite_only=True,
+    ),
+    Command(
+        "delete-image",
+        "xenlite.cli.commands.images:main_delete_image",
+        "Delete images made by create-image, with their configs (xen-delete-image)",
+        "[--dir DIR | --lvm VG] [--output DIR] NAME...",
+        "--dir DIR, --lvm VG     Where the image is (default: read from its config's disk).\n"
+        "--output DIR            Where its xl.cfg is (default /etc/xen).\n"
+        "A running guest's image is skipped.",
+        xenlite_only=True,
+    ),
+    Command(
+        "list-images",
+        "xenlite.cli.commands.images:main_list_images",
+        "List the guests configured in /etc/xen (xen-list-images)",
+        "[--output DIR]",
+        "--output DIR            Read the configs of DIR instead of /etc/xen.",
+        xenlite_only=True,
+    ),
+    Command(
         "config",
         "xenlite.cli.commands.config:main_config",
         "Read and translate host configuration files",

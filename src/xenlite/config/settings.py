@@ -266,6 +266,12 @@ XL_CFG: tuple[Setting, ...] = (
     _row("stubdomain_ramdisk", R, "b_info.stubdomain_ramdisk", why=_STUB),
     _row("device_model", W, why="xm's key; xl ignores it with a warning"),
     _row("vncviewer", W, why='xl ignores it with a warning; "xl create -V" starts a viewer'),
+    _row(
+        "dhcp",
+        W,
+        why="xen-tools marks a DHCP guest with it (xm gave the kernel ip=dhcp); xl reads "
+        "nothing from it; the guest's own network config asks for the address",
+    ),
     # -- event actions
     _row("on_poweroff", E, "config.on_poweroff", by=_ACTIONS),
     _row("on_reboot", E, "config.on_reboot", by=_ACTIONS),

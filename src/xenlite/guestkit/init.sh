@@ -12,6 +12,12 @@
 #   xenlite.reboot=1   reboot once ready, on EVERY boot: the initramfs keeps no state across a
 #                      reboot and the switch stays on the command line, so whoever boots with it
 #                      stops the guest after seeing it reboot.
+#   root=DEV [ro|rw] [rootfstype=T] [init=PATH]
+#                      boot the system installed on DEV (/dev/..., UUID=... or LABEL=...) as
+#                      Debian's initramfs does: load the modules, mount it, switch_root to its
+#                      init (default /sbin/init). The installed system says "ready" itself; if
+#                      DEV cannot be booted (a config written for another kernel's root) the
+#                      initramfs says why and goes on as the kit's own system.
 #
 # Shutdown: busybox halt/poweroff/reboot (without -f) signal PID 1 with USR1/USR2/TERM, and the
 # ACPI power button (QMP system_powerdown) runs /etc/acpi/PWRF/00000080 via busybox acpid, which
@@ -252,6 +258,55 @@ console_shell_loop() {
 	done
 }
 
+# The block device a root= names, waiting briefly for its driver.
+find_root_device() {
+	tries=0
+	while [ "$tries" -lt 30 ]; do
+		case "$1" in
+		UUID=* | LABEL=*)
+			dev=$(findfs "$1" 2>/dev/null) && {
+				echo "$dev"
+				return 0
+			}
+			;;
+		*)
+			[ -b "$1" ] && {
+				echo "$1"
+				return 0
+			}
+			;;
+		esac
+		tries=$((tries + 1))
+		sleep 0.1
+	done
+	return 1
+}
+
+# Returns only when the installed system cannot be booted.
+boot_installed_system() {
+	spec=$1 mode=$2 fstype=$3 next=$4
+	dev=$(find_root_device "$spec") || {
+		say "root=$spec: no such block device; check the disk is attached and the name"
+		return 1
+	}
+	mkdir -p /newroot
+	mount -t "$fstype" -o "$mode" "$dev" /newroot || {
+		say "root=$spec: cannot mount $dev as $fstype"
+		return 1
+	}
+	[ -x "/newroot$next" ] || {
+		say "root=$spec: $dev has no executable $next; is a system installed on it?"
+		umount /newroot
+		return 1
+	}
+	# devtmpfs (with /dev/pts and /dev/shm) goes along; the system mounts the rest itself.
+	if [ -d /newroot/dev ]; then
+		mount -o move /dev /newroot/dev
+	fi
+	umount /tmp /run /sys /proc 2>/dev/null
+	exec switch_root /newroot "$next"
+}
+
 cpuburn() {
 	while :; do :; done
 }
@@ -286,6 +341,7 @@ main() {
 	write_helpers
 
 	ipconf="" burn=0 panic=0 reboot=0
+	rootspec="" rootmode=ro rootfstype=ext4 rootinit=/sbin/init
 	# Split the command line into words without glob-expanding them.
 	set -f
 	for arg in $(cat /proc/cmdline); do
@@ -294,6 +350,10 @@ main() {
 		xenlite.cpuburn=*) burn=${arg#*=} ;;
 		xenlite.panic=*) panic=${arg#*=} ;;
 		xenlite.reboot=*) reboot=${arg#*=} ;;
+		root=*) rootspec=${arg#root=} ;;
+		rootfstype=*) rootfstype=${arg#rootfstype=} ;;
+		init=*) rootinit=${arg#init=} ;;
+		ro | rw) rootmode=$arg ;;
 		esac
 	done
 	set +f
@@ -309,6 +369,10 @@ main() {
 	trap 'shutdown_guest reboot' TERM
 
 	load_modules
+	if [ -n "$rootspec" ]; then
+		boot_installed_system "$rootspec" "$rootmode" "$rootfstype" "$rootinit"
+		say "root=$rootspec not booted: the guest kit's own system starts instead"
+	fi
 	configure_network "$ipconf"
 	start_acpid
 

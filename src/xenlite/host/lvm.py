@@ -1,10 +1,12 @@
 """LVM logical volumes as the real lvm2 tools report them: the one owner of lvm2's commands.
 
-xenlite neither creates nor activates volumes: the administrator does, with lvcreate and
-lvchange, as on Xen. What it needs is the reason a ``/dev/VG/LV`` that a disk spec names is
-not there, so that the error can say what to do: the volume group is unknown, the group has
-no such volume, or the volume exists but is not active (and cannot be, on a kernel without
-device-mapper).
+The domain engine neither creates nor activates volumes: the administrator does, with
+lvcreate and lvchange, as on Xen. What it needs is the reason a ``/dev/VG/LV`` that a disk
+spec names is not there, so that the error can say what to do: the volume group is unknown,
+the group has no such volume, or the volume exists but is not active (and cannot be, on a
+kernel without device-mapper). ``xenlite create-image --lvm VG`` makes and removes the
+volumes of the images it makes (:func:`create_volume`, :func:`remove_volume`), as
+xen-create-image does.
 
 lvm2 is asked read-only (``vgs``/``lvs`` with JSON reports), and asked to write nothing:
 no metadata backups in /etc/lvm (a report otherwise writes the ones a change skipped), and,
@@ -160,3 +162,55 @@ def _report(lvm: str, command: str, dm: bool, args: list[str]) -> list[dict[str,
         return rows
     except (ValueError, KeyError, TypeError, AttributeError):
         raise HostError(what, "gave a report that is not lvm2's JSON", "upgrade lvm2") from None
+
+
+def volume_path(group: str, volume: str) -> Path:
+    return Path("/dev") / group / volume
+
+
+def create_volume(group: str, volume: str, size: int) -> Path:
+    """lvcreate a ``size``-byte volume and return its device node.
+
+    :raise HostError: without device-mapper (no volume could be active), without lvm2, or
+        when lvcreate fails (the group is unknown, it has no room)
+    """
+    what = f"LVM logical volume {group}/{volume}"
+    if not has_device_mapper():
+        raise HostError(
+            what,
+            "cannot be made: this host's kernel has no device-mapper, so no logical volume "
+            "can be active",
+            "use --dir DIR for a file image, or run on a host whose kernel has device-mapper "
+            "(modprobe dm_mod)",
+        )
+    lvm = which(LVM)
+    if lvm is None:
+        raise HostError(
+            what, "cannot be made: lvm2 is not installed", f"apt-get install {LVM_PACKAGE}"
+        )
+    argv = [lvm, "lvcreate", "--yes", "--wipesignatures", "y", "-L", f"{size}b", "-n", volume,
+            group]  # fmt: skip
+    try:
+        run_sync(argv, timeout=LVM_TIMEOUT, env=_ENV)
+    except CommandFailed as exc:
+        raise HostError(
+            what,
+            f"lvcreate failed: {exc.stderr_tail.strip() or exc.cause}",
+            f"check the volume group has {size >> 20} MiB free (vgs {group})",
+        ) from None
+    return volume_path(group, volume)
+
+
+def remove_volume(group: str, volume: str) -> None:
+    """lvremove the volume; one that is not there is already removed."""
+    lvm = which(LVM)
+    if lvm is None or not volume_path(group, volume).exists():
+        return
+    try:
+        run_sync([lvm, "lvremove", "--yes", f"{group}/{volume}"], timeout=LVM_TIMEOUT, env=_ENV)
+    except CommandFailed as exc:
+        raise HostError(
+            f"LVM logical volume {group}/{volume}",
+            f"lvremove failed: {exc.stderr_tail.strip() or exc.cause}",
+            "check it is not open (a running guest?), then lvremove it by hand",
+        ) from None

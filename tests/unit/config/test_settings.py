@@ -78,7 +78,7 @@ def test_known_keys_are_the_xl_cfg_rows_xl_reads() -> None:
     assert "vpmu" not in KNOWN_KEYS  # newer than xl 4.17: xl warns it does not know it
     assert {row.name for row in XL_CFG} - KNOWN_KEYS == {
         row.name for row in XL_CFG if row.treatment is Treatment.XL_WARNS
-    } - {"device_model", "vncviewer", "vif2"}
+    } - {"device_model", "vncviewer", "vif2", "dhcp"}
 
 
 def _model_paths() -> set[str]:
