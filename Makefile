@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 DEB_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 qemu-utils busybox-static \
                 cpio e2fsprogs xz-utils zstd kmod dpkg-dev xenstore-utils bsdutils gcc lvm2 iproute2 \
                 fdisk dosfstools mtools xorriso nftables seabios ovmf syslinux syslinux-common \
-                isolinux grub-efi-amd64-bin grub-common
+                isolinux grub-efi-amd64-bin grub-common debootstrap
 
 .PHONY: demo test lint typecheck unit deps venv bench clean help
 

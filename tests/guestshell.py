@@ -24,7 +24,9 @@ _COUNTER = itertools.count(1000)
 class GuestShell:
     """``xl console NAME`` of ``host``'s domain, held open for several commands."""
 
-    def __init__(self, host: Any, name: str) -> None:
+    def __init__(self, host: Any, name: str, login: tuple[str, str] | None = None) -> None:
+        """``login``: the user and password to give a getty on the console first (an
+        installed system's, such as a Debian image's), not the kit's open shell."""
         self._proc = subprocess.Popen(
             [str(XL), "console", name],
             env=host.env,
@@ -32,6 +34,14 @@ class GuestShell:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        if login is not None:
+            user, password = login
+            self._exchange("", "login: ", 30.0)
+            self._exchange(user, "Password: ", 30.0)
+            # Typed-ahead lines are flushed by login: wait for root's prompt.
+            self._exchange(password, "# ", 60.0)
+            # bash's readline wraps each command line in bracketed-paste escapes.
+            self._exchange("bind 'set enable-bracketed-paste off'", "# ", 30.0)
         # No echo of typed lines, no prompt and no kernel messages on the console (a hot-plug
         # makes the kernel log): what the shell prints is the commands' output.
         n = next(_COUNTER)
@@ -57,11 +67,14 @@ class GuestShell:
         output, _, status = text[: -len(tail)].rpartition("@@")
         return int(status), output.replace("\r\n", "\n")
 
-    def _exchange(self, line: str, until: str, timeout: float) -> str:
+    def _send(self, line: str) -> None:
         assert self._proc.stdin is not None
-        assert self._proc.stdout is not None
         self._proc.stdin.write(f"{line}\n".encode())
         self._proc.stdin.flush()
+
+    def _exchange(self, line: str, until: str, timeout: float) -> str:
+        assert self._proc.stdout is not None
+        self._send(line)
         return read_until(self._proc.stdout.fileno(), until.encode(), timeout).decode(
             errors="replace"
         )

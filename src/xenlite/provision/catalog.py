@@ -11,16 +11,16 @@ xenlite keeps for a volume's directly booted guest.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from xenlite.base.errors import ConfigError, ProvisionError
-from xenlite.base.paths import under_root
 from xenlite.config.domain.build import build_domain_config, effective_target_memkb
 from xenlite.config.xlcfg.grammar import parse
 from xenlite.host import lvm
+from xenlite.host.mounts import remove_tree
 from xenlite.provision.request import DirStorage, LvmStorage
+from xenlite.provision.workspace import partial_of, remove_stale
 
 CONFIG_SUFFIX = ".cfg"
 
@@ -125,28 +125,28 @@ def delete_image(
             said.append(f"Deleting: {path}")
             path.unlink()
             removed_any = True
-    if isinstance(storage, DirStorage):
-        home = storage.domain_dir(hostname)
-        if home.exists():
-            said.append(f"Removing: {home}")
-            shutil.rmtree(home)
-            removed_any = True
-    elif isinstance(storage, LvmStorage):
+    if isinstance(storage, LvmStorage):
         for suffix, kind in (("swap", "swap"), ("disk", "LVM disk")):
             volume = f"{hostname}-{suffix}"
             if lvm.volume_path(storage.group, volume).exists():
                 said.append(f"Removing {kind} volume")
                 lvm.remove_volume(storage.group, volume)
                 removed_any = True
-        boot = under_root(f"/var/lib/xenlite/images/{hostname}")
-        if boot.exists():
-            said.append(f"Removing: {boot}")
-            shutil.rmtree(boot)
+    if storage is not None:
+        home = storage.home(hostname)
+        if home.exists():
+            said.append(f"Removing: {home}")
+            remove_tree(home)
+            removed_any = removed_any or isinstance(storage, DirStorage)
+        partial = partial_of(home)
+        if remove_stale(partial):
+            said.append(f"Removing: {partial} (left by an interrupted create-image)")
+            removed_any = True
     if not removed_any:
         raise ProvisionError(
             f"delete-image {hostname}",
             f"there is no image of that name (no {config}"
-            + (f", no {storage.domain_dir(hostname)}" if isinstance(storage, DirStorage) else "")
+            + (f", no {storage.home(hostname)}" if isinstance(storage, DirStorage) else "")
             + ")",
             "see 'xenlite list-images', or give the --dir or --lvm it was made with",
         )

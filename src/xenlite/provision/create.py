@@ -1,18 +1,22 @@
 """``xenlite create-image``: make a guest that boots, in steps, each undone when a later one
 fails, so that a failure leaves neither a half-made image nor a config behind.
 
-The steps: check the request and that the name is free; get the system's kernel and
-initramfs (the guest kit, built once and cached); stage the root tree; make the disk
-(image file or logical volume), its partition table, the root filesystem holding the tree and
-the swap; copy the kernel beside the image when the guest boots directly (no --pygrub); write
-the xl.cfg.
+The steps: check the request and that the name is free; stage the root tree (busybox with
+the guest kit's kernel and initramfs, built once and cached, or Debian by debootstrap); make
+the disk (image file or logical volume), its partition table, the root filesystem holding the
+tree and the swap; copy the kernel beside the image when the guest boots directly (no
+--pygrub); write the xl.cfg.
+
+Everything is built in ``.NAME.partial`` (:mod:`xenlite.provision.workspace`), renamed to the
+image's home before the config is written, so that even a kill -9 leaves no image that looks
+whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,11 +26,11 @@ from pathlib import Path
 from typing import Protocol
 
 from xenlite.base.errors import ProvisionError, XenliteError
-from xenlite.base.paths import under_root
 from xenlite.guestkit.build import BUSYBOX as KIT_BUSYBOX
 from xenlite.guestkit.build import GuestKit, build_guest_kit, busybox_applets
 from xenlite.host import lvm
-from xenlite.provision import disk
+from xenlite.host.mounts import remove_tree
+from xenlite.provision import debian, disk, workspace
 from xenlite.provision.request import DirStorage, Dist, ImageRequest, check_request
 from xenlite.provision.system import BootFiles, stage_busybox
 from xenlite.provision.xlconfig import DirectBoot, render, write_config
@@ -47,6 +51,8 @@ class MadeImage:
     disk: Path
     boot: BootFiles
     seconds: float
+    # The root password a Debian system was given (None: busybox, root has none).
+    password: str | None = None
 
 
 @contextlib.contextmanager
@@ -69,18 +75,12 @@ def _step(progress: Progress, request: ImageRequest, title: str) -> Iterator[Non
 
 def boot_dir(request: ImageRequest) -> Path:
     """Where the kernel and initramfs of a directly booted guest are kept."""
-    if isinstance(request.storage, DirStorage):
-        return request.storage.domain_dir(request.hostname) / "boot"
-    return under_root(f"/var/lib/xenlite/images/{request.hostname}")
+    return request.home / "boot"
 
 
 def _name_in_use(request: ImageRequest) -> list[Path]:
-    used = [request.config_path] if request.config_path.exists() else []
-    if isinstance(request.storage, DirStorage):
-        home = request.storage.domain_dir(request.hostname)
-        if home.exists():
-            used.append(home)
-    else:
+    used = [path for path in (request.config_path, request.home) if path.exists()]
+    if not isinstance(request.storage, DirStorage):
         volume = lvm.volume_path(request.storage.group, f"{request.hostname}-disk")
         if volume.exists():
             used.append(volume)
@@ -100,11 +100,7 @@ def create_image(
     started = time.monotonic()
     check_request(request)
     if request.dist is not Dist.BUSYBOX:
-        raise ProvisionError(
-            f"create-image --dist {request.dist.value}",
-            "Debian systems (debootstrap) are not in this xenlite release yet",
-            "use --dist busybox",
-        )
+        debian.host_arch()
     used = _name_in_use(request)
     if used and not request.force:
         raise ProvisionError(
@@ -118,105 +114,118 @@ def create_image(
 
         with _step(progress, request, f"Removing the old image of {request.hostname} (--force)"):
             delete_image(request.hostname, request.config_path.parent, request.storage)
-    with contextlib.ExitStack() as undo:
-        with _step(progress, request, "Getting the kernel and initramfs (the guest kit)"):
-            kit = kit_builder()
-        target, scratch_parent = _make_target(request, undo, progress)
+    password = None
+    if request.dist is not Dist.BUSYBOX:
+        password = request.password or debian.make_password()
+    with (
+        workspace.claimed(workspace.partial_of(request.home)) as partial,
+        contextlib.ExitStack() as undo,
+    ):
+        undo.callback(remove_tree, partial)
+        target = _make_target(request, undo, progress, partial)
         layout = disk.DiskLayout(request.root_bytes, request.swap_bytes)
         root_uuid = uuid.uuid4()
         swap_uuid = uuid.uuid4() if request.swap_bytes else None
-        with tempfile.TemporaryDirectory(prefix=".staging-", dir=scratch_parent) as staging:
-            tree = Path(staging) / "root"
-            tree.mkdir()
-            boot = _stage(request, progress, tree, kit, root_uuid, swap_uuid)
-            with _step(progress, request, f"Partitioning {target}"):
-                disk.write_partition_table(target, layout)
-            title = f"Making the {request.filesystem.value} filesystem with the system in it"
-            with _step(progress, request, title):
-                disk.make_root_filesystem(
-                    target,
-                    layout,
-                    kind=request.filesystem.value,
-                    fs_uuid=root_uuid,
-                    source=tree,
-                    keep_allocated=not request.sparse,
-                )
-            if swap_uuid is not None:
-                with _step(progress, request, f"Making swap ({request.swap_bytes >> 20} MiB)"):
-                    disk.make_swap(target, layout, swap_uuid=swap_uuid)
-            direct = None if request.pygrub else _copy_boot_files(request, undo, tree, boot)
+        tree = partial / "staging"
+        tree.mkdir()
+        boot = _stage(request, progress, tree, kit_builder, root_uuid, swap_uuid, password)
+        with _step(progress, request, f"Partitioning {target.name}"):
+            disk.write_partition_table(target, layout)
+        title = f"Making the {request.filesystem.value} filesystem with the system in it"
+        with _step(progress, request, title):
+            disk.make_root_filesystem(
+                target,
+                layout,
+                kind=request.filesystem.value,
+                fs_uuid=root_uuid,
+                source=tree,
+                keep_allocated=not request.sparse,
+            )
+        if swap_uuid is not None:
+            with _step(progress, request, f"Making swap ({request.swap_bytes >> 20} MiB)"):
+                disk.make_swap(target, layout, swap_uuid=swap_uuid)
+        direct = None if request.pygrub else _copy_boot_files(request, partial, tree, boot)
+        remove_tree(tree)
+        if isinstance(request.storage, DirStorage):
+            target = request.home / target.name
+        os.rename(partial, request.home)
+        undo.callback(remove_tree, request.home)
         with _step(progress, request, f"Writing the configuration {request.config_path}"):
             text = render(request, str(target), direct)
             undo.callback(request.config_path.unlink, missing_ok=True)
             write_config(request, request.config_path, text)
         undo.pop_all()
-    return MadeImage(request, request.config_path, target, boot, time.monotonic() - started)
+    return MadeImage(
+        request, request.config_path, target, boot, time.monotonic() - started, password
+    )
 
 
 def _make_target(
-    request: ImageRequest, undo: contextlib.ExitStack, progress: Progress
-) -> tuple[Path, Path]:
-    """The disk to write (a new file or volume, removed again on failure) and a directory
-    for scratch files."""
+    request: ImageRequest, undo: contextlib.ExitStack, progress: Progress, partial: Path
+) -> Path:
+    """The disk to write: a new file in ``partial``, or a new volume removed again on
+    failure."""
     size = disk.DiskLayout(request.root_bytes, request.swap_bytes).total_bytes
     kind = "sparse" if request.sparse else "full"
     if isinstance(request.storage, DirStorage):
-        home = request.storage.domain_dir(request.hostname)
-        try:
-            home.mkdir(parents=True)
-        except OSError as exc:
-            raise ProvisionError(
-                f"image directory {home}", exc.strerror or str(exc), "check --dir"
-            ) from None
-        undo.callback(shutil.rmtree, home, ignore_errors=True)
-        target = home / DISK_IMAGE
+        target = partial / DISK_IMAGE
+        final = request.home / DISK_IMAGE
         with _step(
-            progress, request, f"Creating the disk image {target} ({size >> 20} MiB, {kind})"
+            progress, request, f"Creating the disk image {final} ({size >> 20} MiB, {kind})"
         ):
             disk.allocate_file(target, size, sparse=request.sparse)
-        return target, home
+        return target
     group, name = request.storage.group, f"{request.hostname}-disk"
     title = f"Creating the logical volume {group}/{name} ({size >> 20} MiB)"
     with _step(progress, request, title):
         target = lvm.create_volume(group, name, size)
     undo.callback(lvm.remove_volume, group, name)
-    scratch = under_root("/var/lib/xenlite/images")
-    scratch.mkdir(parents=True, exist_ok=True)
-    return target, scratch
+    return target
 
 
 def _stage(
     request: ImageRequest,
     progress: Progress,
     tree: Path,
-    kit: GuestKit,
+    kit_builder: Callable[[], GuestKit],
     root_uuid: uuid.UUID,
     swap_uuid: uuid.UUID | None,
+    password: str | None,
 ) -> BootFiles:
-    with _step(progress, request, "Installing busybox"):
-        return stage_busybox(
-            tree,
-            request,
-            kernel=kit.kernel,
-            initrd=kit.initrd,
-            release=kit.kernel_version,
-            applets=busybox_applets(KIT_BUSYBOX),
-            root_uuid=root_uuid,
-            swap_uuid=swap_uuid,
+    """Lay out the system in ``tree``."""
+    if request.dist is Dist.BUSYBOX:
+        with _step(progress, request, "Getting the kernel and initramfs (the guest kit)"):
+            kit = kit_builder()
+        with _step(progress, request, "Installing busybox"):
+            return stage_busybox(
+                tree,
+                request,
+                kernel=kit.kernel,
+                initrd=kit.initrd,
+                release=kit.kernel_version,
+                applets=busybox_applets(KIT_BUSYBOX),
+                root_uuid=root_uuid,
+                swap_uuid=swap_uuid,
+            )
+    assert password is not None
+    title = f"Installing Debian {request.dist.value} with debootstrap from {request.mirror}"
+    with _step(progress, request, title):
+        debian.debootstrap(tree, request)
+    with _step(progress, request, "Setting up the Debian system"):
+        return debian.configure(
+            tree, request, root_uuid=root_uuid, swap_uuid=swap_uuid, password=password
         )
 
 
 def _copy_boot_files(
-    request: ImageRequest, undo: contextlib.ExitStack, tree: Path, boot: BootFiles
+    request: ImageRequest, partial: Path, tree: Path, boot: BootFiles
 ) -> DirectBoot:
     """Without --pygrub the host boots the system's own kernel and initramfs: copies of
-    them beside the image (a logical volume has no beside: under /var/lib/xenlite)."""
+    them in the image's home (for a logical volume, under /var/lib/xenlite/images)."""
+    (partial / "boot").mkdir()
+    kernel = Path(boot.kernel).name
+    ramdisk = Path(boot.initrd).name
+    shutil.copyfile(tree / boot.kernel.lstrip("/"), partial / "boot" / kernel)
+    shutil.copyfile(tree / boot.initrd.lstrip("/"), partial / "boot" / ramdisk)
     where = boot_dir(request)
-    if not isinstance(request.storage, DirStorage):
-        undo.callback(shutil.rmtree, where, ignore_errors=True)
-    where.mkdir(parents=True, exist_ok=True)
-    kernel = where / Path(boot.kernel).name
-    ramdisk = where / Path(boot.initrd).name
-    shutil.copyfile(tree / boot.kernel.lstrip("/"), kernel)
-    shutil.copyfile(tree / boot.initrd.lstrip("/"), ramdisk)
-    return DirectBoot(kernel, ramdisk, boot.cmdline)
+    return DirectBoot(where / kernel, where / ramdisk, boot.cmdline)

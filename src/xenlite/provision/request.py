@@ -14,11 +14,15 @@ from enum import StrEnum
 from pathlib import Path
 
 from xenlite.base.errors import ProvisionError
+from xenlite.base.paths import under_root
 from xenlite.base.units import MIB
 
 DEFAULT_NETMASK = "255.255.255.0"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SWAP = 128 * MIB
+# Kernels of LVM guests that boot directly, and debootstrap's package cache.
+IMAGES_DIR = "/var/lib/xenlite/images"
+DEFAULT_CACHE_DIR = "/var/cache/xenlite/debootstrap"
 # Room for the guest kit's kernel (~8 MiB) and initramfs (~15 MiB) on the root filesystem,
 # with ext4's own metadata and journal.
 MIN_ROOT_BYTES = 64 * MIB
@@ -68,7 +72,8 @@ class DirStorage:
 
     dir: Path
 
-    def domain_dir(self, hostname: str) -> Path:
+    def home(self, hostname: str) -> Path:
+        """The image's directory: its disk, and the kernel it boots without pygrub."""
         return self.dir / "domains" / hostname
 
 
@@ -77,6 +82,10 @@ class LvmStorage:
     """Images as logical volumes ``<hostname>-disk`` in volume group ``group``."""
 
     group: str
+
+    def home(self, hostname: str) -> Path:
+        """Where the kernel of a volume's guest that boots without pygrub is kept."""
+        return under_root(IMAGES_DIR) / hostname
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +104,21 @@ class ImageRequest:
     mac: str | None = None
     bridge: str | None = None
     mirror: str = DEFAULT_MIRROR
+    # Debian: debootstrap keeps the packages it fetched here and takes them from here
+    # the next time (xen-tools' --cache/--cachedir); None: no cache.
+    cache_dir: Path | None = None
+    # Debian: root's password; None: one is made up and shown (xen-tools' --genpass).
+    password: str | None = None
     config_dir: Path = field(default=Path("/etc/xen"))
     force: bool = False
 
     @property
     def config_path(self) -> Path:
         return self.config_dir / f"{self.hostname}.cfg"
+
+    @property
+    def home(self) -> Path:
+        return self.storage.home(self.hostname)
 
 
 def _bad(option: str, value: str, cause: str, fix: str) -> ProvisionError:

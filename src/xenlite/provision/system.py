@@ -80,19 +80,28 @@ def hosts(request: ImageRequest) -> str:
     return f"127.0.0.1\tlocalhost\n{own}\t{name}\n"
 
 
-def fstab(request: ImageRequest, root_uuid: uuid.UUID, swap_uuid: uuid.UUID | None) -> str:
+def fstab(
+    request: ImageRequest,
+    root_uuid: uuid.UUID,
+    swap_uuid: uuid.UUID | None,
+    *,
+    api_mounts: bool = True,
+) -> str:
+    """/etc/fstab by UUID; ``api_mounts``: also /dev/pts, /dev/shm, /tmp and /run, which
+    busybox's ``mount -a`` mounts and systemd mounts by itself."""
     lines = [
         "# <file system> <mount point> <type> <options> <dump> <pass>",
         f"UUID={root_uuid} / {request.filesystem.value} errors=remount-ro 0 1",
     ]
     if swap_uuid is not None:
         lines.append(f"UUID={swap_uuid} none swap sw 0 0")
-    lines += [
-        "devpts /dev/pts devpts gid=5,mode=0620,ptmxmode=0666 0 0",
-        "tmpfs /dev/shm tmpfs mode=1777,nosuid,nodev 0 0",
-        "tmpfs /tmp tmpfs mode=1777,nosuid,nodev 0 0",
-        "tmpfs /run tmpfs mode=0755,nosuid,nodev 0 0",
-    ]
+    if api_mounts:
+        lines += [
+            "devpts /dev/pts devpts gid=5,mode=0620,ptmxmode=0666 0 0",
+            "tmpfs /dev/shm tmpfs mode=1777,nosuid,nodev 0 0",
+            "tmpfs /tmp tmpfs mode=1777,nosuid,nodev 0 0",
+            "tmpfs /run tmpfs mode=0755,nosuid,nodev 0 0",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -113,15 +122,23 @@ def grub_menu(request: ImageRequest, boot: BootFiles, root_uuid: uuid.UUID, titl
 
 
 def write_identity(
-    root: Path, request: ImageRequest, root_uuid: uuid.UUID, swap_uuid: uuid.UUID | None
+    root: Path,
+    request: ImageRequest,
+    root_uuid: uuid.UUID,
+    swap_uuid: uuid.UUID | None,
+    *,
+    api_mounts: bool = True,
 ) -> None:
     """The files every dist takes from the request: names, network, mounts."""
     _write(root, "/etc/hostname", f"{request.hostname}\n")
     _write(root, "/etc/hosts", hosts(request))
     _write(root, "/etc/network/interfaces", interfaces(request))
-    _write(root, "/etc/fstab", fstab(request, root_uuid, swap_uuid))
+    _write(root, "/etc/fstab", fstab(request, root_uuid, swap_uuid, api_mounts=api_mounts))
     if isinstance(request.network, StaticNetwork) and request.network.nameservers:
         servers = "".join(f"nameserver {n}\n" for n in request.network.nameservers)
+        resolv = root / "etc/resolv.conf"
+        if resolv.is_symlink():  # a link into /run (systemd-resolved's) is the system's
+            resolv.unlink()
         _write(root, "/etc/resolv.conf", servers)
 
 

@@ -185,7 +185,7 @@ def test_the_config_is_one_xl_reads_as_asked(tmp_path: Path) -> None:
 
 def test_list_and_delete_read_back_what_create_writes(tmp_path: Path) -> None:
     request = _request(tmp_path, mac="00:16:3e:01:02:03")
-    home = request.storage.domain_dir("web1")  # type: ignore[union-attr]
+    home = request.home
     home.mkdir(parents=True)
     (home / "disk.img").write_bytes(b"")
     xlconfig.write_config(
@@ -237,7 +237,11 @@ def test_steps_are_plain_lines_off_a_terminal() -> None:
         (["--hostname", "a", "--dir", "/x", "--lvm", "vg"], "give one of --dir DIR"),
         (["--hostname", "a", "--dir", "/x", "--ip", "10.0.0.2", "--dhcp"], "exclude each other"),
         (["--hostname", "a", "--dir", "/x", "--dist", "sid"], "is not one of busybox"),
-        (["--hostname", "a", "--dir", "/x", "--dist", "bookworm"], "not in this xenlite"),
+        (
+            ["--hostname", "a", "--dir", "/x", "--dist", "bookworm", "--size", "512M"],
+            "too small for Debian bookworm",
+        ),
+        (["--hostname", "a", "--dir", "/x", "--cache", "maybe"], "is not yes or no"),
     ],
 )
 def test_create_image_refusals(tmp_path: Path, args: list[str], said: str) -> None:

@@ -22,7 +22,8 @@ _E = TypeVar("_E", bound=StrEnum)
 _CREATE_LONG = [
     "hostname=", "size=", "swap=", "noswap", "memory=", "vcpus=", "ip=", "gateway=",
     "netmask=", "nameserver=", "dhcp", "mac=", "bridge=", "dir=", "lvm=", "dist=", "pygrub",
-    "image=", "fs=", "force", "output=", "mirror=", "help",
+    "image=", "fs=", "force", "output=", "mirror=", "cache=", "cachedir=", "password=",
+    "help",
 ]  # fmt: skip
 
 
@@ -120,11 +121,29 @@ def _request(pairs: list[tuple[str, str]]) -> ImageRequest:
         mac=rq.check_mac(values["--mac"]) if "--mac" in values else None,
         bridge=values.get("--bridge"),
         mirror=values.get("--mirror", rq.DEFAULT_MIRROR),
+        cache_dir=_cache_dir(values),
+        password=values.get("--password"),
         config_dir=_config_dir(values),
         force="--force" in flags,
     )
     rq.check_request(request)
     return request
+
+
+def _cache_dir(values: dict[str, str]) -> Path | None:
+    """xen-tools' --cache yes|no (default yes) and --cachedir DIR."""
+    from xenlite.provision.request import DEFAULT_CACHE_DIR
+
+    cache = values.get("--cache", "yes")
+    if cache not in ("yes", "no"):
+        raise ProvisionError(f"create-image --cache {cache!r}", "is not yes or no", "give one")
+    if cache == "no":
+        return None
+    return (
+        Path(values["--cachedir"]).absolute()
+        if "--cachedir" in values
+        else under_root(DEFAULT_CACHE_DIR)
+    )
 
 
 def _choice(option: str, value: str, kind: type[_E]) -> _E:
@@ -200,6 +219,10 @@ def _summary(made: MadeImage) -> str:
         f"Disk            :  {made.disk}",
         f"Config          :  {made.config}",
         f"Kernel          :  Linux {made.boot.release}",
+    ]
+    if made.password is not None:
+        lines.append(f"Root Password   :  {made.password}")
+    lines += [
         f"Made in         :  {made.seconds:.1f} s",
         "",
         f"Start it with 'xl create {made.config}'.",
