@@ -206,6 +206,53 @@ def test_what_an_interrupted_run_left_is_removed_by_the_next(net_host: Any, tmp_
             subprocess.run(["umount", str(proc)], check=True)
 
 
+def test_the_seeds_xen_create_image_line_works_with_a_xen_tools_conf(
+    net_host: Any, tmp_path: Path
+) -> None:
+    """The seed's "xen-create-image --hostname <hostname> --ip <ip> --vcpus 2 --pygrub
+    --dist ..." with the rest in /etc/xen-tools/xen-tools.conf, under xen-tools' own
+    program names."""
+    images = tmp_path / "images"
+    conf = net_host.root / "etc/xen-tools/xen-tools.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(
+        f"dir = {images}\nsize = 96Mb  # disk image size\nswap = 32Mb\nmemory = 128Mb\n"
+        f"gateway = {BRIDGE_ADDRESS}\nnetmask = 255.255.255.0\nbridge = xenbr0\n"
+    )
+    tools = XENLITE.parent
+    try:
+        made = subprocess.run(
+            [str(tools / "xen-create-image"), "--hostname=seed1", "--ip=10.77.5.40", "--vcpus",
+             "2", "--pygrub", "--dist=busybox"],
+            env=net_host.env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert made.stderr == ""  # every line of the file was taken
+    finally:
+        conf.unlink()
+    config = net_host.root / "etc/xen/seed1.cfg"
+    listed = subprocess.run(
+        [str(tools / "xen-list-images")], env=net_host.env, capture_output=True, text=True
+    )
+    assert f"Name: seed1\nMemory: 128 MB\nIP: 10.77.5.40\nConfig: {config}" in listed.stdout
+    assert net_host.xl("create", str(config)).returncode == 0
+    try:
+        net_host.wait_ready("seed1", timeout=90)
+        pinged = run_in(net_host.netns, "busybox", "ping", "-c", "1", "-W", "5", "10.77.5.40")
+        assert pinged.returncode == 0, pinged.stdout + pinged.stderr
+        with GuestShell(net_host, "seed1") as guest:
+            status, said = guest.run("grep -c ^processor /proc/cpuinfo")
+            assert (status, said.strip()) == (0, "2")
+    finally:
+        net_host.xl("destroy", "seed1")
+    deleted = subprocess.run(
+        [str(tools / "xen-delete-image"), "seed1"], env=net_host.env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert deleted.returncode == 0, deleted.stderr
+    assert not (images / "domains/seed1").exists()
+
+
 def _mirror_reachable(mirror: str, suite: str) -> str | None:
     """None when ``mirror`` serves ``suite``'s Release file; otherwise why not."""
     import urllib.error
@@ -250,7 +297,7 @@ def test_a_debian_image_boots_with_pygrub_logs_in_and_powers_off(
         with GuestShell(net_host, "deb1", login=("root", "xenlite-test")) as guest:
             status, said = guest.run(
                 "hostname; grep ' / ' /proc/mounts; cat /proc/swaps; . /etc/os-release; "
-                "echo $VERSION_CODENAME; ip -4 -o addr show dev eth0"
+                "echo $VERSION_CODENAME; ip -color=never -4 -o addr show dev eth0"
             )
             assert status == 0, said
             lines = said.splitlines()

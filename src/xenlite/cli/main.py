@@ -47,6 +47,14 @@ class GlobalOptions:
 Handler = Callable[[GlobalOptions, list[str]], int]
 
 
+# xen-tools' programs, installed as names of xenlite: each runs its verb.
+XEN_TOOLS = {
+    "xen-create-image": "create-image",
+    "xen-delete-image": "delete-image",
+    "xen-list-images": "list-images",
+}
+
+
 def _program_name(argv0: str) -> str:
     name = os.path.basename(argv0)
     return name if name in ("xl", "xenlite") else "xl"
@@ -179,6 +187,9 @@ def _report_error(prog: str, exc: Exception) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (also used by the console scripts)."""
     args = list(sys.argv if argv is None else argv)
+    tool = XEN_TOOLS.get(os.path.basename(args[0])) if args else None
+    if tool is not None:
+        args = ["xenlite", tool, *args[1:]]
     prog = _program_name(args[0] if args else "xl")
     parsed = _parse_global(prog, args[1:])
     if isinstance(parsed, int):

@@ -170,8 +170,12 @@ def configure(
     # Each guest makes its own machine id on its first boot (systemd's "first boot").
     (tree / "etc/machine-id").unlink(missing_ok=True)
     (tree / "etc/machine-id").write_text("")
+    # The system's own chpasswd, with its own PAM: the host's (chpasswd --root) loads the
+    # guest's PAM modules into the host's libpam, which fails across Debian releases.
     run_sync(
-        ["chpasswd", "--root", tree], input=f"root:{password}\n".encode(), timeout=_TOOL_TIMEOUT
+        ["chroot", tree, "/usr/sbin/chpasswd"],
+        input=f"root:{password}\n".encode(),
+        timeout=_TOOL_TIMEOUT,
     )
     unit = tree / "etc/systemd/system" / _READY_UNIT
     unit.write_text(ready_unit())

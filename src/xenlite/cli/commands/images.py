@@ -47,7 +47,7 @@ def main_create_image(opts: GlobalOptions, args: list[str]) -> int:
     if ("--help", "") in pairs:
         print_command_help(opts.program, BY_NAME["create-image"])
         return EXIT_SUCCESS
-    request = _request(pairs)
+    request = _request(_with_tools_defaults(pairs))
     from xenlite.provision.create import create_image
 
     out = sys.stdout
@@ -56,6 +56,17 @@ def main_create_image(opts: GlobalOptions, args: list[str]) -> int:
     made = create_image(request, StepDisplay(out))
     out.write("\n" + _summary(made) + "\n")
     return EXIT_SUCCESS
+
+
+def _with_tools_defaults(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The command line's options after the defaults of /etc/xen-tools/xen-tools.conf."""
+    from xenlite.provision import toolsconf
+
+    source = under_root(toolsconf.CONF)
+    defaults = toolsconf.read_defaults(source)
+    for note in defaults.notes:
+        print(f"xenlite create-image: {note}", file=sys.stderr)
+    return toolsconf.merged(defaults, source, pairs)
 
 
 def _request(pairs: list[tuple[str, str]]) -> ImageRequest:
