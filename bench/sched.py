@@ -9,12 +9,15 @@ CPU-bound loop (``xenlite.cpuburn=1``) under TCG:
 - ``cap``: one domain with ``cap = 25``: the share of one CPU it uses (target: within 10%
   of 25%);
 - ``balloon``: ``xl mem-set`` from 256 MiB to 128 MiB: seconds until ``xl list`` shows the
-  guest at 128 (target: at most 5 s).
+  guest at 128 (target: at most 5 s);
+- ``vcpu_set``: ``xl vcpu-set DOM 2`` on a domain with ``vcpus = 1``, ``maxvcpus = 2``:
+  seconds from the command to the guest's line "xenlite-guest: cpu1 online" on its console
+  (the guest kit onlines a plugged vCPU and says so), over ``--vcpu-runs`` domains.
 
 Runs on a private host (``xenlite start`` under a fresh root in /tmp); on the way out its
 QEMU processes are killed, the daemons stopped and the root removed.
 
-    .venv/bin/python bench/sched.py [--seconds 10]
+    .venv/bin/python bench/sched.py [--seconds 10] [--vcpu-runs 3]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +39,7 @@ from xenlite.qemu.process import cpu_time_ns, qemu_pids_under
 
 READY_TIMEOUT = 120.0
 BALLOON_TIMEOUT = 30.0
+VCPU_TIMEOUT = 30.0
 
 
 class BenchError(Exception):
@@ -92,7 +97,7 @@ def within(value: float, goal: float, tolerance: float) -> bool:
     return abs(value - goal) <= tolerance * goal
 
 
-def measure(host: Host, seconds: float, report: dict[str, object]) -> None:
+def measure(host: Host, seconds: float, runs: int, report: dict[str, object]) -> None:
     # The seeds' host: the credit scheduler on the Xen command line, and xl sched-credit.
     grub = host.root / "etc/default/grub"
     grub.parent.mkdir(parents=True)
@@ -126,18 +131,41 @@ def measure(host: Host, seconds: float, report: dict[str, object]) -> None:
     took = time.monotonic() - started
     report["balloon"] = {"seconds_256_to_128": round(took, 2), "target": "<= 5 s",
                          "met": took <= 5.0}  # fmt: skip
+    host.run(XL, "destroy", "ball")
+    report["vcpu_set"] = vcpu_set_latency(host, runs)
+
+
+def vcpu_set_latency(host: Host, runs: int) -> dict[str, object]:
+    """Seconds from ``xl vcpu-set DOM 2`` to the guest's "cpu1 online" line, one fresh
+    domain per run (under TCG a vCPU once unplugged cannot be plugged again)."""
+    seconds: list[float] = []
+    for n in range(runs):
+        name = f"hot{n}"
+        host.create(name, "vcpus = 1", "maxvcpus = 2", burn=False)
+        log = host.root / f"var/log/xenlite/console/guest-{name}.log"
+        started = time.monotonic()
+        host.run(XL, "vcpu-set", name, "2")
+        while b"xenlite-guest: cpu1 online" not in log.read_bytes():
+            if time.monotonic() - started > VCPU_TIMEOUT:
+                raise BenchError(f"{name}: vCPU 1 never came online")
+            time.sleep(0.01)
+        seconds.append(time.monotonic() - started)
+        host.run(XL, "destroy", name)
+    return {"runs": runs, "seconds": [round(s, 3) for s in seconds],
+            "median_seconds": round(statistics.median(seconds), 3)}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measuring window (10)")
+    parser.add_argument("--vcpu-runs", type=int, default=3, help="vcpu-set domains (3)")
     args = parser.parse_args(argv)
     report: dict[str, object] = {"benchmark": "sched", "nr_cpus": os.cpu_count()}
     status = 0
     root = Path(tempfile.mkdtemp(prefix="xls", dir="/tmp"))
     host = Host(root, build_guest_kit())
     try:
-        measure(host, args.seconds, report)
+        measure(host, args.seconds, args.vcpu_runs, report)
     except (BenchError, OSError, subprocess.SubprocessError) as exc:
         report["error"] = str(exc)
         status = 1

@@ -78,3 +78,119 @@ def test_cpus_at_create_vcpu_pin_and_vcpu_list(live_host: Any) -> None:
     assert wrong.returncode != 0
     assert "vCPU 7" in wrong.stderr
     assert live_host.xl("destroy", "pinned").returncode == 0
+
+
+def _online(host: Any, name: str) -> str:
+    """/sys/devices/system/cpu/online in the guest, once it has settled on ``wanted``."""
+    from guestshell import GuestShell
+
+    with GuestShell(host, name) as guest:
+        status, said = guest.run("cat /sys/devices/system/cpu/online")
+        assert status == 0, said
+        return said.strip()
+
+
+def _wait_online(host: Any, name: str, wanted: str, timeout: float = 20.0) -> None:
+    """Until the guest's online CPU list is ``wanted`` (it onlines a plugged vCPU itself)."""
+    import time
+
+    from guestshell import GuestShell
+
+    deadline = time.monotonic() + timeout
+    with GuestShell(host, name) as guest:
+        while True:
+            status, said = guest.run("cat /sys/devices/system/cpu/online")
+            assert status == 0, said
+            if said.strip() == wanted:
+                return
+            assert time.monotonic() < deadline, f"online CPUs {said.strip()!r}, not {wanted!r}"
+            time.sleep(0.2)
+
+
+def _availability(host: Any, domid: int, vcpu: int) -> str:
+    """The vCPU's cpu/N/availability node, read with xenlite's xenstore-read."""
+    import subprocess
+    import sys
+
+    read = subprocess.run(
+        [str(Path(sys.executable).with_name("xenlite")), "xenstore-read",
+         f"/local/domain/{domid}/cpu/{vcpu}/availability"],
+        env=host.env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    return read.stdout.strip()
+
+
+def _listed_vcpus(host: Any, name: str) -> int:
+    row = host.xl("list", name).stdout.splitlines()[1].split()
+    return int(row[3])
+
+
+def test_vcpu_set_plugs_and_the_guest_follows(live_host: Any) -> None:
+    config = live_host.write_config("hot", "vcpus = 1", "maxvcpus = 2")
+    assert live_host.xl("create", "-q", str(config)).returncode == 0
+    try:
+        live_host.wait_ready("hot", timeout=BOOT_TIMEOUT)
+        domid = _domid(live_host, "hot")
+        assert _online(live_host, "hot") == "0"
+        assert _listed_vcpus(live_host, "hot") == 1
+        offline = live_host.xl("vcpu-list", "hot").stdout.splitlines()[2]
+        matched = ROW.match(offline)
+        assert matched is not None
+        assert matched["state"] == "--p"
+
+        done = live_host.xl("vcpu-set", "hot", "2")
+        assert done.returncode == 0, done.stderr
+        _wait_online(live_host, "hot", "0-1")
+        assert sorted(_vcpu_threads(live_host, domid)) == [0, 1]
+        assert _listed_vcpus(live_host, "hot") == 2
+        rows = [ROW.match(line) for line in live_host.xl("vcpu-list", "hot").stdout.splitlines()]
+        assert [r["state"][2] for r in rows[1:] if r] == ["-", "-"]  # both online
+        assert _availability(live_host, domid, 1) == "online"
+
+        # Under TCG (these tests' accelerator) QEMU 7.2 cannot plug a vCPU again once it
+        # unplugged it: removal is refused, saying why, and nothing changes.
+        refused = live_host.xl("vcpu-set", "hot", "1")
+        assert refused.returncode != 0
+        assert "under TCG" in refused.stderr
+        assert "vcpus = 1" in refused.stderr
+        assert _listed_vcpus(live_host, "hot") == 2
+        assert _online(live_host, "hot") == "0-1"
+
+        # Above maxvcpus: libxl's words; nothing changes.
+        over = live_host.xl("vcpu-set", "-i", "hot", "3")
+        assert over.returncode != 0
+        assert "Requested 3 VCPUs, however maxcpus is 2!" in over.stderr
+        assert "maxvcpus = 3" in over.stderr
+        # Below 1 is quietly ignored (xl.1).
+        assert live_host.xl("vcpu-set", "hot", "0").returncode == 0
+        assert _listed_vcpus(live_host, "hot") == 2
+
+        # The count survives a reboot of the domain, as under Xen.
+        assert live_host.xl("reboot", "-w", "hot", timeout=60).returncode == 0
+        live_host.wait_ready("hot", count=2, timeout=BOOT_TIMEOUT)
+        assert _online(live_host, "hot") == "0-1"
+    finally:
+        live_host.xl("destroy", "hot")
+
+
+def test_vcpu_set_refuses_to_overcommit_the_host_unless_told(live_host: Any) -> None:
+    host_cpus = os.cpu_count() or 1
+    config = live_host.write_config("wide", "vcpus = 1", f"maxvcpus = {host_cpus + 1}")
+    assert live_host.xl("create", "-q", str(config)).returncode == 0
+    try:
+        live_host.wait_ready("wide", timeout=BOOT_TIMEOUT)
+        refused = live_host.xl("vcpu-set", "wide", str(host_cpus + 1))
+        assert refused.returncode == 1
+        assert refused.stderr == (
+            f"You are overcommmitting! You have {host_cpus} physical CPUs and want "
+            f"{host_cpus + 1} vCPUs! Aborting, use --ignore-host to continue\n"
+        )
+        assert _listed_vcpus(live_host, "wide") == 1
+        done = live_host.xl("vcpu-set", "--ignore-host", "wide", str(host_cpus + 1))
+        assert done.returncode == 0, done.stderr
+        _wait_online(live_host, "wide", f"0-{host_cpus}")
+        bad = live_host.xl("vcpu-set", "wide", "many")
+        assert (bad.returncode, bad.stderr) == (1, "Error: Invalid argument.\n")
+    finally:
+        live_host.xl("destroy", "wide")

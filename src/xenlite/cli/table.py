@@ -303,6 +303,16 @@ COMMANDS: tuple[Command, ...] = (
         modifies=True,
     ),
     Command(
+        "vcpu-set",
+        "xenlite.cli.commands.vcpu:main_vcpu_set",
+        "Set the number of active VCPUs allowed for the domain",
+        "[option] <Domain> <vCPUs>",
+        "-i, --ignore-host  Don't limit the vCPU based on the host CPU count\n"
+        "(xenlite: QEMU's CPU hot-plug by ACPI, up to maxvcpus; the guest onlines a new\n"
+        "vCPU, and must let a removed one go)",
+        modifies=True,
+    ),
+    Command(
         "rename",
         "xenlite.cli.commands.domains:main_rename",
         "Rename a domain",
@@ -550,7 +560,7 @@ BY_NAME = {c.name: c for c in COMMANDS}
 _NOT_YET_TEXT = """
     config-update pci-attach pci-detach pci-list pci-assignable-add pci-assignable-remove
     pci-assignable-list save migrate restore migrate-receive dump-core
-    button-press vcpu-set sharing
+    button-press sharing
     sched-rtds debug-keys set-parameters top
     channel-list
     vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach

@@ -139,6 +139,7 @@ class Operations:
             Method.DOMAIN_SCHED_GET: self.domain_sched_get,
             Method.DOMAIN_SCHED_SET: self.domain_sched_set,
             Method.DOMAIN_VCPU_PIN: self.domain_vcpu_pin,
+            Method.DOMAIN_VCPU_SET: self.domain_vcpu_set,
             Method.DOMAIN_MEM_MAX: self.domain_mem_max,
             Method.DOMAIN_SYSRQ: self.domain_sysrq,
             Method.DOMAIN_TRIGGER: self.domain_trigger,
@@ -464,6 +465,17 @@ class Operations:
             None if soft is None else frozenset(soft),
         )
         return {}
+
+    async def domain_vcpu_set(self, dom: str, count: int) -> dict[str, object]:
+        """xl vcpu-set: the domain's vCPUs 0..count-1 present; how many it has after."""
+        name = _dom(dom)
+        if _is_dom0(name):
+            raise Unsupported(
+                "xl vcpu-set on Domain-0",
+                "Domain-0's vCPUs are the host's own CPUs, which xenlite does not take offline",
+                "keep host CPUs for dom0 with dom0_max_vcpus= on the Xen command line",
+            )
+        return {"vcpus": await self.manager.vcpu_set(name, count)}
 
     async def domain_sched_get(self, scheduler: str, dom: str | None = None) -> dict[str, object]:
         """xl sched-credit/sched-credit2: each domain's weight and cap under ``scheduler``;

@@ -1,7 +1,8 @@
 """A domain's resources: memory (mem-set, mem-max), scheduling (cgroups, weight, cap) and
-vCPU placement (cpus=, vcpu-pin, vcpu-list).
+vCPUs (cpus=, vcpu-pin, vcpu-list, vcpu-set).
 
-xl.1 "mem-set", "mem-max", "sched-credit", "sched-credit2", "vcpu-list", "vcpu-pin";
+xl.1 "mem-set", "mem-max", "sched-credit", "sched-credit2", "vcpu-list", "vcpu-pin",
+"vcpu-set";
 xl.cfg(5) "cpu_weight", "cap", "cpus", "cpus_soft". A mixin of ``DomainManager``: the manager
 brings the registry (``lookup``, ``_domains``), the record store and the hypervisor log.
 """
@@ -20,11 +21,20 @@ from xenlite.config.domain.build import effective_max_memkb
 from xenlite.config.domain.libxl_json import domain_config_to_json
 from xenlite.config.domain.model import BuildInfo, DomainConfig
 from xenlite.domain import xspaths
-from xenlite.domain.live import Domain, EngineHost, live_monitor
+from xenlite.domain.live import UNPLUG_TIMEOUT, Domain, EngineHost, live_monitor
 from xenlite.domain.record import RecordStore
 from xenlite.domain.state import DomainState, require
-from xenlite.domain.vcpu import VcpuInfo, affinity_of, apply_affinity, vcpu_rows, vcpu_threads
+from xenlite.domain.vcpu import (
+    VcpuInfo,
+    affinity_of,
+    apply_affinity,
+    plan_vcpu_set,
+    unplug_vcpu,
+    vcpu_rows,
+    vcpu_threads,
+)
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
+from xenlite.qemu.accel import Accel
 from xenlite.xenstore.client import XenStoreClient
 
 
@@ -238,6 +248,80 @@ class DomainResources:
         assert domain.process is not None
         return vcpu_rows(domain.process.pid, threads, max_vcpus, b_info.vcpu_soft_affinity,
                          everything, paused=domain.state is DomainState.PAUSED)  # fmt: skip
+
+    async def vcpu_set(self, dom: str, count: int) -> int:
+        """``xl vcpu-set``: vCPUs 0..count-1 present, by QEMU's CPU hot-plug (ACPI), the
+        highest removed first; the guest onlines a new vCPU itself (the guest kit and
+        create-image's systems do) and must give up one being removed. Returns how many
+        vCPUs the domain has after it; below 1 nothing is done, as xl.1 says.
+
+        :raise DomainError: above maxvcpus, or when the guest keeps a vCPU being removed
+        :raise Unsupported: for a domain without ACPI, whose guest cannot learn of a change;
+            for a removal under TCG, where QEMU cannot plug the vCPU again safely
+        """
+        domain = self.lookup(dom)
+        async with domain.lock:
+            require(domain.name, domain.state, DomainState.RUNNING, DomainState.PAUSED,
+                    doing="set its vCPUs")  # fmt: skip
+            b_info = domain.config.b_info
+            maximum = b_info.max_vcpus or 1
+            monitor = live_monitor(domain)
+            if count < 1:
+                return len(await vcpu_threads(monitor))
+            if count > maximum:
+                raise DomainError(
+                    f"vCPUs of domain '{domain.name}'",
+                    f"Requested {count} VCPUs, however maxcpus is {maximum}! (QEMU fixes the "
+                    "most vCPUs a guest can have when it starts)",
+                    f"set maxvcpus = {count} in its config and create it again",
+                )
+            if b_info.acpi is False:
+                raise Unsupported(
+                    f"vCPUs of domain '{domain.name}'",
+                    "it runs without ACPI (acpi = 0), and a guest learns of a plugged or "
+                    "unplugged vCPU only by ACPI",
+                    "remove acpi = 0 from its config and create it again",
+                )
+            change = plan_vcpu_set(await monitor.query_hotpluggable_cpus(), count)
+            if change.remove and self.host.accel is Accel.TCG:
+                raise Unsupported(
+                    f"removing vCPUs of domain '{domain.name}'",
+                    "under TCG (no KVM on this host) QEMU corrupts its heap when it plugs a "
+                    "vCPU again after unplugging it (seen with QEMU 7.2), and the guest would "
+                    "die; so vcpu-set only adds vCPUs here",
+                    f"to run with fewer, reboot with vcpus = {count} in its config; on a host "
+                    "where KVM works vcpu-set removes them live",
+                )
+            try:
+                for device in change.add:
+                    await monitor.execute("device_add", device)
+                for vcpu, path in change.remove:
+                    if not await unplug_vcpu(monitor, path, timeout=UNPLUG_TIMEOUT):
+                        paused = (
+                            " (the domain is paused)" if domain.state is DomainState.PAUSED else ""
+                        )
+                        raise DomainError(
+                            f"vCPU {vcpu} of domain '{domain.name}'",
+                            f"the guest did not release it within {UNPLUG_TIMEOUT:g} s{paused}",
+                            "the guest must take it offline and let ACPI eject it (Linux does "
+                            "unless a task is bound to that CPU); the request stays with the "
+                            "guest, and xl vcpu-list shows the vCPU until it lets go",
+                        )
+            finally:
+                present = await self._vcpus_changed(domain)
+        return present
+
+    async def _vcpus_changed(self, domain: Domain) -> int:
+        """After a vcpu-set, whole or cut short: the new threads placed (cpus=), XenStore's
+        cpu/N/availability and the config's online vCPUs as QEMU has them now."""
+        threads = await vcpu_threads(live_monitor(domain))
+        await self._place_vcpus(domain)
+        b_info = domain.config.b_info
+        online = frozenset(t.cpu_index for t in threads)
+        for node in xspaths.cpu_nodes(domain.domid, b_info.max_vcpus or 1, online):
+            await self.xs.write(node.path, node.value)
+        await self._update_config(domain, replace(b_info, avail_vcpus=online))
+        return len(online)
 
     async def vcpu_pin(
         self,

@@ -1,4 +1,5 @@
-"""vCPUs on host threads: affinity at create and ``xl vcpu-pin``, the rows of ``xl vcpu-list``.
+"""vCPUs on host threads: affinity at create and ``xl vcpu-pin``, the rows of ``xl vcpu-list``,
+and the vCPUs ``xl vcpu-set`` plugs and unplugs.
 
 xl.cfg(5) "cpus", "cpus_soft"; xl.1 "vcpu-list", "vcpu-pin". Each vCPU of a QEMU domain runs
 on its own host thread (QMP ``query-cpus-fast`` names it; TCG with ``thread=multi`` and KVM
@@ -10,13 +11,68 @@ steer the thread.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from xenlite.base.errors import HostError
-from xenlite.qemu.monitor import Monitor, VcpuThread
+from xenlite.qemu.monitor import CpuSlot, Monitor, VcpuThread
 from xenlite.qemu.process import thread_stat
+
+# QEMU numbers vCPUs (cpu-index) in the order of their place in the topology.
+_TOPOLOGY = ("socket-id", "die-id", "cluster-id", "core-id", "thread-id")
+# The device id of a vCPU that vcpu-set plugged; the boot vCPUs have only a QOM path.
+PLUGGED_ID = "xenlite-vcpu{}"
+_UNPLUG_POLL = 0.05  # seconds between looks at whether the guest let a vCPU go
+
+
+@dataclass(frozen=True, slots=True)
+class VcpuChange:
+    """What ``xl vcpu-set`` asks of QEMU: ``device_add`` arguments, lowest vCPU first, and
+    the QOM paths to ``device_del``, highest first (xl.1: "the highest number VCPUs will be
+    hotplug removed")."""
+
+    add: tuple[dict[str, object], ...]
+    remove: tuple[tuple[int, str], ...]  # (vCPU, QOM path)
+
+
+def plan_vcpu_set(slots: Sequence[CpuSlot], count: int) -> VcpuChange:
+    """The devices to plug and unplug so that vCPUs 0..count-1 are there and no other."""
+
+    def place(slot: CpuSlot) -> tuple[int, ...]:
+        props = dict(slot.props)
+        return tuple(props.get(key, 0) for key in _TOPOLOGY)
+
+    ordered = sorted(slots, key=place)
+    add = tuple(
+        {"driver": slot.type, "id": PLUGGED_ID.format(vcpu), **dict(slot.props)}
+        for vcpu, slot in enumerate(ordered[:count])
+        if slot.qom_path is None
+    )
+    remove = tuple(
+        (vcpu, slot.qom_path)
+        for vcpu, slot in reversed(list(enumerate(ordered)))
+        if vcpu >= count and slot.qom_path is not None
+    )
+    return VcpuChange(add, remove)
+
+
+async def unplug_vcpu(monitor: Monitor, path: str, *, timeout: float) -> bool:
+    """``device_del`` of the vCPU at QOM ``path``, and the wait for the guest to offline
+    and eject it; False when it still has it after ``timeout`` seconds.
+
+    The wait watches the slot itself (``query-hotpluggable-cpus``): QEMU 7.2 reports the
+    ejection only as DEVICE_DELETED of the vCPU's lapic child, not of the vCPU.
+    """
+    await monitor.execute("device_del", {"id": path})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while any(slot.qom_path == path for slot in await monitor.query_hotpluggable_cpus()):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(_UNPLUG_POLL)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,8 @@ class KitInputs:
     init_script: bytes
     modules: tuple[str, ...]
     cpio_writer_version: str = CPIO_WRITER_VERSION
+    # The scripts of guestkit/etc/, installed as /etc/NAME: (name, content).
+    helpers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,9 @@ def guest_kit_key(inputs: KitInputs) -> str:
             "kernel_package_version": inputs.kernel_package_version,
             "busybox_version": inputs.busybox_version,
             "init_sha256": hashlib.sha256(inputs.init_script).hexdigest(),
+            "helpers_sha256": {
+                name: hashlib.sha256(content).hexdigest() for name, content in inputs.helpers
+            },
             "modules": list(inputs.modules),
             "cpio_writer_version": inputs.cpio_writer_version,
         },
@@ -137,6 +142,19 @@ def guest_kit_key(inputs: KitInputs) -> str:
 def init_script() -> bytes:
     """The guest's ``/init`` as shipped in this package."""
     return resources.files("xenlite.guestkit").joinpath("init.sh").read_bytes()
+
+
+def helper_scripts() -> tuple[tuple[str, bytes], ...]:
+    """The scripts of ``guestkit/etc/`` (the DHCP lease hook, the vCPU onliner): the kit's
+    /etc/NAME, and what create-image's busybox systems install too."""
+    folder = resources.files("xenlite.guestkit").joinpath("etc")
+    return tuple(
+        sorted((entry.name, entry.read_bytes()) for entry in folder.iterdir() if entry.is_file())
+    )
+
+
+def helper_script(name: str) -> bytes:
+    return dict(helper_scripts())[name]
 
 
 def guest_kit_cache_root() -> Path:
@@ -163,6 +181,7 @@ def resolve_inputs(*, modules: Sequence[str] = GUEST_MODULES) -> KitInputs:
         busybox_version=busybox_version(),
         init_script=init_script(),
         modules=tuple(modules),
+        helpers=helper_scripts(),
     )
 
 
@@ -460,6 +479,7 @@ def assemble_initramfs(
     init: bytes,
     release: str,
     modules: Sequence[tuple[ModuleFile, bytes]],
+    helpers: Sequence[tuple[str, bytes]] = (),
 ) -> CpioArchive:
     """Lay out the guest's root filesystem as a cpio archive."""
     archive = CpioArchive()
@@ -477,6 +497,8 @@ def assemble_initramfs(
         if applet and applet != "bin/busybox" and "/" in applet and applet not in archive:
             archive.add_symlink(applet, "/bin/busybox")
     archive.add_file("init", init, 0o755)
+    for name, content in helpers:
+        archive.add_file(f"etc/{name}", content, 0o755)
     lines: list[str] = []
     for module, data in modules:
         relative = f"{release}/kernel/{module.name}.ko"
@@ -503,6 +525,7 @@ def _build_entry(
             busybox=busybox,
             applets=busybox_applets(busybox),
             init=inputs.init_script,
+            helpers=inputs.helpers,
             release=release,
             modules=module_data,
         )

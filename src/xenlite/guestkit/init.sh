@@ -2,7 +2,8 @@
 # /init of the xenlite guest kit: busybox sh running as PID 1 in the initramfs.
 #
 # Boot: mount proc/sys/devtmpfs, load the virtio and ACPI button modules listed by the kit
-# builder, configure the network from the kernel-style ip= option, start acpid, print
+# builder, configure the network from the kernel-style ip= option, start acpid and uevent
+# (which onlines the vCPUs xl vcpu-set plugs), print
 # "xenlite-guest: ready" on the console, then keep a shell on the serial console.
 #
 # Kernel command-line switches (read from /proc/cmdline):
@@ -91,34 +92,6 @@ write_helpers() {
 		kill -USR2 1
 	EOF
 	chmod 0755 /etc/acpi/PWRF/00000080
-
-	cat >/etc/udhcpc.script <<-'EOF'
-		#!/bin/sh
-		# busybox udhcpc hook: apply the lease it passes in the environment.
-		case "$1" in
-		deconfig)
-			ip -4 addr flush dev "$interface"
-			ip link set dev "$interface" up
-			;;
-		bound | renew)
-			ip -4 addr flush dev "$interface"
-			ip addr add "$ip/${mask:-24}" dev "$interface"
-			if [ -n "$router" ]; then
-				set -- $router
-				ip route replace default via "$1" dev "$interface"
-			fi
-			if [ -n "$dns" ]; then
-				: >/etc/resolv.conf
-				for server in $dns; do
-					echo "nameserver $server" >>/etc/resolv.conf
-				done
-			fi
-			[ -n "$hostname" ] && hostname "$hostname"
-			;;
-		esac
-		exit 0
-	EOF
-	chmod 0755 /etc/udhcpc.script
 
 	cat >/etc/profile <<-'EOF'
 		export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
@@ -250,6 +223,26 @@ start_acpid() {
 	say "acpid has no input device open; the ACPI power button will not work"
 }
 
+# The kernel's uevents, for /etc/cpu-hotplug. "ready" waits until uevent holds its netlink
+# socket, so that a vCPU plugged right after the marker is not missed.
+start_uevent() {
+	uevent /etc/cpu-hotplug &
+	uevent_pid=$!
+	tries=0
+	while [ "$tries" -lt 50 ]; do
+		for fd in /proc/$uevent_pid/fd/*; do
+			case "$(readlink "$fd" 2>/dev/null)" in
+			socket:*)
+				return 0
+				;;
+			esac
+		done
+		tries=$((tries + 1))
+		sleep 0.1
+	done
+	say "uevent has no socket open; vCPUs plugged by xl vcpu-set stay offline"
+}
+
 console_shell_loop() {
 	while :; do
 		# cttyhack finds the real console tty (ttyS0) so the shell gets job control and ^C.
@@ -375,6 +368,7 @@ main() {
 	fi
 	configure_network "$ipconf"
 	start_acpid
+	start_uevent
 
 	say "ready"
 

@@ -36,6 +36,10 @@ _READY_UNIT = "xenlite-ready.service"
 # Debian's architecture names of the host machines QEMU guests run on here.
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 _PASSWORD_LENGTH = 12
+CPU_ONLINE_RULE = (
+    "# Written by xenlite create-image: online the vCPUs xl vcpu-set plugs.\n"
+    'SUBSYSTEM=="cpu", ACTION=="add", TEST=="online", ATTR{online}=="0", ATTR{online}="1"\n'
+)
 
 
 def packages(arch: str) -> list[str]:
@@ -177,6 +181,11 @@ def configure(
         input=f"root:{password}\n".encode(),
         timeout=_TOOL_TIMEOUT,
     )
+    # xl vcpu-set plugs vCPUs offline; udev onlines each one the kernel adds, as a Xen guest's
+    # kernel onlines the vCPUs its toolstack makes available.
+    rules = tree / "etc/udev/rules.d"
+    rules.mkdir(parents=True, exist_ok=True)
+    (rules / "80-xenlite-cpu-online.rules").write_text(CPU_ONLINE_RULE)
     unit = tree / "etc/systemd/system" / _READY_UNIT
     unit.write_text(ready_unit())
     wants = tree / "etc/systemd/system/multi-user.target.wants"

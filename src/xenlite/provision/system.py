@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from xenlite.base.errors import ProvisionError
+from xenlite.guestkit.build import helper_script
 from xenlite.provision.request import DhcpNetwork, ImageRequest, StaticNetwork
 
 BUSYBOX = Path("/bin/busybox")
@@ -178,7 +179,8 @@ def stage_busybox(
     _write(root, "/etc/inittab", _resource("inittab"))
     _write(root, "/etc/init.d/rcS", _resource("rcS"), 0o755)
     _write(root, "/etc/init.d/rcK", _resource("rcK"), 0o755)
-    _write(root, "/usr/share/udhcpc/default.script", _resource("udhcpc.script"), 0o755)
+    _write(root, "/usr/share/udhcpc/default.script", helper_script("udhcpc.script"), 0o755)
+    _write(root, "/etc/cpu-hotplug", helper_script("cpu-hotplug"), 0o755)
     # busybox acpid runs this on the ACPI power button; poweroff asks init to stop cleanly.
     _write(root, "/etc/acpi/PWRF/00000080", "#!/bin/sh\nexec poweroff\n", 0o755)
     _write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")

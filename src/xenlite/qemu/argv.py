@@ -147,7 +147,7 @@ def build_argv(
         "-name", f"guest={opt(name)},process=qemu-dm-{domid},debug-threads=on",
         "-no-user-config", "-nodefaults", *display,
         "-machine", machine,
-        "-accel", _accel_option(host, _vcpus(b_info)[0]),
+        "-accel", _accel_option(host, _vcpus(b_info)[1]),
         "-cpu", cpu,
         "-m", f"size={_mib(effective_max_memkb(b_info))}M",
         "-smp", _smp_option(b_info),
@@ -356,7 +356,9 @@ def _smp_option(b_info: BuildInfo) -> str:
 def _accel_option(host: QemuHost, vcpus: int) -> str:
     if host.accel is Accel.KVM:
         return "kvm"
-    # Multi-threaded TCG only pays off with several host CPUs to run the vCPU threads on.
+    # Multi-threaded TCG only pays off with several host CPUs to run the vCPU threads on;
+    # ``vcpus`` is the most the domain may have (maxvcpus), so that a vCPU vcpu-set plugs
+    # gets its own thread too, to pin and to count.
     thread = "multi" if host.nr_cpus > 1 and vcpus > 1 else "single"
     return f"tcg,thread={thread}"
 

@@ -77,6 +77,15 @@ class VcpuThread:
     qom_path: str
 
 
+@dataclass(frozen=True, slots=True)
+class CpuSlot:
+    """``query-hotpluggable-cpus``: one place a vCPU can be, plugged (``qom_path``) or not."""
+
+    type: str
+    props: tuple[tuple[str, int], ...]  # socket-id, core-id, thread-id (and die-id...)
+    qom_path: str | None
+
+
 class _BoundedListener(EventListener):
     """Hands each event straight to the monitor's bounded queue: no history, no backlog."""
 
@@ -272,6 +281,20 @@ class Monitor:
         return tuple(
             VcpuThread(int(cpu["cpu-index"]), int(cpu["thread-id"]), str(cpu["qom-path"]))
             for cpu in reply
+        )
+
+    async def query_hotpluggable_cpus(
+        self, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> tuple[CpuSlot, ...]:
+        """Every vCPU slot of the machine up to maxcpus, in QEMU's order."""
+        reply = await self.execute("query-hotpluggable-cpus", timeout=timeout)
+        return tuple(
+            CpuSlot(
+                str(slot["type"]),
+                tuple(sorted((str(k), int(v)) for k, v in slot["props"].items())),
+                str(slot["qom-path"]) if "qom-path" in slot else None,
+            )
+            for slot in reply
         )
 
     async def balloon(self, target_bytes: int, *, timeout: float = DEFAULT_TIMEOUT) -> None:

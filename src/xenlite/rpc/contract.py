@@ -45,6 +45,7 @@ class Method(StrEnum):
     DOMAIN_NETWORK_ATTACH = "domain.network_attach"
     DOMAIN_NETWORK_DETACH = "domain.network_detach"
     DOMAIN_VCPU_PIN = "domain.vcpu_pin"
+    DOMAIN_VCPU_SET = "domain.vcpu_set"
     DOMAIN_SCHED_GET = "domain.sched_get"
     DOMAIN_SCHED_SET = "domain.sched_set"
     DOMAIN_SYSRQ = "domain.sysrq"

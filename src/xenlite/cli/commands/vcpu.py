@@ -1,4 +1,5 @@
-"""``xl vcpu-list`` and ``xl vcpu-pin``: where each vCPU runs and where it may run.
+"""``xl vcpu-list``, ``xl vcpu-pin`` and ``xl vcpu-set``: where each vCPU runs, where it may
+run, and how many a domain has.
 
 xl(1) "vcpu-list", "vcpu-pin" (tools/xl/xl_vcpu.c): the rows are
 ``"%-32s %5u %5u"`` (name, domid, vCPU), then ``"%5u %3c%c- "`` (CPU, running, blocked) or
@@ -104,4 +105,33 @@ def main_vcpu_pin(opts: GlobalOptions, args: list[str]) -> int:
     with connect() as client:
         domid, _ = find_domain(client, operands[0])
         client.call(Method.DOMAIN_VCPU_PIN, dom=str(domid), vcpu=vcpu, hard=hard, soft=soft)
+    return EXIT_SUCCESS
+
+
+def main_vcpu_set(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl vcpu-set [-i|--ignore-host] <Domain> <vCPUs>``: xl_vcpu.c's vcpuset(), whose
+    overcommit check counts the host's CPUs against the vCPUs asked for."""
+    from xenlite.cli.commands.domains import list_domains, want_args
+
+    pairs, operands = parse_options("vcpu-set", args, "ih", ["ignore-host", "help"])
+    flags = {flag for flag, _ in pairs}
+    if flags & {"-h", "--help"}:
+        return show_help(opts, "vcpu-set")
+    want_args("vcpu-set", operands, 2, "a domain and a number of vCPUs")
+    digits = operands[1][: len(operands[1]) - len(operands[1].lstrip("0123456789"))]
+    if not digits or int(digits) > 0x7FFFFFFF:
+        raise VerbExit("Error: Invalid argument.\n")
+    count = int(digits)
+    with connect() as client:
+        domains = list_domains(client)
+        domid, _ = find_domain(client, operands[0], domains)
+        if not flags & {"-i", "--ignore-host"}:
+            host_cpus = os.cpu_count() or 1
+            online = next((d.vcpu_online for d in domains if d.domid == domid), 0)
+            if count > online and count > host_cpus:
+                raise VerbExit(
+                    f"You are overcommmitting! You have {host_cpus} physical CPUs and want "
+                    f"{count} vCPUs! Aborting, use --ignore-host to continue\n"
+                )
+        client.call(Method.DOMAIN_VCPU_SET, dom=str(domid), count=count)
     return EXIT_SUCCESS
