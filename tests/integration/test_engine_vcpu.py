@@ -194,3 +194,39 @@ def test_vcpu_set_refuses_to_overcommit_the_host_unless_told(live_host: Any) -> 
         assert (bad.returncode, bad.stderr) == (1, "Error: Invalid argument.\n")
     finally:
         live_host.xl("destroy", "wide")
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="keeping a CPU for dom0 needs 2")
+def test_dom0_vcpus_pin_keeps_cpu_0_for_dom0(live_host_factory: Any) -> None:
+    """The seed's "dom0_max_vcpus=1 dom0_vcpus_pin": dom0's one vCPU on CPU 0, and domains
+    without cpus= run on the other CPUs; a domain that names CPU 0 still gets it."""
+    everything = sorted(os.sched_getaffinity(0))
+    with live_host_factory() as host:
+        host.stop_xenlited()
+        grub = host.root / "etc/default/grub"
+        grub.parent.mkdir(parents=True, exist_ok=True)
+        grub.write_text('GRUB_CMDLINE_XEN="dom0_max_vcpus=1 dom0_vcpus_pin"\n')
+        host.start()
+        dmesg = host.xl("dmesg").stdout
+        assert f"Dom0 has 1 vCPUs pinned to CPUs {everything[0]} (dom0_vcpus_pin)" in dmesg
+        rows = host.xl("vcpu-list", "Domain-0").stdout.splitlines()[1:]
+        assert len(rows) == 1
+        dom0 = ROW.match(rows[0])
+        assert dom0 is not None
+        assert (dom0["vcpu"], dom0["cpu"], dom0["hard"]) == ("0", str(everything[0]),
+                                                            str(everything[0]))  # fmt: skip
+        assert host.xl("list", "Domain-0").stdout.splitlines()[1].split()[3] == "1"
+
+        config = host.write_config("guest", "vcpus = 2")
+        named = host.write_config("named", "vcpus = 2", f'cpus = "{everything[0]}"')
+        assert host.xl("create", "-q", str(config)).returncode == 0
+        assert host.xl("create", "-q", str(named)).returncode == 0
+        host.wait_ready("guest", timeout=BOOT_TIMEOUT)
+        host.wait_ready("named", timeout=BOOT_TIMEOUT)
+        rest = set(everything[1:])
+        assert _affinities(host, _domid(host, "guest")) == {0: rest, 1: rest}
+        first = {everything[0]}
+        assert _affinities(host, _domid(host, "named")) == {0: first, 1: first}
+        # vcpu-pin of one vCPU leaves the other on the domains' CPUs, not on dom0's.
+        assert host.xl("vcpu-pin", "guest", "0", "all").returncode == 0
+        assert _affinities(host, _domid(host, "guest")) == {0: set(everything), 1: rest}

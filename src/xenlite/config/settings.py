@@ -479,17 +479,20 @@ BOOT: tuple[Setting, ...] = (
     _row("sched", E, "sched", by=("xenlite.daemon.main:_serve",), source=_B),
     _row(
         "dom0_max_vcpus",
-        L,
+        E,
         "dom0_max_vcpus",
+        by=("xenlite.daemon.main:dom0_placement",),
         source=_B,
-        why="keeping host CPUs for dom0",
     ),
     _row(
         "dom0_vcpus_pin",
-        L,
+        E,
         "dom0_vcpus_pin",
+        by=(
+            "xenlite.daemon.main:dom0_placement",
+            "xenlite.domain.resources:DomainResources.default_cpus",
+        ),
         source=_B,
-        why="keeping host CPUs for dom0",
     ),
     _row(
         "sched_credit_tslice_ms",

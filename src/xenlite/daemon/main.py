@@ -28,9 +28,11 @@ from xenlite.base.files import write_atomic
 from xenlite.base.paths import host_root, under_root
 from xenlite.config.hostconf.bootopts import (
     XenBootOptions,
+    dom0_pinned_cpus,
     parse_xen_cmdline,
     read_grub_default,
     resolve_dom0_mem,
+    resolve_dom0_vcpus,
 )
 from xenlite.config.hostconf.xlconf import XlConf, load_xlconf_with_warnings, resolve_autoballoon
 from xenlite.config.settings import boot_reports, xlconf_reports
@@ -168,6 +170,39 @@ def host_cgroups(root: Path, say: Callable[[str], None]) -> tuple[CgroupHost | N
     return cgroups, ""
 
 
+def dom0_placement(
+    boot: XenBootOptions, nr_cpus: int, say: Callable[[str], None]
+) -> tuple[int, tuple[int, ...]]:
+    """dom0_max_vcpus and dom0_vcpus_pin: dom0's vCPU count and the host CPUs it keeps.
+
+    Dom0 is the host's own Linux. With dom0_vcpus_pin its vCPUs are pinned to the first host
+    CPUs, as Xen pins vCPU i to pCPU i, and domains without cpus= leave those CPUs to it;
+    without it no CPU is kept from domains, and ``xl dmesg`` says how to keep some.
+    """
+    from xenlite.config.specs.cpus import format_cpumap
+
+    given = boot.dom0_max_vcpus is not None or boot.dom0_vcpus_pin
+    if not given:
+        return 0, ()
+    count = resolve_dom0_vcpus(boot, nr_cpus)
+    pinned = dom0_pinned_cpus(boot, sorted(os.sched_getaffinity(0)))
+    if not pinned:
+        say(f"Dom0 has {count} vCPUs (dom0_max_vcpus); dom0 is the host's Linux, which runs "
+            "on every CPU, and no CPU is kept from domains: add dom0_vcpus_pin to keep "
+            f"CPUs for dom0")  # fmt: skip
+        return count, ()
+    kept = format_cpumap(list(pinned), nr_cpus)
+    left = sorted(set(os.sched_getaffinity(0)) - set(pinned))
+    if not left:
+        say(f"Dom0 has {count} vCPUs pinned to CPUs {kept} (dom0_vcpus_pin), every host "
+            "CPU: domains share them with dom0")  # fmt: skip
+        return count, pinned
+    say(f"Dom0 has {count} vCPUs pinned to CPUs {kept} (dom0_vcpus_pin); domains without "
+        f"cpus= run on CPUs {format_cpumap(left, nr_cpus)} and leave {kept} to dom0 (the "
+        "host's own tasks are not confined to them)")  # fmt: skip
+    return count, pinned
+
+
 def _tidy_cgroups(manager: DomainManager) -> None:
     """With no domain left, xenlite's parent cgroup goes too (domains that run on keep it)."""
     cgroups = manager.host.cgroups
@@ -222,8 +257,9 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
     try:
         await write_dom0_nodes(xs, memory_kib=memory.dom0_kib, nr_cpus=facts.nr_cpus)
         cgroups, missing = host_cgroups(root, dmesg.write)
+        dom0_vcpus, dom0_cpus = dom0_placement(boot, facts.nr_cpus, dmesg.write)
         host = EngineHost(root, probe.accel, facts.nr_cpus, memory, str(boot.sched), cgroups,
-                          missing)  # fmt: skip
+                          missing, dom0_cpus=dom0_cpus, dom0_vcpus=dom0_vcpus)  # fmt: skip
         manager = DomainManager(host, xs, hypervisor_log=dmesg.write)
         await manager.rebuild()
 

@@ -251,8 +251,8 @@ class Operations:
             current_memkb=book.dom0_kib,
             outstanding_memkb=0,
             max_memkb=book.total_kib,
-            vcpu_online=f.nr_cpus,
-            max_vcpus=f.nr_cpus,
+            vcpu_online=self.manager.host.dom0_vcpus or f.nr_cpus,
+            max_vcpus=self.manager.host.dom0_vcpus or f.nr_cpus,
             running=True,
             blocked=False,
             paused=False,
@@ -437,7 +437,8 @@ class Operations:
         """xl vcpu-list: Domain-0's vCPUs (the host CPUs) and every domU's, or one domain's."""
         out: list[dict[str, object]] = []
         if dom is None or _is_dom0(_dom(dom)):
-            rows = await asyncio.to_thread(_dom0_vcpus)
+            host = self.manager.host
+            rows = await asyncio.to_thread(_dom0_vcpus, host.dom0_vcpus, host.dom0_cpus)
             out.append({"domid": 0, "name": DOM0_NAME, "vcpus": rows})
             if dom is not None:
                 return out
@@ -607,18 +608,21 @@ def _dom(dom: object) -> str:
     return str(dom)
 
 
-def _dom0_vcpus() -> list[VcpuInfo]:
+def _dom0_vcpus(count: int, pinned: tuple[int, ...]) -> list[VcpuInfo]:
     """Domain-0's vCPUs are the host CPUs: CPU time from /proc/stat, and running when the CPU
-    did any work during a short look (20 ms)."""
+    did any work during a short look (20 ms). ``count`` of them (dom0_max_vcpus; 0: all),
+    vCPU i on host CPU ``pinned[i]`` with that hard affinity under dom0_vcpus_pin."""
     first = host_facts.per_cpu_busy_ns()
     time.sleep(0.02)
     second = host_facts.per_cpu_busy_ns()
     everything = frozenset(first)
+    cpus = list(pinned) or sorted(second)
     rows = []
-    for cpu, busy in sorted(second.items()):
+    for vcpu, cpu in enumerate(cpus[: count or len(cpus)]):
+        busy = second.get(cpu, 0)
         running = busy > first.get(cpu, busy)
-        rows.append(VcpuInfo(cpu, True, cpu, running, not running, busy,
-                             everything, everything))  # fmt: skip
+        hard = frozenset({cpu}) if pinned else everything
+        rows.append(VcpuInfo(vcpu, True, cpu, running, not running, busy, hard, everything))
     return rows
 
 

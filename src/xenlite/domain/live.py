@@ -39,6 +39,10 @@ class EngineHost:
     scheduler: str = "credit2"  # the host's Xen scheduler (sched=), credit or credit2
     cgroups: CgroupHost | None = None  # None: no cpu controller (``cgroups_missing`` says why)
     cgroups_missing: str = ""
+    # dom0_vcpus_pin: the host CPUs dom0's vCPUs are pinned to, which domains without cpus=
+    # leave to dom0 (the seeds: "make sure dom0 always gets enough CPU time to process I/O").
+    dom0_cpus: tuple[int, ...] = ()
+    dom0_vcpus: int = 0  # dom0's vCPU count (dom0_max_vcpus); 0: one per host CPU
 
     def run_root(self) -> Path:
         """Where every domain's run directory lives."""

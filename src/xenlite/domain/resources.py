@@ -220,13 +220,20 @@ class DomainResources:
         """The host CPUs domains may run on (xenlited's own affinity)."""
         return frozenset(os.sched_getaffinity(0))
 
+    def default_cpus(self) -> frozenset[int]:
+        """Where a vCPU without an affinity of its own runs: every host CPU but those kept
+        for dom0 (dom0_vcpus_pin), unless dom0 holds them all."""
+        everything = self.all_cpus()
+        left = everything - frozenset(self.host.dom0_cpus)
+        return left or everything
+
     async def _place_vcpus(self, domain: Domain) -> None:
         """cpus= (hard affinity) onto the vCPU threads; cpus_soft= is only recorded."""
         b_info = domain.config.b_info
         threads = await vcpu_threads(live_monitor(domain))
         what = f"vCPU affinity of domain '{domain.name}'"
         await asyncio.to_thread(
-            apply_affinity, threads, b_info.vcpu_hard_affinity, self.all_cpus(), what
+            apply_affinity, threads, b_info.vcpu_hard_affinity, self.default_cpus(), what
         )
         if any(b_info.vcpu_soft_affinity):
             self._log_hypervisor(
@@ -239,7 +246,7 @@ class DomainResources:
         domain = self.lookup(dom)
         b_info = domain.config.b_info
         max_vcpus = b_info.max_vcpus or 1
-        everything = self.all_cpus()
+        everything = self.default_cpus()
         live = domain.process is not None and domain.monitor is not None
         if not live or domain.state not in (DomainState.RUNNING, DomainState.PAUSED):
             soft = b_info.vcpu_soft_affinity
@@ -346,6 +353,7 @@ class DomainResources:
                     f"name a vCPU between 0 and {max_vcpus - 1}, or all",
                 )
             everything = self.all_cpus()
+            default = self.default_cpus()
             chosen = range(max_vcpus) if vcpu is None else (vcpu,)
 
             def updated(
@@ -353,7 +361,7 @@ class DomainResources:
             ) -> tuple[frozenset[int], ...]:
                 if new is None:
                     return current
-                table = [affinity_of(current, v, everything) for v in range(max_vcpus)]
+                table = [affinity_of(current, v, default) for v in range(max_vcpus)]
                 for v in chosen:
                     table[v] = new
                 return tuple(table)
@@ -368,7 +376,7 @@ class DomainResources:
                         "name CPUs that exist, e.g. 0-1 or all",
                     )
                 threads = await vcpu_threads(live_monitor(domain))
-                await asyncio.to_thread(apply_affinity, threads, hard_table, everything,
+                await asyncio.to_thread(apply_affinity, threads, hard_table, default,
                                         f"vCPU affinity of domain '{domain.name}'")  # fmt: skip
             new_b = replace(b_info, vcpu_hard_affinity=hard_table, vcpu_soft_affinity=soft_table)
             await self._update_config(domain, new_b)

@@ -17,6 +17,7 @@ from xenlite.config.hostconf.bootopts import (
     SerialPort,
     VcpuRange,
     XenBootOptions,
+    dom0_pinned_cpus,
     format_size,
     parse_size,
     parse_xen_cmdline,
@@ -87,6 +88,10 @@ def test_seed_dom0_max_vcpus_1() -> None:
     opts = parse_xen_cmdline("dom0_max_vcpus=1 dom0_vcpus_pin")
     assert opts.dom0_max_vcpus == VcpuRange(1, 1)
     assert resolve_dom0_vcpus(opts, 4) == 1
+    # dom0_vcpus_pin: vCPU i on the i-th host CPU, so dom0 keeps CPU 0 of 0-3.
+    assert dom0_pinned_cpus(opts, [3, 1, 0, 2]) == (0,)
+    assert dom0_pinned_cpus(parse_xen_cmdline("dom0_max_vcpus=1"), [0, 1]) == ()
+    assert dom0_pinned_cpus(parse_xen_cmdline("dom0_vcpus_pin"), [2, 3]) == (2, 3)
 
 
 def test_seed_bare_number_is_kib() -> None:

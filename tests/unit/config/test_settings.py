@@ -183,8 +183,8 @@ def test_hvm_keys_are_honoured_reported_or_refused_each() -> None:
 
 
 def test_boot_options_without_effect_are_reported() -> None:
-    rows = boot_reports(["dom0_mem", "loglvl", "dom0_max_vcpus", "sched"])
-    assert [row.name for row in rows] == ["loglvl", "dom0_max_vcpus"]
+    rows = boot_reports(["dom0_mem", "loglvl", "dom0_max_vcpus", "dom0_vcpus_pin", "sched"])
+    assert [row.name for row in rows] == ["loglvl"]
 
 
 def test_xl_conf_settings_without_effect_are_reported() -> None:

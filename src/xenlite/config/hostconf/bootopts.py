@@ -12,7 +12,7 @@ GRUB_CMDLINE_XEN(_DEFAULT) is read out of /etc/default/grub by ``grub_default``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,6 +45,7 @@ __all__ = [
     "SerialPort",
     "VcpuRange",
     "XenBootOptions",
+    "dom0_pinned_cpus",
     "format_size",
     "parse_size",
     "parse_xen_cmdline",
@@ -625,6 +626,16 @@ def resolve_dom0_mem(opts: XenBootOptions, host_total_kib: int) -> int:
 def resolve_dom0_mem_max(opts: XenBootOptions, host_total_kib: int) -> int | None:
     """Dom0's maximum reservation in KiB (how far it may balloon up); None if unlimited."""
     return dom0_max_kib(opts.dom0_mem, host_total_kib)
+
+
+def dom0_pinned_cpus(opts: XenBootOptions, cpus: Sequence[int]) -> tuple[int, ...]:
+    """The host CPUs dom0's vCPUs are pinned to: with dom0_vcpus_pin, vCPU i on the i-th
+    of ``cpus`` (the CPUs the host offers), for as many vCPUs as dom0 has; none without it.
+    Xen pins dom0's vCPU i to pCPU i the same way."""
+    if not opts.dom0_vcpus_pin:
+        return ()
+    ordered = sorted(cpus)
+    return tuple(ordered[: resolve_dom0_vcpus(opts, len(ordered))])
 
 
 def resolve_dom0_vcpus(opts: XenBootOptions, host_cpus: int) -> int:
