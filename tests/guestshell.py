@@ -27,6 +27,7 @@ class GuestShell:
     def __init__(self, host: Any, name: str, login: tuple[str, str] | None = None) -> None:
         """``login``: the user and password to give a getty on the console first (an
         installed system's, such as a Debian image's), not the kit's open shell."""
+        self._pending = b""
         self._proc = subprocess.Popen(
             [str(XL), "console", name],
             env=host.env,
@@ -64,7 +65,8 @@ class GuestShell:
         n = next(_COUNTER)
         tail = f" {n + 1}@@\r\n"
         text = self._exchange(f'{command}; echo "@@$? $(({n} + 1))@@"', tail, timeout)
-        output, _, status = text[: -len(tail)].rpartition("@@")
+        output, _, status = text.removesuffix(tail).rpartition("@@")
+        assert status.isdigit(), f"no exit status before {tail!r} in {text[-500:]!r}"
         return int(status), output.replace("\r\n", "\n")
 
     def _send(self, line: str) -> None:
@@ -73,11 +75,17 @@ class GuestShell:
         self._proc.stdin.flush()
 
     def _exchange(self, line: str, until: str, timeout: float) -> str:
+        """Send ``line``; what the console says up to and including ``until``. Bytes read
+        past it (a message that came in the same read) are kept for the next exchange."""
         assert self._proc.stdout is not None
         self._send(line)
-        return read_until(self._proc.stdout.fileno(), until.encode(), timeout).decode(
-            errors="replace"
-        )
+        wanted = until.encode()
+        data = self._pending
+        if wanted not in data:
+            data += read_until(self._proc.stdout.fileno(), wanted, timeout)
+        end = data.index(wanted) + len(wanted)
+        self._pending = data[end:]
+        return data[:end].decode(errors="replace")
 
     def close(self) -> None:
         """Detach (Ctrl-]); the domain keeps running."""

@@ -80,3 +80,24 @@ def test_a_create_that_does_not_fit_is_refused_and_leaves_nothing(live_host: Any
     assert (live_host.qemu_pids(), live_host.records(), live_host.run_dirs()) == before
     assert "huge" not in live_host.xl("list").stdout
     assert int(_info(live_host)["free_memory"]) == int(info["free_memory"])
+
+
+def test_the_xend_floor_a_moved_host_keeps_bounds_ballooning(live_host_factory: Any) -> None:
+    """Seed 003's /etc/xen/xend-config.sxp "(dom0-min-mem 1024)": xenlited reads it, says so
+    in xl dmesg, and a create that would balloon dom0 below 1024 MB is refused naming that
+    floor."""
+    with live_host_factory() as host:
+        host.stop_xenlited()
+        xend = host.root / "etc/xen/xend-config.sxp"
+        xend.parent.mkdir(parents=True, exist_ok=True)
+        xend.write_text("(dom0-min-mem 1024)\n")
+        host.start()
+        dmesg = host.xl("dmesg").stdout
+        assert f"{xend}: dom0-min-mem: autoballoon on (xend's rule" in dmesg
+        assert "dom0 balloons no lower than 1024 MB" in dmesg
+        total = int(_info(host)["total_memory"])
+        config = host.write_config("greedy", memory=total - 512)
+        refused = host.xl("create", "-q", str(config))
+        assert refused.returncode != 0
+        assert "down to its floor of 1024 MiB" in refused.stderr
+        assert host.qemu_pids() == []

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from xenlite.base.daemonise import daemonise
-from xenlite.base.errors import XenliteError
+from xenlite.base.errors import ConfigError, XenliteError
 from xenlite.base.files import write_atomic
 from xenlite.base.paths import host_root, under_root
 from xenlite.config.hostconf.bootopts import (
@@ -34,7 +34,13 @@ from xenlite.config.hostconf.bootopts import (
     resolve_dom0_mem,
     resolve_dom0_vcpus,
 )
-from xenlite.config.hostconf.xlconf import XlConf, load_xlconf_with_warnings, resolve_autoballoon
+from xenlite.config.hostconf.xend import DEFAULT_XEND_CONFIG_PATH, XendConfig, load_xend_config
+from xenlite.config.hostconf.xlconf import (
+    Autoballoon,
+    XlConf,
+    load_xlconf_with_warnings,
+    resolve_autoballoon,
+)
 from xenlite.config.settings import boot_reports, xlconf_reports
 from xenlite.daemon.dmesg import BootFacts, HypervisorLog, boot_banner
 from xenlite.daemon.ops import HostFacts, Operations, xen_version
@@ -48,7 +54,7 @@ from xenlite.domain.live import EngineHost
 from xenlite.domain.manager import DomainManager
 from xenlite.host import facts as host_info
 from xenlite.host.cgroups import CgroupHost, detect_layout, parent_for_root
-from xenlite.host.memory import HostMemory
+from xenlite.host.memory import DOM0_FLOOR_KIB, HostMemory
 from xenlite.qemu.accel import probe_accel
 from xenlite.rpc.protocol import socket_path
 from xenlite.xenstore.client import XenStoreClient
@@ -135,18 +141,62 @@ def host_facts(accel: str, scheduler: str, cmdline: str) -> HostFacts:
 
 
 def host_memory_book(
-    boot: XenBootOptions, conf: XlConf, host_kib: int, say: Callable[[str], None]
+    boot: XenBootOptions,
+    conf: XlConf,
+    host_kib: int,
+    say: Callable[[str], None],
+    xend: XendConfig | None = None,
 ) -> HostMemory:
     """The hypervisor's memory book: total (``mem=`` lowers it), dom0's reservation from
-    ``dom0_mem=``, and xl.conf's autoballoon (``auto``: on unless dom0_mem was given)."""
+    ``dom0_mem=``, and xl.conf's autoballoon (``auto``: on unless dom0_mem was given).
+
+    A host moved from xend keeps its xend-config.sxp, and the seeds bound ballooning there:
+    where it sets ``dom0-min-mem`` or ``enable-dom0-ballooning`` and xl.conf leaves
+    autoballoon at ``auto``, xend's rule decides (on when enable-dom0-ballooning says so,
+    by default when dom0-min-mem is not 0), and dom0 balloons no lower than dom0-min-mem
+    (nor libxl's own floor).
+    """
     total = host_kib
     if boot.mem is not None:
         total = min(total, boot.mem // 1024)
     dom0 = resolve_dom0_mem(boot, total)
     autoballoon = resolve_autoballoon(conf, boot.dom0_mem_set)
+    floor = DOM0_FLOOR_KIB
+    sets = [] if xend is None else [n for n in _XEND_MEMORY_KEYS if xend.find(n) is not None]
+    if xend is not None and sets:
+        source = xend.path
+        if conf.autoballoon is Autoballoon.AUTO:
+            autoballoon = xend.enable_dom0_ballooning
+            say(f"{source}: {' and '.join(sets)}: autoballoon {'on' if autoballoon else 'off'} "
+                "(xend's rule; xl.conf's autoballoon is auto)")  # fmt: skip
+        else:
+            say(f"{source}: {' and '.join(sets)} give way to xl.conf's autoballoon="
+                f"{conf.autoballoon.value}")  # fmt: skip
+        if autoballoon and xend.dom0_min_mem * 1024 > floor:
+            floor = xend.dom0_min_mem * 1024
+            say(f"{source}: dom0-min-mem {xend.dom0_min_mem}: dom0 balloons no lower than "
+                f"{xend.dom0_min_mem} MB")  # fmt: skip
     say(f"Dom0 has {dom0 // 1024} MB of {total // 1024} MB; autoballoon "
         f"{'on' if autoballoon else 'off'}")  # fmt: skip
-    return HostMemory(total_kib=total, dom0_kib=dom0, autoballoon=autoballoon)
+    return HostMemory(total_kib=total, dom0_kib=dom0, autoballoon=autoballoon,
+                      dom0_floor_kib=floor)  # fmt: skip
+
+
+_XEND_MEMORY_KEYS = ("dom0-min-mem", "enable-dom0-ballooning")
+
+
+def load_host_xend(say: Callable[[str], None]) -> XendConfig | None:
+    """The host's /etc/xen/xend-config.sxp, when a host moved from xend kept it; one that
+    does not parse is said in ``xl dmesg`` and not used (xl itself never reads it)."""
+    path = under_root(DEFAULT_XEND_CONFIG_PATH)
+    if not path.is_file():
+        return None
+    try:
+        return load_xend_config(path)
+    except ConfigError as exc:
+        say(f"{path}: not used: {exc}")
+        log.warning("%s: not used: %s", path, exc)
+        return None
 
 
 def host_cgroups(root: Path, say: Callable[[str], None]) -> tuple[CgroupHost | None, str]:
@@ -250,7 +300,8 @@ async def _serve(opts: argparse.Namespace, ready: Callable[[], None] | None) -> 
         log.warning("%s", warning)
     for row in xlconf_reports(conf):
         dmesg.write(f"xl.conf: {row.name}: no effect on a QEMU host: {row.explanation}")
-    memory = host_memory_book(boot, conf, facts.total_kib, dmesg.write)
+    xend = load_host_xend(dmesg.write)
+    memory = host_memory_book(boot, conf, facts.total_kib, dmesg.write, xend)
     xs = await _connect_xenstore()
     manager: DomainManager | None = None
     link: asyncio.Task[None] | None = None

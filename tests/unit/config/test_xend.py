@@ -307,7 +307,7 @@ def test_example_file_translation() -> None:
     assert all(note.startswith(f"{FIXTURE}:") for note in notes)
     network = notes[2]
     assert "`xenlite network-bridge start`" in network
-    assert "xenlite host config" in notes[3]
+    assert "read by xenlited from /etc/xen/xend-config.sxp" in notes[3]
 
 
 def test_example_file_text_is_valid_xl_conf_with_origins() -> None:

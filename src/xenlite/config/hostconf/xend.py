@@ -557,8 +557,9 @@ def _translate(x: XendConfig, entry: XendEntry) -> _Translated:
             return _Translated(
                 (),
                 f"no xl.conf equivalent: the floor dom0 balloons down to ({x.dom0_min_mem} MiB)"
-                " is set in the xenlite host config (dom0 memory floor); xl.conf only has"
-                f' autoballoon, which is "{state}" here because of xend\'s ballooning rule',
+                " is read by xenlited from /etc/xen/xend-config.sxp itself when that file is"
+                f' kept; xl.conf only has autoballoon, which is "{state}" here because of'
+                " xend's ballooning rule",
             )
         return _Translated(
             (("autoballoon", state),),
