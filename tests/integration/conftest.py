@@ -261,6 +261,16 @@ class LiveHost:
 
         stop_daemon("xenlited", self.root / "run/xenlite/xenlited.pid")
 
+    def restart_with(self, files: dict[str, str]) -> None:
+        """Stop xenlited, write ``files`` (a host path such as /etc/default/grub, and its
+        text) under the root, and start it again: what xenlited reads only at its start."""
+        self.stop_xenlited()
+        for path, text in files.items():
+            target = self.root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        self.start()
+
     def xl(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(XENLITE.with_name("xl")), *args],

@@ -87,11 +87,8 @@ def test_the_xend_floor_a_moved_host_keeps_bounds_ballooning(live_host_factory: 
     in xl dmesg, and a create that would balloon dom0 below 1024 MB is refused naming that
     floor."""
     with live_host_factory() as host:
-        host.stop_xenlited()
+        host.restart_with({"/etc/xen/xend-config.sxp": "(dom0-min-mem 1024)\n"})
         xend = host.root / "etc/xen/xend-config.sxp"
-        xend.parent.mkdir(parents=True, exist_ok=True)
-        xend.write_text("(dom0-min-mem 1024)\n")
-        host.start()
         dmesg = host.xl("dmesg").stdout
         assert f"{xend}: dom0-min-mem: autoballoon on (xend's rule" in dmesg
         assert "dom0 balloons no lower than 1024 MB" in dmesg

@@ -202,11 +202,9 @@ def test_dom0_vcpus_pin_keeps_cpu_0_for_dom0(live_host_factory: Any) -> None:
     without cpus= run on the other CPUs; a domain that names CPU 0 still gets it."""
     everything = sorted(os.sched_getaffinity(0))
     with live_host_factory() as host:
-        host.stop_xenlited()
-        grub = host.root / "etc/default/grub"
-        grub.parent.mkdir(parents=True, exist_ok=True)
-        grub.write_text('GRUB_CMDLINE_XEN="dom0_max_vcpus=1 dom0_vcpus_pin"\n')
-        host.start()
+        host.restart_with(
+            {"/etc/default/grub": 'GRUB_CMDLINE_XEN="dom0_max_vcpus=1 dom0_vcpus_pin"\n'}
+        )
         dmesg = host.xl("dmesg").stdout
         assert f"Dom0 has 1 vCPUs pinned to CPUs {everything[0]} (dom0_vcpus_pin)" in dmesg
         rows = host.xl("vcpu-list", "Domain-0").stdout.splitlines()[1:]

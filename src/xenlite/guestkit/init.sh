@@ -207,40 +207,16 @@ configure_network() {
 # right after the marker must not be lost.
 start_acpid() {
 	acpid -f -c /etc/acpi -l /run/acpid.log &
-	acpid_pid=$!
-	tries=0
-	while [ "$tries" -lt 50 ]; do
-		for fd in /proc/$acpid_pid/fd/*; do
-			case "$(readlink "$fd" 2>/dev/null)" in
-			/dev/input/event*)
-				return 0
-				;;
-			esac
-		done
-		tries=$((tries + 1))
-		sleep 0.1
-	done
-	say "acpid has no input device open; the ACPI power button will not work"
+	/etc/wait-for-fd $! '/dev/input/event*' ||
+		say "acpid has no input device open; the ACPI power button will not work"
 }
 
-# The kernel's uevents, for /etc/cpu-hotplug. "ready" waits until uevent holds its netlink
+# The kernel's uevents, for /etc/cpu-hotplug: "ready" waits until uevent holds its netlink
 # socket, so that a vCPU plugged right after the marker is not missed.
 start_uevent() {
 	uevent /etc/cpu-hotplug &
-	uevent_pid=$!
-	tries=0
-	while [ "$tries" -lt 50 ]; do
-		for fd in /proc/$uevent_pid/fd/*; do
-			case "$(readlink "$fd" 2>/dev/null)" in
-			socket:*)
-				return 0
-				;;
-			esac
-		done
-		tries=$((tries + 1))
-		sleep 0.1
-	done
-	say "uevent has no socket open; vCPUs plugged by xl vcpu-set stay offline"
+	/etc/wait-for-fd $! 'socket:*' ||
+		say "uevent has no socket open; vCPUs plugged by xl vcpu-set stay offline"
 }
 
 console_shell_loop() {

@@ -181,6 +181,7 @@ def stage_busybox(
     _write(root, "/etc/init.d/rcK", _resource("rcK"), 0o755)
     _write(root, "/usr/share/udhcpc/default.script", helper_script("udhcpc.script"), 0o755)
     _write(root, "/etc/cpu-hotplug", helper_script("cpu-hotplug"), 0o755)
+    _write(root, "/etc/wait-for-fd", helper_script("wait-for-fd"), 0o755)
     # busybox acpid runs this on the ACPI power button; poweroff asks init to stop cleanly.
     _write(root, "/etc/acpi/PWRF/00000080", "#!/bin/sh\nexec poweroff\n", 0o755)
     _write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
