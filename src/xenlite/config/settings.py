@@ -86,6 +86,7 @@ _ARGV = ("xenlite.qemu.argv:build_argv",)
 _CHECK = ("xenlite.qemu.argv:check_supported",)
 _AFFINITY = (
     "xenlite.domain.resources:DomainResources._place_vcpus",
+    "xenlite.domain.resources:DomainResources._apply_hard_affinity",
     "xenlite.domain.resources:DomainResources.vcpu_list",
 )
 _ACTIONS = ("xenlite.domain.state:action_for",)

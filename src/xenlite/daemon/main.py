@@ -235,14 +235,15 @@ def dom0_placement(
     if not given:
         return 0, ()
     count = resolve_dom0_vcpus(boot, nr_cpus)
-    pinned = dom0_pinned_cpus(boot, sorted(os.sched_getaffinity(0)))
+    offered = os.sched_getaffinity(0)
+    pinned = dom0_pinned_cpus(boot, sorted(offered))
     if not pinned:
         say(f"Dom0 has {count} vCPUs (dom0_max_vcpus); dom0 is the host's Linux, which runs "
             "on every CPU, and no CPU is kept from domains: add dom0_vcpus_pin to keep "
             f"CPUs for dom0")  # fmt: skip
         return count, ()
     kept = format_cpumap(list(pinned), nr_cpus)
-    left = sorted(set(os.sched_getaffinity(0)) - set(pinned))
+    left = sorted(offered - set(pinned))
     if not left:
         say(f"Dom0 has {count} vCPUs pinned to CPUs {kept} (dom0_vcpus_pin), every host "
             "CPU: domains share them with dom0")  # fmt: skip

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from xenlite.base.errors import DomainError, QemuError, Unsupported
@@ -35,6 +35,7 @@ from xenlite.domain.vcpu import (
 )
 from xenlite.host.cgroups import XEN_WEIGHT_DEFAULT
 from xenlite.qemu.accel import Accel
+from xenlite.qemu.monitor import VcpuThread
 from xenlite.xenstore.client import XenStoreClient
 
 
@@ -230,16 +231,17 @@ class DomainResources:
     async def _place_vcpus(self, domain: Domain) -> None:
         """cpus= (hard affinity) onto the vCPU threads; cpus_soft= is only recorded."""
         b_info = domain.config.b_info
-        threads = await vcpu_threads(live_monitor(domain))
-        what = f"vCPU affinity of domain '{domain.name}'"
-        await asyncio.to_thread(
-            apply_affinity, threads, b_info.vcpu_hard_affinity, self.default_cpus(), what
-        )
+        await self._apply_hard_affinity(domain, await vcpu_threads(live_monitor(domain)))
         if any(b_info.vcpu_soft_affinity):
             self._log_hypervisor(
                 f"Domain {domain.domid} ({domain.name}): soft affinity recorded; Linux has no "
                 "soft affinity, so it does not steer the vCPU threads"
             )
+
+    async def _apply_hard_affinity(self, domain: Domain, threads: Sequence[VcpuThread]) -> None:
+        what = f"vCPU affinity of domain '{domain.name}'"
+        hard = domain.config.b_info.vcpu_hard_affinity
+        await asyncio.to_thread(apply_affinity, threads, hard, self.default_cpus(), what)
 
     async def vcpu_list(self, dom: str) -> list[VcpuInfo]:
         """``xl vcpu-list``: each vCPU's thread, CPU, state, time and affinity."""
@@ -322,7 +324,7 @@ class DomainResources:
         """After a vcpu-set, whole or cut short: the new threads placed (cpus=), XenStore's
         cpu/N/availability and the config's online vCPUs as QEMU has them now."""
         threads = await vcpu_threads(live_monitor(domain))
-        await self._place_vcpus(domain)
+        await self._apply_hard_affinity(domain, threads)
         b_info = domain.config.b_info
         online = frozenset(t.cpu_index for t in threads)
         for node in xspaths.cpu_nodes(domain.domid, b_info.max_vcpus or 1, online):

@@ -77,12 +77,13 @@ def debootstrap(tree: Path, request: ImageRequest) -> Path:
     :raise ProvisionError: when debootstrap is missing or fails, with its last error line
     """
     program = require_program("debootstrap", "debootstrap")
+    arch = host_arch()
     argv: list[str | os.PathLike[str]] = [
         program,
         "--variant=minbase",
         "--components=main",
-        f"--arch={host_arch()}",
-        "--include=" + ",".join(packages(host_arch())),
+        f"--arch={arch}",
+        "--include=" + ",".join(packages(arch)),
     ]
     if request.cache_dir is not None:
         request.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ class StaticNetwork:
 
 @dataclass(frozen=True, slots=True)
 class DhcpNetwork:
-    pass
+    """The guest asks for its address by DHCP (--dhcp, the default): nothing to carry."""
 
 
 @dataclass(frozen=True, slots=True)

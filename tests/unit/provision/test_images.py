@@ -104,20 +104,21 @@ def test_the_root_filesystem_and_swap_are_where_the_table_says(tmp_path: Path) -
         assert fs.read("/boot/grub/grub.cfg") == b"set default=0\n"
     finally:
         opened.close()
-    blkid = subprocess.run(
-        ["blkid", "-p", "-O", str(layout.swap_start), "-o", "export", str(image)],
+    swap = _blkid(image, layout.swap_start)
+    assert "TYPE=swap" in swap
+    assert f"UUID={swap_uuid}" in swap
+    root = _blkid(image, layout.root_start)
+    assert "TYPE=ext4" in root
+    assert f"UUID={root_uuid}" in root
+
+
+def _blkid(image: Path, offset: int) -> str:
+    """What blkid's low-level probe finds at ``offset`` of ``image`` (KEY=value lines)."""
+    return subprocess.run(
+        ["blkid", "-p", "-O", str(offset), "-o", "export", str(image)],
         capture_output=True,
         text=True,
     ).stdout
-    assert "TYPE=swap" in blkid
-    assert f"UUID={swap_uuid}" in blkid
-    blkid = subprocess.run(
-        ["blkid", "-p", "-O", str(layout.root_start), "-o", "export", str(image)],
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert "TYPE=ext4" in blkid
-    assert f"UUID={root_uuid}" in blkid
 
 
 def test_the_system_files_say_what_was_asked(tmp_path: Path) -> None:

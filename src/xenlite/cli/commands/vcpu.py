@@ -10,6 +10,7 @@ soft affinity as xl's ``print_bitmap`` writes them (``config.cpus.format_cpumap`
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -118,10 +119,10 @@ def main_vcpu_set(opts: GlobalOptions, args: list[str]) -> int:
     if flags & {"-h", "--help"}:
         return show_help(opts, "vcpu-set")
     want_args("vcpu-set", operands, 2, "a domain and a number of vCPUs")
-    digits = operands[1][: len(operands[1]) - len(operands[1].lstrip("0123456789"))]
-    if not digits or int(digits) > 0x7FFFFFFF:
+    digits = re.match(r"\d+", operands[1])  # strtoul: the leading digits
+    if digits is None or int(digits[0]) > 0x7FFFFFFF:
         raise VerbExit("Error: Invalid argument.\n")
-    count = int(digits)
+    count = int(digits[0])
     with connect() as client:
         domains = list_domains(client)
         domid, _ = find_domain(client, operands[0], domains)
