@@ -62,12 +62,20 @@ def test_qemu_launch_failure_leaves_nothing(host: LiveHost) -> None:
 
 
 def test_a_setting_not_yet_honoured_is_refused_and_leaves_nothing(host: LiveHost) -> None:
-    # pool= relies on cpupools, which xenlite does not have yet: a clear "not yet", not a
-    # domain that silently runs outside the pool it was put in.
+    # dm_restrict asks for a QEMU privilege restriction xenlite does not have yet: a clear
+    # "not yet", not a domain that silently runs with more privilege than it was given.
+    before = host_state(host.root)
+    result = host.xl("create", str(host.write_config("restricted", "dm_restrict = 1")))
+    _assert_clean_failure(result, "xl: dm_restrict: not in xenlite yet")
+    assert "for now" in result.stderr
+    assert host_state(host.root) == before
+
+
+def test_a_pool_that_does_not_exist_is_refused_and_leaves_nothing(host: LiveHost) -> None:
     before = host_state(host.root)
     result = host.xl("create", str(host.write_config("pooled", 'pool = "Pool-1"')))
-    _assert_clean_failure(result, "xl: pool: not in xenlite yet (cpupools)")
-    assert "remove pool= from the config for now" in result.stderr
+    _assert_clean_failure(result, "Illegal pool specified: Pool-1")  # libxl's words
+    assert "xl cpupool-create" in result.stderr
     assert host_state(host.root) == before
 
 

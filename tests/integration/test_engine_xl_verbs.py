@@ -224,12 +224,11 @@ def test_create_reports_each_setting_without_effect(live_host: Any) -> None:
 
 
 def test_dry_run_says_what_a_create_would_report_and_refuse(live_host: Any) -> None:
-    config = live_host.write_config("dry", 'tsc_mode = "native"', 'pool = "Pool-1"')
+    config = live_host.write_config("dry", 'tsc_mode = "native"', "dm_restrict = 1")
     result = live_host.xl("create", "-n", str(config))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["c_info"]["pool_name"] == "Pool-1"  # xl's JSON, as ever
+    assert json.loads(result.stdout)["b_info"]["dm_restrict"] == "True"  # xl's JSON, as ever
     assert "warning: tsc_mode: has no effect on a QEMU host" in result.stderr
     assert (
-        "warning: pool: xl create would refuse it here: not in xenlite yet (cpupools)"
-        in result.stderr
+        "warning: dm_restrict: xl create would refuse it here: not in xenlite yet" in result.stderr
     )

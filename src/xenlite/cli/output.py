@@ -17,6 +17,7 @@ SHUTDOWN_REASON_LETTERS = "-rscwS"
 LIST_HEADER = "Name                                        ID   Mem VCPUs\tState\tTime(s)"
 LIST_VERBOSE_HEADER = "   UUID                            Reason-Code\tSecurity Label"
 LIST_CONTEXT_HEADER = "   Security Label"
+LIST_CPUPOOL_HEADER = "         Cpupool"
 VM_LIST_HEADER = "UUID                                  ID    name"
 NO_LABEL = "-"  # xl's column for a domain without an XSM security label (no FLASK here)
 
@@ -50,17 +51,21 @@ def cpu_seconds(cpu_time_ns: int) -> float:
     return float(as_float32) / 1e9
 
 
-def list_header(*, verbose: bool = False, context: bool = False) -> str:
+def list_header(*, verbose: bool = False, context: bool = False, cpupool: bool = False) -> str:
     """The header line of ``xl list`` (literal TABs, as xl prints it)."""
     header = LIST_HEADER
     if verbose:
         header += LIST_VERBOSE_HEADER
     elif context:
         header += LIST_CONTEXT_HEADER
+    if cpupool:
+        header += LIST_CPUPOOL_HEADER
     return header
 
 
-def list_row(info: DomainInfo, *, verbose: bool = False, context: bool = False) -> str:
+def list_row(
+    info: DomainInfo, *, verbose: bool = False, context: bool = False, cpupool: bool = False
+) -> str:
     """One domain's line of ``xl list`` ("%-40s %5d %5lu %5d     %s  %8.1f" + extras)."""
     mem_mib = (info.current_memkb + info.outstanding_memkb) // 1024
     row = (
@@ -72,15 +77,21 @@ def list_row(info: DomainInfo, *, verbose: bool = False, context: bool = False) 
         row += f" {_reason_code(info):8x}" if info.shutdown else f" {'-':>8}"
     if verbose or context:
         row += f" {NO_LABEL:>16}"
+    if cpupool:
+        row += f"{info.cpupool:>16}"
     return row
 
 
 def format_list(
-    infos: Iterable[DomainInfo], *, verbose: bool = False, context: bool = False
+    infos: Iterable[DomainInfo],
+    *,
+    verbose: bool = False,
+    context: bool = False,
+    cpupool: bool = False,
 ) -> str:
-    """The whole ``xl list`` [-v|-Z] output, final newline included."""
-    lines = [list_header(verbose=verbose, context=context)]
-    lines += [list_row(i, verbose=verbose, context=context) for i in infos]
+    """The whole ``xl list`` [-v|-Z] [-c] output, final newline included."""
+    lines = [list_header(verbose=verbose, context=context, cpupool=cpupool)]
+    lines += [list_row(i, verbose=verbose, context=context, cpupool=cpupool) for i in infos]
     return "\n".join(lines) + "\n"
 
 

@@ -57,7 +57,6 @@ COMMANDS: tuple[Command, ...] = (
         "-v, --verbose           Prints out UUIDs and security context\n"
         "-Z, --context           Prints out security context\n"
         "-c, --cpupool           Prints the cpupool the domain is in\n"
-        "                        (refused until xenlite has cpupools)\n"
         "-n, --numa              Prints out NUMA node affinity\n"
         "                        (refused until xenlite tracks NUMA affinity)",
     ),
@@ -313,6 +312,63 @@ COMMANDS: tuple[Command, ...] = (
         modifies=True,
     ),
     Command(
+        "cpupool-create",
+        "xenlite.cli.commands.cpupool:main_cpupool_create",
+        "Create a new CPU pool",
+        "[options] [<ConfigFile>] [Variable=value ...]",
+        "-h, --help                   Print this help.\n"
+        "-f FILE, --defconfig=FILE    Use the given configuration file.\n"
+        "-n, --dryrun                 Dry run - prints the resulting configuration.\n"
+        "                              (deprecated in favour of global -N option).\n"
+        "(xenlite: the pool's CPUs are the cpuset of each of its domains' cgroups)",
+        modifies=True,
+        can_dryrun=True,
+    ),
+    Command(
+        "cpupool-list",
+        "xenlite.cli.commands.cpupool:main_cpupool_list",
+        "List CPU pools on host",
+        "[-c|--cpus] [<CPU Pool>]",
+        "-c, --cpus                     Output list of CPUs used by a pool",
+    ),
+    Command(
+        "cpupool-destroy",
+        "xenlite.cli.commands.cpupool:main_cpupool_destroy",
+        "Deactivates a CPU pool",
+        "<CPU Pool>",
+        modifies=True,
+    ),
+    Command(
+        "cpupool-rename",
+        "xenlite.cli.commands.cpupool:main_cpupool_rename",
+        "Renames a CPU pool",
+        "<CPU Pool> <new name>",
+        modifies=True,
+    ),
+    Command(
+        "cpupool-cpu-add",
+        "xenlite.cli.commands.cpupool:main_cpupool_cpu_add",
+        "Adds a CPU to a CPU pool",
+        "<CPU Pool> <CPU nr>|node:<node nr>",
+        modifies=True,
+    ),
+    Command(
+        "cpupool-cpu-remove",
+        "xenlite.cli.commands.cpupool:main_cpupool_cpu_remove",
+        "Removes a CPU from a CPU pool",
+        "<CPU Pool> <CPU nr>|node:<node nr>",
+        modifies=True,
+    ),
+    Command(
+        "cpupool-migrate",
+        "xenlite.cli.commands.cpupool:main_cpupool_migrate",
+        "Moves a domain into a CPU pool",
+        "<Domain> <CPU Pool>",
+        "(xenlite: the domain's cgroup cpuset takes the pool's CPUs; its vCPUs' affinity\n"
+        "is reset, as Xen resets it)",
+        modifies=True,
+    ),
+    Command(
         "rename",
         "xenlite.cli.commands.domains:main_rename",
         "Rename a domain",
@@ -564,8 +620,7 @@ _NOT_YET_TEXT = """
     sched-rtds debug-keys set-parameters top
     channel-list
     vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
-    vsnd-attach vsnd-list vsnd-detach claims cpupool-create cpupool-list cpupool-destroy
-    cpupool-rename cpupool-cpu-add cpupool-cpu-remove cpupool-migrate cpupool-numa-split
+    vsnd-attach vsnd-list vsnd-detach claims cpupool-numa-split
     getenforce setenforce loadpolicy remus devd psr-hwinfo psr-cmt-attach psr-cmt-detach
     psr-cmt-show psr-cat-set psr-cat-show psr-mba-set psr-mba-show usbctrl-attach
     usbctrl-detach usbdev-attach usbdev-detach usb-list qemu-monitor-command suspend resume

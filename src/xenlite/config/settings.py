@@ -91,6 +91,7 @@ _AFFINITY = (
 )
 _ACTIONS = ("xenlite.domain.state:action_for",)
 _SCHED = ("xenlite.domain.resources:DomainResources._join_cgroup",)
+_POOL = ("xenlite.domain.cpupools:DomainPools.config_in_pool",)
 _SEC = "Xen security labels (XSM/FLASK) have no counterpart on a QEMU host"
 _STUB = "stub domains are a Xen construct; QEMU runs as a process on the host here"
 _GRANT = "Xen grant tables do not exist here"
@@ -137,7 +138,7 @@ XL_CFG: tuple[Setting, ...] = (
     _row("uuid", Q, "c_info.uuid", by=_ARGV),
     _row("type", Q, "c_info.type", "b_info.u", by=(*_ARGV, f"{_MANAGER}._write_nodes")),
     _row("builder", Q, by=_CHECK, why="xl reads it as type= (xm's spelling)"),
-    _row("pool", L, "c_info.pool_name", why="cpupools"),
+    _row("pool", E, "c_info.pool_name", by=_POOL),
     _row("seclabel", R, "c_info.ssid_label", why=_SEC),
     _row("init_seclabel", R, "b_info.exec_ssid_label", why=_SEC),
     _row("driver_domain", R, "c_info.driver_domain", why="xenlite runs every backend in the host"),
@@ -553,7 +554,7 @@ LIBXL_ONLY: tuple[Setting, ...] = (
         source=_J,
         why="extra XenStore nodes from the config",
     ),
-    _row("c_info.poolid", L, "c_info.poolid", source=_J, why="cpupools"),
+    _row("c_info.poolid", E, "c_info.poolid", source=_J, by=_POOL),
     _row(
         "b_info.cpumap",
         L,

@@ -31,7 +31,9 @@ from xenlite.config.hostconf.bootopts import parse_xen_cmdline
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.daemon.xenstore_link import BACK_WAIT, LOST_FIX, XenStoreLink
+from xenlite.domain.live import Domain
 from xenlite.domain.manager import DomainManager
+from xenlite.domain.poolbook import Cpupool
 from xenlite.domain.vcpu import VcpuInfo
 from xenlite.domain.xspaths import DOM0_NAME, DOM0_UUID, memory_target_path
 from xenlite.host import facts as host_facts
@@ -116,6 +118,13 @@ class Operations:
             Method.HOST_DMESG: self.host_dmesg,
             Method.HOST_XENSTORE_WAIT: self.host_xenstore_wait,
             Method.HOST_NETWORK_BRIDGE: self.host_network_bridge,
+            Method.HOST_CPUPOOL_LIST: self.host_cpupool_list,
+            Method.HOST_CPUPOOL_CREATE: self.host_cpupool_create,
+            Method.HOST_CPUPOOL_DESTROY: self.host_cpupool_destroy,
+            Method.HOST_CPUPOOL_RENAME: self.host_cpupool_rename,
+            Method.HOST_CPUPOOL_CPU_ADD: self.host_cpupool_cpu_add,
+            Method.HOST_CPUPOOL_CPU_REMOVE: self.host_cpupool_cpu_remove,
+            Method.DOMAIN_CPUPOOL_MIGRATE: self.domain_cpupool_migrate,
             Method.DOMAIN_LIST: self.domain_list,
             Method.DOMAIN_CREATE: self.domain_create,
             Method.DOMAIN_DESTROY: self.domain_destroy,
@@ -196,7 +205,7 @@ class Operations:
             ("sharing_freed_memory", 0),
             ("sharing_used_memory", 0),
             ("outstanding_claims", 0),
-            ("free_cpus", 0),
+            ("free_cpus", len(self.manager.free_cpus())),
             ("xen_major", int(major)),
             ("xen_minor", int(minor)),
             ("xen_extra", f".0-xenlite-{__version__}"),
@@ -261,6 +270,7 @@ class Operations:
             shutdown_reason=None,
             cpu_time_ns=host_facts.cpu_time_ns(),
             start_time=f.boot_time,
+            cpupool=self.manager.pool_of(None).name,
             config=None,
         )
 
@@ -478,38 +488,41 @@ class Operations:
             )
         return {"vcpus": await self.manager.vcpu_set(name, count)}
 
-    async def domain_sched_get(self, scheduler: str, dom: str | None = None) -> dict[str, object]:
-        """xl sched-credit/sched-credit2: each domain's weight and cap under ``scheduler``;
-        Domain-0 keeps the default weight and no cap. Without ``dom`` on a host that runs
-        another scheduler, no pool uses this one and there is nothing to list (as xl).
+    async def domain_sched_get(
+        self, scheduler: str, dom: str | None = None, pool: str | None = None
+    ) -> dict[str, object]:
+        """xl sched-credit/sched-credit2: without ``dom``, one block per cpupool that runs
+        ``scheduler`` (only ``pool`` when given): its parameters and its domains' weights and
+        caps, Domain-0 in Pool-0 with the default weight and no cap; no block for a pool of
+        another scheduler (xl prints nothing for it). With ``dom``, that domain's row.
 
-        :raise DomainError: when ``dom`` is given and the host runs another scheduler
+        :raise DomainError: when ``dom``'s pool runs another scheduler, or ``pool`` is unknown
         """
         manager = self.manager
         dom0 = {"domid": 0, "name": DOM0_NAME, "weight": XEN_WEIGHT_DEFAULT, "cap": 0}
-        rows: list[dict[str, object]] = []
-        if dom is None:
-            if scheduler == manager.host.scheduler:
-                rows.append(dom0)
-                for domain in manager.domains():
-                    weight, cap = manager.sched_params(str(domain.domid), scheduler)
-                    rows.append({"domid": domain.domid, "name": domain.name, "weight": weight,
-                                 "cap": cap})  # fmt: skip
-        elif _is_dom0(_dom(dom)):
-            manager.check_scheduler(scheduler)
-            rows.append(dom0)
-        else:
-            domain = manager.lookup(_dom(dom))
+
+        def row(domain: Domain) -> dict[str, object]:
             weight, cap = manager.sched_params(str(domain.domid), scheduler)
-            rows.append({"domid": domain.domid, "name": domain.name, "weight": weight, "cap": cap})
+            return {"domid": domain.domid, "name": domain.name, "weight": weight, "cap": cap}
+
+        if dom is not None:
+            if _is_dom0(_dom(dom)):
+                manager.check_scheduler(scheduler)
+                return {"domains": [dom0]}
+            return {"domains": [row(manager.lookup(_dom(dom)))]}
+        wanted = manager.find_pool(pool) if pool is not None else None
         boot = parse_xen_cmdline(self.facts.cmdline)
-        return {
-            "scheduler": manager.host.scheduler,
+        blocks: list[dict[str, object]] = []
+        for one in manager.pools.pools():
+            if one.sched != scheduler or (wanted is not None and one.poolid != wanted.poolid):
+                continue
+            rows = [dom0] if one.poolid == 0 else []
+            rows += [row(d) for d in manager.domains() if manager.pool_of(d).poolid == one.poolid]
             # Xen's pool parameters as the command line gives them; CFS has no counterpart.
-            "pool": {"name": "Pool-0", "tslice_ms": boot.sched_credit_tslice_ms,
-                     "ratelimit_us": boot.sched_ratelimit_us, "migration_delay_us": 0},
-            "domains": rows,
-        }  # fmt: skip
+            blocks.append({"name": one.name, "tslice_ms": boot.sched_credit_tslice_ms,
+                           "ratelimit_us": boot.sched_ratelimit_us, "migration_delay_us": 0,
+                           "domains": rows})  # fmt: skip
+        return {"pools": blocks}
 
     async def domain_sched_set(
         self, scheduler: str, dom: str, weight: int | None = None, cap: int | None = None
@@ -523,6 +536,60 @@ class Operations:
                 "set weights and caps of guest domains",
             )
         await self.manager.set_sched_params(name, scheduler, weight, cap)
+        return {}
+
+    # ------------------------------------------------------------------ cpupools
+
+    def _pool(self, pool: Cpupool) -> dict[str, object]:
+        return {"poolid": pool.poolid, "name": pool.name, "sched": pool.sched,
+                "cpus": sorted(pool.cpus),
+                "n_dom": self.manager.pool_domain_count(pool)}  # fmt: skip
+
+    async def host_cpupool_list(self) -> list[dict[str, object]]:
+        """xl cpupool-list: every pool by poolid, with its CPUs and domain count."""
+        return [self._pool(pool) for pool in self.manager.pools.pools()]
+
+    async def host_cpupool_create(
+        self,
+        name: str,
+        sched: str | None = None,
+        cpus: list[int] | None = None,
+        dryrun: bool = False,
+    ) -> dict[str, object]:
+        """xl cpupool-create: a pool of free CPUs (with ``dryrun``, only checked)."""
+        wanted = None if cpus is None else _ints(cpus, "cpus")
+        pool = await self.manager.cpupool_create(name, sched, wanted, dryrun=bool(dryrun))
+        return {"poolid": pool.poolid, "name": pool.name, "sched": pool.sched,
+                "cpus": sorted(pool.cpus)}  # fmt: skip
+
+    async def host_cpupool_destroy(self, pool: str) -> dict[str, object]:
+        await self.manager.cpupool_destroy(pool)
+        return {}
+
+    async def host_cpupool_rename(self, pool: str, name: str) -> dict[str, object]:
+        await self.manager.cpupool_rename(pool, name)
+        return {}
+
+    async def host_cpupool_cpu_add(self, pool: str, cpus: list[int]) -> dict[str, object]:
+        """xl cpupool-cpu-add: the CPUs that could not be added, each with why."""
+        refused = await self.manager.cpupool_cpu_add(pool, _ints(cpus, "cpus"))
+        return {"refused": [{"cpu": r.cpu, "why": r.why} for r in refused]}
+
+    async def host_cpupool_cpu_remove(self, pool: str, cpus: list[int]) -> dict[str, object]:
+        """xl cpupool-cpu-remove: the CPUs that could not be removed, each with why."""
+        refused = await self.manager.cpupool_cpu_remove(pool, _ints(cpus, "cpus"))
+        return {"refused": [{"cpu": r.cpu, "why": r.why} for r in refused]}
+
+    async def domain_cpupool_migrate(self, dom: str, pool: str) -> dict[str, object]:
+        """xl cpupool-migrate: a domU into another pool (Domain-0 stays in Pool-0)."""
+        name = _dom(dom)
+        if _is_dom0(name):
+            raise DomainError(
+                "Domain-0",
+                "Domain-0 can't be moved to another cpu-pool (xl.1 cpupool-migrate)",
+                "move guest domains; give Pool-0 fewer CPUs to keep them from dom0's",
+            )
+        await self.manager.cpupool_migrate(name, pool)
         return {}
 
     async def domain_sysrq(self, dom: str, key: str) -> dict[str, object]:
@@ -624,6 +691,15 @@ def _dom0_vcpus(count: int, pinned: tuple[int, ...]) -> list[VcpuInfo]:
         hard = frozenset({cpu}) if pinned else everything
         rows.append(VcpuInfo(vcpu, True, cpu, running, not running, busy, hard, everything))
     return rows
+
+
+def _ints(value: object, name: str) -> list[int]:
+    """A request's list-of-integers parameter. :raise RpcError: ``bad-params`` otherwise."""
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise _bad_param(name, value, "a list of integers")
+    return list(value)
 
 
 def _strings(value: object, name: str) -> list[str]:

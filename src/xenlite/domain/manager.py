@@ -55,13 +55,14 @@ from xenlite.config.domain.model import CreateInfo, DeviceDisk, DomainConfig, Do
 from xenlite.config.settings import LATER_WORDS
 from xenlite.domain import orphans, vifhost, xspaths
 from xenlite.domain.bootloader import run_bootloader
+from xenlite.domain.cpupools import DomainPools
 from xenlite.domain.devices import DomainDevices
 from xenlite.domain.disks import PreparedDisk, prepare_disks, qemu_disks, vbd_nodes
 from xenlite.domain.live import Domain, EngineHost, live_monitor, qemu_devices
 from xenlite.domain.networks import DomainNetworks
 from xenlite.domain.nics import prepare_nics, vif_nodes
+from xenlite.domain.poolbook import PoolBook
 from xenlite.domain.record import DomainRecord, RecordStore
-from xenlite.domain.resources import DomainResources
 from xenlite.domain.state import (
     DomainState,
     action_for,
@@ -93,7 +94,7 @@ ENDED_KEPT = 1024
 _NEEDS_RESET = frozenset({"shutdown", "guest-panicked", "internal-error"})
 
 
-class DomainManager(DomainResources, DomainDevices, DomainNetworks):
+class DomainManager(DomainPools, DomainDevices, DomainNetworks):
     """Every domU of one host root. All methods run on the daemon's event loop."""
 
     def __init__(
@@ -123,6 +124,9 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         # at once would otherwise both read N and both get domid N+1.
         self._allocating = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.pools = PoolBook.load(host.root, self.all_cpus(), host.scheduler)
+        self._pool_lock = asyncio.Lock()
+        self._creating_pools: dict[str, int] = {}
 
     # ------------------------------------------------------------------ queries
 
@@ -186,6 +190,7 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             shutdown_reason=dom.record.shutdown_reason,
             cpu_time_ns=cpu_time_ns(pid) if pid is not None else 0,
             start_time=dom.record.start_time,
+            cpupool=self.pool_of(dom).name,
             config=json.loads(dom.record.config_json) if with_config else None,
             bootloader=(
                 json.loads(dom.record.bootloader) if with_config and dom.record.bootloader else None
@@ -243,6 +248,9 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         self._creating_uuids.add(uuid)
         domid = -1
         try:
+            async with self._pool_lock:  # a pool being destroyed must see this domain
+                cfg, pool = self.config_in_pool(cfg)
+                self._creating_pools[uuid] = pool.poolid
             async with self._disk_lock:
                 prepared = await asyncio.to_thread(
                     prepare_disks, cfg.disks, domain=name, attached=self._attached_disks()
@@ -262,6 +270,7 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             self._creating_domids.discard(domid)
             self._creating_uuids.discard(uuid)
             self._creating_disks.pop(uuid, None)
+            self._creating_pools.pop(uuid, None)
         dom.supervisor = self._spawn(self._supervise(dom), f"supervise domain {domid}")
         log.info("created domain %d (%s)%s", domid, name, " paused" if paused else "")
         return dom
@@ -421,6 +430,7 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
             max_vcpus=max_vcpus,
             online_vcpus=frozenset(online),
             domain_type=str(dom.config.c_info.type or DomainType.PVH),
+            pool_name=self.pool_of(dom).name,
         )
         nodes = xspaths.domain_nodes(facts) + vbd_nodes(dom.domid, dom.config.disks)
         nodes += vif_nodes(dom.domid, dom.config.nics)
@@ -993,6 +1003,13 @@ class DomainManager(DomainResources, DomainDevices, DomainNetworks):
         monitor = Monitor(f"{record.name}({record.domid})")
         await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
         domain.monitor = monitor
+        try:
+            # Its pool may have changed while no xenlited ran, or mid-change: the book wins.
+            await self._confine(domain)
+        except XenliteError as exc:
+            log.error("domain %d: not confined to its cpupool on takeover: %s", domain.domid, exc)
+            self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): its cpupool's CPUs "
+                                 f"could not be applied on takeover ({exc})")  # fmt: skip
         devices = await qemu_devices(monitor)
         await self.finish_disk_changes(domain, devices)
         await self.finish_nic_changes(domain, devices)

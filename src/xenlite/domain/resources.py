@@ -22,6 +22,7 @@ from xenlite.config.domain.libxl_json import domain_config_to_json
 from xenlite.config.domain.model import BuildInfo, DomainConfig
 from xenlite.domain import xspaths
 from xenlite.domain.live import UNPLUG_TIMEOUT, Domain, EngineHost, live_monitor
+from xenlite.domain.poolbook import Cpupool, PoolBook
 from xenlite.domain.record import RecordStore
 from xenlite.domain.state import DomainState, require
 from xenlite.domain.vcpu import (
@@ -45,6 +46,7 @@ class DomainResources:
     host: EngineHost
     xs: XenStoreClient
     store: RecordStore
+    pools: PoolBook
     _domains: dict[int, Domain]
     _log_hypervisor: Callable[[str], None]
 
@@ -156,6 +158,9 @@ class DomainResources:
             return
         assert domain.process is not None
         group = cgroups.create_domain(domain.domid)
+        if cgroups.layout.cpuset_mount is not None:
+            # The domain's cpupool: its QEMU, every thread of it, runs on the pool's CPUs.
+            group.set_cpus(set(self.pool_cpus(domain)))
         group.add_process(domain.process.pid)
         group.set_weight(params.weight if params.weight != -1 else XEN_WEIGHT_DEFAULT)
         group.set_cap(params.cap if params.cap != -1 else 0)
@@ -170,7 +175,7 @@ class DomainResources:
         :raise DomainError: when the host runs another scheduler (xl's sched_domain_get)
         """
         domain = self.lookup(dom)
-        self.check_scheduler(scheduler)
+        self.check_scheduler(scheduler, domain)
         params = domain.config.b_info.sched_params
         weight = params.weight if params.weight != -1 else XEN_WEIGHT_DEFAULT
         return weight, params.cap if params.cap != -1 else 0
@@ -184,7 +189,7 @@ class DomainResources:
         :raise Unsupported: when the host has no cpu cgroup controller
         """
         domain = self.lookup(dom)
-        self.check_scheduler(scheduler)
+        self.check_scheduler(scheduler, domain)
         cgroups = self.host.cgroups
         if cgroups is None:
             raise Unsupported(
@@ -206,14 +211,37 @@ class DomainResources:
             b_info = replace(domain.config.b_info, sched_params=params)
             await self._update_config(domain, b_info)
 
-    def check_scheduler(self, scheduler: str) -> None:
-        if scheduler != self.host.scheduler:
+    def check_scheduler(self, scheduler: str, domain: Domain | None = None) -> None:
+        """:raise DomainError: when the domain's pool (Pool-0 for none, where Domain-0 is)
+        runs another scheduler than ``scheduler``"""
+        pool = self.pool_of(domain)
+        if scheduler != pool.sched:
+            where = (
+                "sched= on the Xen command line"
+                if pool.poolid == 0
+                else f"cpupool-create's sched= for {pool.name}"
+            )
             raise DomainError(
                 f"{scheduler} scheduling parameters",
-                f"libxl_domain_sched_params_get returned {self.host.scheduler} not {scheduler}",
-                f"this host runs the {self.host.scheduler} scheduler (sched= on the Xen "
-                f"command line): use xl sched-{self.host.scheduler}",
+                f"libxl_domain_sched_params_get returned {pool.sched} not {scheduler}",
+                f"cpupool {pool.name} runs the {pool.sched} scheduler ({where}): use xl "
+                f"sched-{pool.sched}",
             )
+
+    # ------------------------------------------------------------------ cpupools
+
+    def pool_of(self, domain: Domain | None) -> Cpupool:
+        """The cpupool ``domain`` runs in; Pool-0 for None (Domain-0's pool)."""
+        pool = self.pools.get(domain.config.c_info.poolid) if domain is not None else None
+        if pool is None:
+            pool0 = self.pools.get(0)
+            assert pool0 is not None
+            return pool0
+        return pool
+
+    def pool_cpus(self, domain: Domain) -> frozenset[int]:
+        """The host CPUs of the domain's pool."""
+        return self.pool_of(domain).cpus & self.all_cpus()
 
     # ------------------------------------------------------------------ vCPUs
 
@@ -221,10 +249,10 @@ class DomainResources:
         """The host CPUs domains may run on (xenlited's own affinity)."""
         return frozenset(os.sched_getaffinity(0))
 
-    def default_cpus(self) -> frozenset[int]:
-        """Where a vCPU without an affinity of its own runs: every host CPU but those kept
-        for dom0 (dom0_vcpus_pin), unless dom0 holds them all."""
-        everything = self.all_cpus()
+    def default_cpus(self, domain: Domain) -> frozenset[int]:
+        """Where a vCPU without an affinity of its own runs: every CPU of its cpupool but
+        those kept for dom0 (dom0_vcpus_pin), unless dom0 holds them all."""
+        everything = self.pool_cpus(domain)
         left = everything - frozenset(self.host.dom0_cpus)
         return left or everything
 
@@ -238,17 +266,42 @@ class DomainResources:
                 "soft affinity, so it does not steer the vCPU threads"
             )
 
-    async def _apply_hard_affinity(self, domain: Domain, threads: Sequence[VcpuThread]) -> None:
+    async def _apply_hard_affinity(
+        self, domain: Domain, threads: Sequence[VcpuThread], *, strict: bool = True
+    ) -> None:
+        """Each vCPU thread on its hard affinity within the domain's cpupool.
+
+        :raise DomainError: when ``strict`` and an affinity names no CPU of the pool (Xen's
+            EINVAL); otherwise (the pool changed under the domain) such a vCPU runs on the
+            pool's CPUs, as Xen breaks the affinity, and the hypervisor log says so
+        """
         what = f"vCPU affinity of domain '{domain.name}'"
-        hard = domain.config.b_info.vcpu_hard_affinity
-        await asyncio.to_thread(apply_affinity, threads, hard, self.default_cpus(), what)
+        pool, cpus = self.pool_of(domain), self.pool_cpus(domain)
+        hard = []
+        for vcpu, wanted in enumerate(domain.config.b_info.vcpu_hard_affinity):
+            if wanted and not wanted & cpus:
+                if strict:
+                    raise DomainError(
+                        what,
+                        f"vCPU {vcpu}'s CPUs {sorted(wanted)} are none of cpupool "
+                        f"{pool.name}'s CPUs {sorted(cpus)}",
+                        f"give cpus= among {sorted(cpus)}, or put the domain in the pool that "
+                        "has those CPUs (pool=)",
+                    )
+                self._log_hypervisor(
+                    f"Domain {domain.domid} ({domain.name}): breaking affinity of vCPU {vcpu}: "
+                    f"cpupool {pool.name} no longer has CPUs {sorted(wanted)}"
+                )
+            hard.append(wanted & cpus)
+        default = self.default_cpus(domain)
+        await asyncio.to_thread(apply_affinity, threads, hard, default, what)
 
     async def vcpu_list(self, dom: str) -> list[VcpuInfo]:
         """``xl vcpu-list``: each vCPU's thread, CPU, state, time and affinity."""
         domain = self.lookup(dom)
         b_info = domain.config.b_info
         max_vcpus = b_info.max_vcpus or 1
-        everything = self.default_cpus()
+        everything = self.default_cpus(domain)
         live = domain.process is not None and domain.monitor is not None
         if not live or domain.state not in (DomainState.RUNNING, DomainState.PAUSED):
             soft = b_info.vcpu_soft_affinity
@@ -354,8 +407,8 @@ class DomainResources:
                     f"does not exist (the domain has {max_vcpus} vCPUs, numbered from 0)",
                     f"name a vCPU between 0 and {max_vcpus - 1}, or all",
                 )
-            everything = self.all_cpus()
-            default = self.default_cpus()
+            everything = self.pool_cpus(domain)
+            default = self.default_cpus(domain)
             chosen = range(max_vcpus) if vcpu is None else (vcpu,)
 
             def updated(
@@ -372,13 +425,16 @@ class DomainResources:
             soft_table = updated(b_info.vcpu_soft_affinity, soft)
             if hard is not None:
                 if not hard & everything:
+                    pool = self.pool_of(domain)
                     raise DomainError(
                         f"hard affinity of domain '{domain.name}'",
-                        f"names no CPU this host offers (host CPUs: {sorted(everything)})",
-                        "name CPUs that exist, e.g. 0-1 or all",
+                        f"names no CPU of its cpupool {pool.name} (its CPUs: {sorted(everything)})",
+                        "name CPUs of the pool, e.g. all, or move the domain first "
+                        "(xl cpupool-migrate)",
                     )
                 threads = await vcpu_threads(live_monitor(domain))
-                await asyncio.to_thread(apply_affinity, threads, hard_table, default,
+                in_pool = [wanted & everything for wanted in hard_table]
+                await asyncio.to_thread(apply_affinity, threads, in_pool, default,
                                         f"vCPU affinity of domain '{domain.name}'")  # fmt: skip
             new_b = replace(b_info, vcpu_hard_affinity=hard_table, vcpu_soft_affinity=soft_table)
             await self._update_config(domain, new_b)

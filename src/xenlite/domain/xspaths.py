@@ -49,6 +49,11 @@ def vm_name_path(uuid: str) -> str:
     return f"{vm_path(uuid)}/name"
 
 
+def vm_pool_name_path(uuid: str) -> str:
+    """``/vm/UUID/pool_name``: the cpupool the domain runs in, as libxl writes it."""
+    return f"{vm_path(uuid)}/pool_name"
+
+
 def control_shutdown_path(domid: int) -> str:
     """``control/shutdown``: where the toolstack asks a PV guest to power off or reboot."""
     return f"{dom_path(domid)}/control/shutdown"
@@ -99,6 +104,7 @@ class DomainFacts:
     domain_type: str = "pvh"
     ostype: str = "linux"
     console_type: str = "ioemu"
+    pool_name: str = "Pool-0"
 
 
 def domain_nodes(facts: DomainFacts) -> list[Node]:
@@ -138,6 +144,7 @@ def domain_nodes(facts: DomainFacts) -> list[Node]:
         Node(f"{d}/console/output", "pty"),
         Node(f"{vm}/uuid", facts.uuid),
         Node(f"{vm}/name", facts.name),
+        Node(f"{vm}/pool_name", facts.pool_name),
         Node(f"{vm}/image/ostype", facts.ostype),
     ]
     nodes += cpu_nodes(facts.domid, facts.max_vcpus, facts.online_vcpus)

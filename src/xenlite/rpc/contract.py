@@ -23,6 +23,12 @@ class Method(StrEnum):
     HOST_DMESG = "host.dmesg"
     HOST_XENSTORE_WAIT = "host.xenstore_wait"
     HOST_NETWORK_BRIDGE = "host.network_bridge"
+    HOST_CPUPOOL_LIST = "host.cpupool_list"
+    HOST_CPUPOOL_CREATE = "host.cpupool_create"
+    HOST_CPUPOOL_DESTROY = "host.cpupool_destroy"
+    HOST_CPUPOOL_RENAME = "host.cpupool_rename"
+    HOST_CPUPOOL_CPU_ADD = "host.cpupool_cpu_add"
+    HOST_CPUPOOL_CPU_REMOVE = "host.cpupool_cpu_remove"
     DOMAIN_LIST = "domain.list"
     DOMAIN_CREATE = "domain.create"
     DOMAIN_DESTROY = "domain.destroy"
@@ -48,6 +54,7 @@ class Method(StrEnum):
     DOMAIN_VCPU_SET = "domain.vcpu_set"
     DOMAIN_SCHED_GET = "domain.sched_get"
     DOMAIN_SCHED_SET = "domain.sched_set"
+    DOMAIN_CPUPOOL_MIGRATE = "domain.cpupool_migrate"
     DOMAIN_SYSRQ = "domain.sysrq"
     DOMAIN_TRIGGER = "domain.trigger"
 
@@ -92,6 +99,7 @@ class DomainInfo:
     shutdown_reason: ShutdownReason | None
     cpu_time_ns: int
     start_time: float
+    cpupool: str = "Pool-0"  # the name of the cpupool it runs in (xl list -c)
     config: Mapping[str, object] | None = None
     # What the bootloader chose when the domain last booted through one (beyond xl: libxl
     # keeps it in its build state only): disk, partition, config, entry, kernel, ramdisk, args.
@@ -196,6 +204,7 @@ def domain_info_from_json(obj: object) -> DomainInfo:
         shutdown_reason=reason,
         cpu_time_ns=int_field(obj, "cpu_time_ns"),
         start_time=float(start),
+        cpupool=str_field(obj, "cpupool"),
         config=config,
         bootloader=bootloader,
     )

@@ -49,7 +49,7 @@ def test_help_for_a_verb_shows_usage_and_options() -> None:
 
 
 def test_an_xl_verb_not_yet_provided_says_so_honestly() -> None:
-    result = run("cpupool-list")
+    result = run("cpupool-numa-split")
     assert result.returncode == 1
     assert "does not provide yet" in result.stderr
     assert "Traceback" not in result.stderr
@@ -91,7 +91,7 @@ def test_config_settings_prints_the_table_and_single_rows() -> None:
     pool = next(row for row in rows if row["name"] == "pool")
     assert (pool["source"], pool["treatment"], pool["fields"]) == (
         "xl.cfg",
-        "later",
+        "engine",
         ["c_info.pool_name"],
     )
     missing = run("config", "settings", "no_such_key", program=XENLITE)

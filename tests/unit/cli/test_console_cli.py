@@ -306,6 +306,7 @@ def _info(domid: int, name: str) -> dict[str, Any]:
         "shutdown": False,
         "dying": False,
         "shutdown_reason": None,
+        "cpupool": "Pool-0",
         "cpu_time_ns": 0,
         "start_time": 1_700_000_000.0,
         "config": None,

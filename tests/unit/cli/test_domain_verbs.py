@@ -45,6 +45,7 @@ def _domain(domid: int, name: str, uuid: str, **changes: Any) -> dict[str, Any]:
         "shutdown": False,
         "dying": False,
         "shutdown_reason": None,
+        "cpupool": "Pool-0",
         "cpu_time_ns": 12_300_000_000,
         "start_time": START3,
         "config": None,
@@ -305,11 +306,26 @@ def test_list_verbose_and_long(daemon: FakeDaemon, capsys: pytest.CaptureFixture
 def test_list_refuses_what_it_cannot_show(
     daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, err = xl(capsys, "list", "-c")
+    status, out, err = xl(capsys, "list", "-n")
     assert (status, out) == (1, "")
-    assert "cpupools" in err
+    assert "NUMA" in err
     assert "fix:" in err
     assert daemon.calls == []
+
+
+def test_list_c_appends_the_cpupool_column_as_xl(
+    daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]
+) -> None:
+    daemon.domains[3]["cpupool"] = "credit-pool"
+    status, out, _ = xl(capsys, "list", "-c")
+    assert status == 0
+    # xl_info.c: the header gains "         Cpupool", each row a "%16s" pool name.
+    assert out.splitlines() == [
+        LIST[0] + "         Cpupool",
+        LIST[1] + "          Pool-0",
+        LIST[2] + "     credit-pool",
+        LIST[3] + "          Pool-0",
+    ]
 
 
 def test_vm_list_domid_domname(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,6 +33,7 @@ def dom(**changes: object) -> DomainInfo:
         "shutdown": False,
         "dying": False,
         "shutdown_reason": None,
+        "cpupool": "Pool-0",
         "cpu_time_ns": 5624249999999,
         "start_time": 1700000000.0,
         "config": None,

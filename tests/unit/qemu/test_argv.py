@@ -216,7 +216,6 @@ def test_devices_from_xl_cfg_text_are_refused_by_key() -> None:
     for text, key in [
         ('vfb=["vnc=1"]\n', "vfb"),
         ('channel=["name=org.qemu.guest_agent.0,connection=pty"]\n', "channel"),
-        ('pool="Pool-1"\n', "pool"),
     ]:
         with pytest.raises(Unsupported) as info:
             check_supported(config(PV + text))

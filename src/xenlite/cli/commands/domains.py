@@ -116,7 +116,7 @@ def main_list(opts: GlobalOptions, args: list[str]) -> int:
     pairs, operands = parse_options(
         "list", args, "lvhZcn", ["long", "verbose", "context", "cpupool", "numa", "help"]
     )
-    details = verbose = context = False
+    details = verbose = context = cpupool = False
     for flag, _ in pairs:
         if flag in ("-h", "--help"):
             return show_help(opts, "list")
@@ -127,11 +127,7 @@ def main_list(opts: GlobalOptions, args: list[str]) -> int:
         elif flag in ("-Z", "--context"):
             context = True
         elif flag in ("-c", "--cpupool"):
-            raise Unsupported(
-                "xl list -c",
-                "xenlite has no cpupools yet, so there is no Cpupool column to show",
-                "run 'xl list' without -c",
-            )
+            cpupool = True
         elif flag in ("-n", "--numa"):
             raise Unsupported(
                 "xl list -n",
@@ -146,7 +142,9 @@ def main_list(opts: GlobalOptions, args: list[str]) -> int:
     if details:
         sys.stdout.write(output.format_list_long(shown))
     else:
-        sys.stdout.write(output.format_list(shown, verbose=verbose, context=context))
+        sys.stdout.write(
+            output.format_list(shown, verbose=verbose, context=context, cpupool=cpupool)
+        )
     return EXIT_SUCCESS
 
 

@@ -2,7 +2,8 @@
 
 xl(1) "sched-credit", "sched-credit2" (tools/xl/xl_sched.c): without ``-d``, one block per
 cpupool that runs the scheduler: the pool line, the header ``"%-33s %4s %6s %4s"`` and a
-``"%-33s %4d %6d %4d"`` row per domain; with ``-d`` alone, the header and that domain's row;
+``"%-33s %4d %6d %4d"`` row per domain of that pool (``-p`` keeps one pool); with ``-d``
+alone, the header and that domain's row;
 with ``-w``/``-c``, the new values are set, silently. xenlite applies them to the domain's
 cgroup (``host/cgroups.py`` documents the mapping). The scheduler-global parameters
 (``-s`` with ``-t``/``-r``/``-m``) belong to Xen's own scheduler, which Linux's CFS does not
@@ -84,8 +85,6 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
             global_values.append(f"{flag} {value}")
     if operands:
         raise VerbExit(f"{verb}: unexpected argument '{operands[0]}'\n", hint=f"xl help {verb}")
-    if pool is not None and pool != "Pool-0":
-        raise VerbExit(f"unknown cpupool '{pool}'\n", hint="this host has one pool, Pool-0")
     if global_values:
         raise Unsupported(
             f"xl {verb} -s {' '.join(global_values)}",
@@ -94,18 +93,25 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
             "set domain weights and caps (-d DOMAIN -w WEIGHT -c CAP) instead",
         )
     with connect() as client:
-        if globals_asked:
-            answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler))
-            if _runs(answer, scheduler):
-                sys.stdout.write(pool_line(scheduler, _pool(answer)))
-            return EXIT_SUCCESS
-        if dom is None:
-            if weight is not None or cap is not None:
+        if dom is None or globals_asked:
+            if not globals_asked and (weight is not None or cap is not None):
                 raise VerbExit("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
-            answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler))
-            if _runs(answer, scheduler):  # else no pool runs this scheduler: xl prints nothing
-                out = [pool_line(scheduler, _pool(answer)), HEADER]
-                sys.stdout.write("".join(out + [domain_row(r) for r in _rows(answer)]))
+            if pool is not None:
+                pools = client.call(Method.HOST_CPUPOOL_LIST)
+                names = [str_field(p, "name", _SOURCE) for p in objects(pools, "[]", _SOURCE)]
+                ids = [str(int_field(p, "poolid", _SOURCE)) for p in objects(pools, "[]", _SOURCE)]
+                if pool not in names and pool not in ids:
+                    raise VerbExit(f"unknown cpupool '{pool}'\n",
+                                   hint="xl cpupool-list shows the pools")  # fmt: skip
+            answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler, pool=pool))
+            out: list[str] = []
+            # One block per pool of this scheduler; none (and no output) when no pool runs it.
+            for block in objects(answer.get("pools"), "pools", _SOURCE):
+                out.append(pool_line(scheduler, block))
+                if not globals_asked:
+                    out.append(HEADER)
+                    out += [domain_row(r) for r in _rows(block)]
+            sys.stdout.write("".join(out))
             return EXIT_SUCCESS
         domid, _ = find_domain(client, dom)
         if weight is None and cap is None:
@@ -117,15 +123,6 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
         client.call(Method.DOMAIN_SCHED_SET, scheduler=scheduler, dom=str(domid), weight=weight,
                     cap=cap)  # fmt: skip
     return EXIT_SUCCESS
-
-
-def _runs(answer: Mapping[str, object], scheduler: str) -> bool:
-    """Whether the host's pool runs ``scheduler``."""
-    return str_field(answer, "scheduler", _SOURCE) == scheduler
-
-
-def _pool(answer: Mapping[str, object]) -> Mapping[str, object]:
-    return objects([answer.get("pool")], "pool", _SOURCE)[0]
 
 
 def _rows(answer: Mapping[str, object]) -> list[Mapping[str, object]]:

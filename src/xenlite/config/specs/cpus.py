@@ -56,6 +56,7 @@ def parse_cpu_list(
     nr_nodes: int = 1,
     node_cpus: NodeCpus | None = None,
     key: str = "cpus",
+    strict: bool = False,
 ) -> frozenset[int]:
     """The set of physical CPUs a CPULIST names, on a host with ``nr_cpus`` CPUs.
 
@@ -66,7 +67,9 @@ def parse_cpu_list(
     As in xl, CPUs at or beyond ``nr_cpus`` do not fit the host's map and are dropped.
     ``where`` locates errors: the position of the spec's first character.
 
-    Beyond xl: a node that does not exist is an error (xl silently adds no CPU).
+    Beyond xl: a node that does not exist is an error (xl silently adds no CPU); with
+    ``strict`` (the cpupool verbs, where a dropped CPU would go unnoticed), so is adding a
+    CPU at or beyond ``nr_cpus``.
 
     :raise ConfigError: "Invalid pcpu range" for a malformed item (as xl words it), for
         ``^all``, or for a node the host does not have.
@@ -114,6 +117,15 @@ def parse_cpu_list(
                 else:
                     cpus.update(cpu for cpu in node_cpus(node) if 0 <= cpu < nr_cpus)
         else:
+            if strict and not remove and last >= nr_cpus:
+                bad = max(first, nr_cpus)
+                raise _error(
+                    spec,
+                    f"CPU {bad} does not exist (this host has CPUs 0-{nr_cpus - 1})",
+                    where,
+                    item_offset,
+                    key,
+                )
             # A huge range only ever touches the CPUs that exist.
             cpus = set(range(first, min(last, nr_cpus - 1) + 1))
         if remove:
