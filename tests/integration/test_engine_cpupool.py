@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from xenlite.base.errors import XenliteError
+from xenlite.base.proc import pid_alive
+from xenlite.host import facts
 from xenlite.host.cgroups import detect_layout
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -200,3 +202,62 @@ def test_what_cpupool_verbs_refuse_they_name(live_host: Any) -> None:
         assert 'Pool name "Pool-0" already exists' in taken.stderr
     finally:
         host.xl("cpupool-destroy", "empty")
+
+
+def test_numa_split_makes_one_pool_per_node(live_host: Any) -> None:
+    _needs_two_cpus_and_cpusets()
+    host = live_host
+    nodes = facts.node_cpus(frozenset(os.sched_getaffinity(0)))
+    try:
+        _ok(host.xl("cpupool-numa-split"))
+        listed = _ok(host.xl("cpupool-list", "-c")).splitlines()[1:]
+        home = next(n for n, cpus in nodes.items() if min(os.sched_getaffinity(0)) in cpus)
+        assert listed[0].split() == [f"Pool-node{home}", ",".join(map(str, sorted(nodes[home])))]
+        assert len(listed) == len(nodes)
+        # Only while Pool-0 is the one pool, as xl says.
+        _ok(host.xl("cpupool-create", 'name="extra"'))
+        again = host.xl("cpupool-numa-split")
+        assert again.returncode != 0
+        assert "splitting not possible, already cpupools in use" in again.stderr
+    finally:
+        host.xl("cpupool-destroy", "extra")
+        for node in sorted(nodes)[1:]:
+            host.xl("cpupool-destroy", f"Pool-node{node}")
+        host.xl("cpupool-rename", "0", "Pool-0")
+        host.xl("cpupool-cpu-add", "Pool-0", "all")
+    assert _ok(host.xl("cpupool-list", "-c")).splitlines()[1].split()[0] == "Pool-0"
+
+
+def _crash_during(host: Any, point: str, *xl_args: str) -> None:
+    host.stop_xenlited()
+    host.start(crash_at=point)
+    dead = host.xenlited_pid()
+    result = host.xl(*xl_args)
+    assert result.returncode != 0, (point, result.stdout)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert not pid_alive(dead), f"xenlited did not reach {point}"
+    host.start()
+
+
+def test_a_pool_change_cut_short_is_finished_by_the_next_xenlited(live_host: Any) -> None:
+    _needs_two_cpus_and_cpusets()
+    host = live_host
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    try:
+        _ok(host.xl("create", "-q", str(host.write_config("steady", "vcpus = 2"))))
+        host.wait_ready("steady", timeout=BOOT_TIMEOUT)
+        domid = int(_ok(host.xl("domid", "steady")))
+        # Killed after the book says CPU `second` left Pool-0, before the cpuset followed.
+        _crash_during(host, "cpupool:book-saved", "cpupool-cpu-remove", "Pool-0", str(second))
+        rest = frozenset(os.sched_getaffinity(0)) - {second}
+        assert _where_threads_may_run(host, domid) == {rest}
+        _ok(host.xl("cpupool-create", 'name="side"', f'cpus="{second}"'))
+        # Killed after the domain's config names its new pool, before its cpuset followed.
+        _crash_during(host, "cpupool:config-kept", "cpupool-migrate", "steady", "side")
+        assert _where_threads_may_run(host, domid) == {frozenset({second})}
+        assert _ok(host.xl("list", "-c", "steady")).splitlines()[1].endswith(f"{'side':>16}")
+        assert first in rest
+    finally:
+        host.xl("destroy", "steady")
+        host.xl("cpupool-destroy", "side")
+        host.xl("cpupool-cpu-add", "Pool-0", "all")

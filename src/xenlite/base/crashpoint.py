@@ -45,8 +45,12 @@ DETACH_POINTS = ("detach:device-deleted",)
 NIC_POINTS = ("attach:tap-plugged", "detach:nic-deleted")
 # Create with bootloader=: the kernel and ramdisk copied into the run directory, no QEMU yet.
 BOOTLOADER_POINTS = ("create:bootloader-ran",)
+# A cpupool change saved in the book, its domains' cpusets not yet following; a domain's
+# move to another pool kept in its config, its cpuset not yet following.
+POOL_POINTS = ("cpupool:book-saved", "cpupool:config-kept")
 POINTS = frozenset(
-    CREATE_POINTS
+    POOL_POINTS
+    + CREATE_POINTS
     + DESTROY_POINTS
     + RESTART_POINTS
     + ATTACH_POINTS

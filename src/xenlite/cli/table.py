@@ -369,6 +369,13 @@ COMMANDS: tuple[Command, ...] = (
         modifies=True,
     ),
     Command(
+        "cpupool-numa-split",
+        "xenlite.cli.commands.cpupool:main_cpupool_numa_split",
+        "Splits up the machine into one CPU pool per NUMA node",
+        "",
+        modifies=True,
+    ),
+    Command(
         "rename",
         "xenlite.cli.commands.domains:main_rename",
         "Rename a domain",
@@ -620,7 +627,7 @@ _NOT_YET_TEXT = """
     sched-rtds debug-keys set-parameters top
     channel-list
     vtpm-attach vtpm-list vtpm-detach vdispl-attach vdispl-list vdispl-detach
-    vsnd-attach vsnd-list vsnd-detach claims cpupool-numa-split
+    vsnd-attach vsnd-list vsnd-detach claims
     getenforce setenforce loadpolicy remus devd psr-hwinfo psr-cmt-attach psr-cmt-detach
     psr-cmt-show psr-cat-set psr-cat-show psr-mba-set psr-mba-show usbctrl-attach
     usbctrl-detach usbdev-attach usbdev-detach usb-list qemu-monitor-command suspend resume

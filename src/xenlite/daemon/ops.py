@@ -124,6 +124,7 @@ class Operations:
             Method.HOST_CPUPOOL_RENAME: self.host_cpupool_rename,
             Method.HOST_CPUPOOL_CPU_ADD: self.host_cpupool_cpu_add,
             Method.HOST_CPUPOOL_CPU_REMOVE: self.host_cpupool_cpu_remove,
+            Method.HOST_CPUPOOL_NUMA_SPLIT: self.host_cpupool_numa_split,
             Method.DOMAIN_CPUPOOL_MIGRATE: self.domain_cpupool_migrate,
             Method.DOMAIN_LIST: self.domain_list,
             Method.DOMAIN_CREATE: self.domain_create,
@@ -579,6 +580,10 @@ class Operations:
         """xl cpupool-cpu-remove: the CPUs that could not be removed, each with why."""
         refused = await self.manager.cpupool_cpu_remove(pool, _ints(cpus, "cpus"))
         return {"refused": [{"cpu": r.cpu, "why": r.why} for r in refused]}
+
+    async def host_cpupool_numa_split(self) -> list[dict[str, object]]:
+        """xl cpupool-numa-split: one pool per NUMA node; the pools after it."""
+        return [self._pool(pool) for pool in await self.manager.cpupool_numa_split()]
 
     async def domain_cpupool_migrate(self, dom: str, pool: str) -> dict[str, object]:
         """xl cpupool-migrate: a domU into another pool (Domain-0 stays in Pool-0)."""

@@ -20,14 +20,16 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import DomainError, Unsupported
 from xenlite.config.domain.model import DomainConfig
 from xenlite.domain import xspaths
 from xenlite.domain.live import Domain
-from xenlite.domain.poolbook import Cpupool, check_scheduler_name
+from xenlite.domain.poolbook import Cpupool, check_scheduler_name, numa_split_plan
 from xenlite.domain.resources import DomainResources
 from xenlite.domain.state import DomainState
 from xenlite.domain.vcpu import vcpu_threads
+from xenlite.host.facts import node_cpus
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +177,17 @@ class DomainPools(DomainResources):
         """
         async with self._pool_lock:
             pool = self.find_pool(qualifier)
-            renamed = await asyncio.to_thread(self.pools.rename, pool.poolid, new_name)
-            for domain in self._members(pool):
-                if domain.config.c_info.pool_name is not None:
-                    c_info = replace(domain.config.c_info, pool_name=renamed.name)
-                    await self._keep_config(domain, replace(domain.config, c_info=c_info))
-                await self._write_pool_name(domain)
+            await self._follow_rename(
+                await asyncio.to_thread(self.pools.rename, pool.poolid, new_name)
+            )
+
+    async def _follow_rename(self, pool: Cpupool) -> None:
+        """The pool's domains' configs and /vm/UUID/pool_name take its new name."""
+        for domain in self._members(pool):
+            if domain.config.c_info.pool_name is not None:
+                c_info = replace(domain.config.c_info, pool_name=pool.name)
+                await self._keep_config(domain, replace(domain.config, c_info=c_info))
+            await self._write_pool_name(domain)
 
     async def cpupool_cpu_add(self, qualifier: str, cpus: Iterable[int]) -> list[CpuRefusal]:
         """``xl cpupool-cpu-add``: every free CPU of ``cpus`` joins the pool; the others are
@@ -252,10 +259,44 @@ class DomainPools(DomainResources):
                              vcpu_soft_affinity=())  # fmt: skip
             c_info = replace(domain.config.c_info, poolid=pool.poolid, pool_name=pool.name)
             await self._keep_config(domain, replace(domain.config, c_info=c_info, b_info=b_info))
+            crash_point("cpupool:config-kept")
             await self._confine(domain)
             await self._write_pool_name(domain)
         self._log_hypervisor(f"Domain {domain.domid} ({domain.name}) moved to cpupool "
                              f"{pool.poolid} ({pool.name})")  # fmt: skip
+
+    async def cpupool_numa_split(self) -> list[Cpupool]:
+        """``xl cpupool-numa-split``: one pool per NUMA node (Pool-node<N>), Pool-0 renamed
+        for the node of the first CPU; only while Pool-0 is the one pool, as xl requires.
+        Domains stay in pool 0 (on its node's CPUs). Returns the pools.
+
+        :raise DomainError: when other pools exist
+        :raise Unsupported: on a host without cpusets, when there is more than one node
+        """
+        async with self._pool_lock:
+            if len(self.pools.pools()) > 1:
+                raise DomainError(
+                    "xl cpupool-numa-split",
+                    "splitting not possible, already cpupools in use",
+                    "destroy the other pools first (xl cpupool-destroy), giving their CPUs "
+                    "back to Pool-0 (xl cpupool-cpu-add)",
+                )
+            host = self.all_cpus()
+            plan = numa_split_plan(await asyncio.to_thread(node_cpus, host), min(host))
+            if len(plan) > 1:
+                self._check_cpusets("xl cpupool-numa-split")
+            (name, home), others = plan[0], plan[1:]
+            await asyncio.to_thread(self.pools.rename, 0, name)
+            pool0 = await asyncio.to_thread(self.pools.set_cpus, 0, home)
+            made = [pool0]
+            for other, cpus in others:
+                made.append(await asyncio.to_thread(self.pools.create, other, pool0.sched, cpus))
+            await self._pool_changed(pool0)
+            await self._follow_rename(pool0)
+        self._log_hypervisor(
+            "cpupool-numa-split: " + ", ".join(f"{p.name} CPUs {sorted(p.cpus)}" for p in made)
+        )
+        return made
 
     # ------------------------------------------------------------------ applying
 
@@ -264,7 +305,8 @@ class DomainPools(DomainResources):
                 if self.pool_of(self._domains[domid]).poolid == pool.poolid]  # fmt: skip
 
     async def _pool_changed(self, pool: Cpupool) -> None:
-        """Every domain of the pool onto its new CPUs."""
+        """Every domain of the pool onto its new CPUs (the book has them already)."""
+        crash_point("cpupool:book-saved")
         for domain in self._members(pool):
             async with domain.lock:
                 await self._confine(domain)

@@ -65,6 +65,16 @@ def check_scheduler_name(name: str) -> str:
     )
 
 
+def numa_split_plan(
+    nodes: dict[int, frozenset[int]], first_cpu: int
+) -> list[tuple[str, frozenset[int]]]:
+    """``xl cpupool-numa-split``: one pool per NUMA node, named Pool-node<N>; the first is
+    Pool-0 itself, renamed, keeping the node of ``first_cpu`` (the host's first CPU)."""
+    home = next(n for n, cpus in nodes.items() if first_cpu in cpus)
+    order = [home, *sorted(n for n in nodes if n != home)]
+    return [(f"Pool-node{n}", nodes[n]) for n in order]
+
+
 class PoolBook:
     """Every pool of one host, by poolid; changes are saved before they are returned."""
 

@@ -49,6 +49,24 @@ def nr_nodes() -> int:
     return max(1, len(list(NUMA_NODES.glob("node[0-9]*"))))
 
 
+def node_cpus(cpus: frozenset[int]) -> dict[int, frozenset[int]]:
+    """Each NUMA node's CPUs among ``cpus`` (nodes without any left out); a host without
+    /sys/devices/system/node has one node, 0, with all of them.
+
+    :raise HostError: when a node's cpulist cannot be read
+    """
+    nodes: dict[int, frozenset[int]] = {}
+    for entry in sorted(NUMA_NODES.glob("node[0-9]*")):
+        text = _read(entry / "cpulist").strip()
+        found: set[int] = set()
+        for part in filter(None, text.split(",")):
+            first, _, last = part.partition("-")
+            found.update(range(int(first), int(last or first) + 1))
+        if found & cpus:
+            nodes[int(entry.name[4:])] = frozenset(found & cpus)
+    return nodes or {0: cpus}
+
+
 def threads_per_core() -> int:
     """Hardware threads of CPU 0's core; 1 where the kernel shows no topology."""
     try:

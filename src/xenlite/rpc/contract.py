@@ -29,6 +29,7 @@ class Method(StrEnum):
     HOST_CPUPOOL_RENAME = "host.cpupool_rename"
     HOST_CPUPOOL_CPU_ADD = "host.cpupool_cpu_add"
     HOST_CPUPOOL_CPU_REMOVE = "host.cpupool_cpu_remove"
+    HOST_CPUPOOL_NUMA_SPLIT = "host.cpupool_numa_split"
     DOMAIN_LIST = "domain.list"
     DOMAIN_CREATE = "domain.create"
     DOMAIN_DESTROY = "domain.destroy"

@@ -49,7 +49,7 @@ def test_help_for_a_verb_shows_usage_and_options() -> None:
 
 
 def test_an_xl_verb_not_yet_provided_says_so_honestly() -> None:
-    result = run("cpupool-numa-split")
+    result = run("pci-list")
     assert result.returncode == 1
     assert "does not provide yet" in result.stderr
     assert "Traceback" not in result.stderr

@@ -259,3 +259,12 @@ def main_cpupool_migrate(opts: GlobalOptions, args: list[str]) -> int:
         poolid = _known(client, operands[1])
         client.call(Method.DOMAIN_CPUPOOL_MIGRATE, dom=str(domid), pool=poolid)
     return EXIT_SUCCESS
+
+
+def main_cpupool_numa_split(opts: GlobalOptions, args: list[str]) -> int:
+    """``xl cpupool-numa-split``: silent when it succeeds, as xl."""
+    if _operands(opts, "cpupool-numa-split", args, 0, "nothing") is None:
+        return EXIT_SUCCESS
+    with connect() as client:
+        client.call(Method.HOST_CPUPOOL_NUMA_SPLIT)
+    return EXIT_SUCCESS
