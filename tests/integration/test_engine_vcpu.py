@@ -41,6 +41,17 @@ def _vcpu_threads(host: Any, domid: int) -> dict[int, int]:
     raise AssertionError(f"no QEMU for domain {domid}")
 
 
+def _qemu_own_affinities(host: Any, domid: int) -> list[set[int]]:
+    """The distinct affinities of the QEMU threads that run no vCPU."""
+    vcpus = set(_vcpu_threads(host, domid).values())
+    for pid in host.qemu_pids():
+        if f"qemu-dm-{domid},".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            found = {frozenset(os.sched_getaffinity(t)) for t in tids if t not in vcpus}
+            return [set(cpus) for cpus in found]
+    raise AssertionError(f"no QEMU for domain {domid}")
+
+
 def _affinities(host: Any, domid: int) -> dict[int, set[int]]:
     return {v: os.sched_getaffinity(t) for v, t in _vcpu_threads(host, domid).items()}
 
@@ -174,6 +185,30 @@ def test_vcpu_set_plugs_and_the_guest_follows(live_host: Any) -> None:
         live_host.xl("destroy", "hot")
 
 
+def test_a_vcpu_set_cut_short_is_settled_by_the_next_xenlited(live_host: Any) -> None:
+    from xenlite.base.proc import pid_alive
+
+    config = live_host.write_config("cut", "vcpus = 1", "maxvcpus = 2")
+    assert live_host.xl("create", "-q", str(config)).returncode == 0
+    try:
+        live_host.wait_ready("cut", timeout=BOOT_TIMEOUT)
+        domid = _domid(live_host, "cut")
+        live_host.stop_xenlited()
+        # Killed once QEMU has the new vCPU, before the config and XenStore say so.
+        live_host.start(crash_at="vcpu-set:plugged")
+        dead = live_host.xenlited_pid()
+        assert live_host.xl("vcpu-set", "cut", "2").returncode != 0
+        assert not pid_alive(dead)
+        live_host.start()
+        assert _listed_vcpus(live_host, "cut") == 2
+        assert _availability(live_host, domid, 1) == "online"
+        assert "(a vcpu-set was cut short); QEMU's count kept" in live_host.xl("dmesg").stdout
+        _wait_online(live_host, "cut", "0-1")
+        assert sorted(_affinities(live_host, domid)) == [0, 1]
+    finally:
+        live_host.xl("destroy", "cut")
+
+
 def test_vcpu_set_refuses_to_overcommit_the_host_unless_told(live_host: Any) -> None:
     host_cpus = os.cpu_count() or 1
     config = live_host.write_config("wide", "vcpus = 1", f"maxvcpus = {host_cpus + 1}")
@@ -225,6 +260,10 @@ def test_dom0_vcpus_pin_keeps_cpu_0_for_dom0(live_host_factory: Any) -> None:
         assert _affinities(host, _domid(host, "guest")) == {0: rest, 1: rest}
         first = {everything[0]}
         assert _affinities(host, _domid(host, "named")) == {0: first, 1: first}
+        # QEMU's own threads (main loop, I/O) stay off dom0's CPU too, even where the vCPUs
+        # were sent there by cpus=.
+        assert _qemu_own_affinities(host, _domid(host, "guest")) == [rest]
+        assert _qemu_own_affinities(host, _domid(host, "named")) == [rest]
         # vcpu-pin of one vCPU leaves the other on the domains' CPUs, not on dom0's.
         assert host.xl("vcpu-pin", "guest", "0", "all").returncode == 0
         assert _affinities(host, _domid(host, "guest")) == {0: set(everything), 1: rest}

@@ -48,8 +48,11 @@ BOOTLOADER_POINTS = ("create:bootloader-ran",)
 # A cpupool change saved in the book, its domains' cpusets not yet following; a domain's
 # move to another pool kept in its config, its cpuset not yet following.
 POOL_POINTS = ("cpupool:book-saved", "cpupool:config-kept")
+# xl vcpu-set: QEMU has the new vCPU, the config and XenStore do not say so yet.
+VCPU_POINTS = ("vcpu-set:plugged",)
 POINTS = frozenset(
     POOL_POINTS
+    + VCPU_POINTS
     + CREATE_POINTS
     + DESTROY_POINTS
     + RESTART_POINTS

@@ -1004,12 +1004,15 @@ class DomainManager(DomainPools, DomainDevices, DomainNetworks):
         await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
         domain.monitor = monitor
         try:
-            # Its pool may have changed while no xenlited ran, or mid-change: the book wins.
+            # Its pool may have changed while no xenlited ran, or mid-change: the book wins;
+            # a vcpu-set may have been cut short: QEMU's vCPUs win.
             await self._confine(domain)
+            if record.state in (DomainState.RUNNING, DomainState.PAUSED):
+                await self._reconcile_vcpus(domain)
         except XenliteError as exc:
-            log.error("domain %d: not confined to its cpupool on takeover: %s", domain.domid, exc)
+            log.error("domain %d: not settled on takeover: %s", domain.domid, exc)
             self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): its cpupool's CPUs "
-                                 f"could not be applied on takeover ({exc})")  # fmt: skip
+                                 f"or vCPUs could not be settled on takeover ({exc})")  # fmt: skip
         devices = await qemu_devices(monitor)
         await self.finish_disk_changes(domain, devices)
         await self.finish_nic_changes(domain, devices)

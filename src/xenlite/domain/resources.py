@@ -16,6 +16,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from xenlite.base.crashpoint import crash_point
 from xenlite.base.errors import DomainError, QemuError, Unsupported
 from xenlite.config.domain.build import effective_max_memkb
 from xenlite.config.domain.libxl_json import domain_config_to_json
@@ -29,6 +30,7 @@ from xenlite.domain.vcpu import (
     VcpuInfo,
     affinity_of,
     apply_affinity,
+    pin_other_threads,
     plan_vcpu_set,
     unplug_vcpu,
     vcpu_rows,
@@ -295,6 +297,10 @@ class DomainResources:
             hard.append(wanted & cpus)
         default = self.default_cpus(domain)
         await asyncio.to_thread(apply_affinity, threads, hard, default, what)
+        if domain.process is not None:
+            # QEMU's own threads take the default too: off the CPUs kept for dom0. (The
+            # cpuset holds the whole pool, since cpus= may name dom0's CPUs, as in Xen.)
+            await asyncio.to_thread(pin_other_threads, domain.process.pid, threads, default, what)
 
     async def vcpu_list(self, dom: str) -> list[VcpuInfo]:
         """``xl vcpu-list``: each vCPU's thread, CPU, state, time and affinity."""
@@ -357,6 +363,8 @@ class DomainResources:
             try:
                 for device in change.add:
                     await monitor.execute("device_add", device)
+                if change.add:
+                    crash_point("vcpu-set:plugged")
                 for vcpu, path in change.remove:
                     if not await unplug_vcpu(monitor, path, timeout=UNPLUG_TIMEOUT):
                         paused = (
@@ -372,6 +380,20 @@ class DomainResources:
             finally:
                 present = await self._vcpus_changed(domain)
         return present
+
+    async def _reconcile_vcpus(self, domain: Domain) -> None:
+        """On takeover: QEMU's present vCPUs are the truth. A vcpu-set cut short by kill -9
+        can leave the config and XenStore behind them; they follow now."""
+        b_info = domain.config.b_info
+        threads = await vcpu_threads(live_monitor(domain))
+        present = frozenset(t.cpu_index for t in threads)
+        recorded = b_info.avail_vcpus or frozenset(range(b_info.max_vcpus or 1))
+        if present != recorded:
+            self._log_hypervisor(
+                f"Domain {domain.domid} ({domain.name}): QEMU has vCPUs {sorted(present)}, its "
+                f"config said {sorted(recorded)} (a vcpu-set was cut short); QEMU's count kept"
+            )
+            await self._vcpus_changed(domain)
 
     async def _vcpus_changed(self, domain: Domain) -> int:
         """After a vcpu-set, whole or cut short: the new threads placed (cpus=), XenStore's

@@ -140,6 +140,36 @@ def apply_affinity(
         pin_thread(tid, next(iter(wanted)), what)
 
 
+def pin_other_threads(
+    pid: int, threads: Sequence[VcpuThread], cpus: frozenset[int], what: str
+) -> None:
+    """QEMU's own threads (main loop, I/O, workers: every thread of ``pid`` that runs no
+    vCPU) onto ``cpus``; the threads QEMU starts later inherit it from them. A thread that
+    exits meanwhile is skipped.
+
+    :raise HostError: when the kernel refuses the affinity
+    """
+    vcpu_tids = {t.thread_id for t in threads}
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except FileNotFoundError:
+        return  # QEMU has exited: its supervisor says so
+    for tid in tids:
+        if tid in vcpu_tids:
+            continue
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:
+            continue
+        except OSError as exc:
+            raise HostError(
+                what,
+                f"cannot set the CPU affinity of QEMU thread {tid} to {sorted(cpus)}: "
+                f"{exc.strerror}",
+                "check that those CPUs are online and allowed to xenlited (its cpuset)",
+            ) from exc
+
+
 def vcpu_rows(
     pid: int,
     threads: Sequence[VcpuThread],
