@@ -16,7 +16,8 @@ CPU-bound loop (``xenlite.cpuburn=1``) under TCG:
   weights 256 and 512 (target: within 10% of 2.0);
 - ``vcpu_set``: ``xl vcpu-set DOM 2`` on a domain with ``vcpus = 1``, ``maxvcpus = 2``:
   seconds from the command to the guest's line "xenlite-guest: cpu1 online" on its console
-  (the guest kit onlines a plugged vCPU and says so), over ``--vcpu-runs`` domains.
+  (the guest kit onlines a plugged vCPU and says so), over ``--vcpu-runs`` domains; and
+  ``xl vcpu-set DOM 1`` back, which returns once the guest let vCPU 1 go.
 
 Runs on a private host (``xenlite start`` under a fresh root in /tmp); on the way out its
 QEMU processes are killed, the daemons stopped and the root removed.
@@ -156,9 +157,11 @@ def weight_ratio(host: Host, seconds: float, placement: str) -> dict[str, object
 
 
 def vcpu_set_latency(host: Host, runs: int) -> dict[str, object]:
-    """Seconds from ``xl vcpu-set DOM 2`` to the guest's "cpu1 online" line, one fresh
-    domain per run (under TCG a vCPU once unplugged cannot be plugged again)."""
+    """Seconds from ``xl vcpu-set DOM 2`` to the guest's "cpu1 online" line, and of
+    ``xl vcpu-set DOM 1`` after it; one fresh domain per run (under TCG a QEMU that had a
+    vCPU unplugged takes no new one)."""
     seconds: list[float] = []
+    removal: list[float] = []
     for n in range(runs):
         name = f"hot{n}"
         host.create(name, "vcpus = 1", "maxvcpus = 2", burn=False)
@@ -170,9 +173,15 @@ def vcpu_set_latency(host: Host, runs: int) -> dict[str, object]:
                 raise BenchError(f"{name}: vCPU 1 never came online")
             time.sleep(0.01)
         seconds.append(time.monotonic() - started)
+        # And back: xl vcpu-set returns once the guest gave vCPU 1 up and ACPI ejected it.
+        started = time.monotonic()
+        host.run(XL, "vcpu-set", name, "1")
+        removal.append(time.monotonic() - started)
         host.run(XL, "destroy", name)
     return {"runs": runs, "seconds": [round(s, 3) for s in seconds],
-            "median_seconds": round(statistics.median(seconds), 3)}  # fmt: skip
+            "median_seconds": round(statistics.median(seconds), 3),
+            "remove_seconds": [round(s, 3) for s in removal],
+            "remove_median_seconds": round(statistics.median(removal), 3)}  # fmt: skip
 
 
 def main(argv: list[str]) -> int:

@@ -52,6 +52,9 @@ class DomainRecord:
     shutdown_reason: ShutdownReason | None = None
     # JSON of what the bootloader chose at the last boot ("" without a bootloader).
     bootloader: str = ""
+    # This QEMU had a vCPU unplugged (saved before the device_del): under TCG it must not
+    # plug one again (see DomainResources.vcpu_set).
+    vcpu_unplugged: bool = False
 
     def with_state(self, state: DomainState, reason: ShutdownReason | None = None) -> Self:
         return replace(self, state=state, shutdown_reason=reason)
@@ -72,6 +75,7 @@ class DomainRecord:
             "log_file": self.log_file,
             "console_log": self.console_log,
             "bootloader": json.loads(self.bootloader) if self.bootloader else None,
+            "vcpu_unplugged": self.vcpu_unplugged,
         }
         return json.dumps(obj, indent=1, sort_keys=True) + "\n"
 
@@ -97,6 +101,7 @@ class DomainRecord:
                 console_log=str(obj["console_log"]),
                 shutdown_reason=None if reason is None else ShutdownReason(reason),
                 bootloader=json.dumps(obj["bootloader"]) if obj.get("bootloader") else "",
+                vcpu_unplugged=bool(obj.get("vcpu_unplugged", False)),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise HostError(

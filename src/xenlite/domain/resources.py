@@ -325,7 +325,8 @@ class DomainResources:
 
         :raise DomainError: above maxvcpus, or when the guest keeps a vCPU being removed
         :raise Unsupported: for a domain without ACPI, whose guest cannot learn of a change;
-            for a removal under TCG, where QEMU cannot plug the vCPU again safely
+            under TCG, for an addition to a QEMU that had a vCPU unplugged (QEMU 7.2 then
+            corrupts its heap)
         """
         domain = self.lookup(dom)
         async with domain.lock:
@@ -351,15 +352,22 @@ class DomainResources:
                     "remove acpi = 0 from its config and create it again",
                 )
             change = plan_vcpu_set(await monitor.query_hotpluggable_cpus(), count)
-            if change.remove and self.host.accel is Accel.TCG:
+            tcg = self.host.accel is Accel.TCG
+            if change.add and tcg and domain.record.vcpu_unplugged:
                 raise Unsupported(
-                    f"removing vCPUs of domain '{domain.name}'",
+                    f"adding vCPUs to domain '{domain.name}'",
                     "under TCG (no KVM on this host) QEMU corrupts its heap when it plugs a "
-                    "vCPU again after unplugging it (seen with QEMU 7.2), and the guest would "
-                    "die; so vcpu-set only adds vCPUs here",
-                    f"to run with fewer, reboot with vcpus = {count} in its config; on a host "
-                    "where KVM works vcpu-set removes them live",
+                    "vCPU after one was unplugged (seen with QEMU 7.2: 'double free or "
+                    "corruption'), and the guest would die; this domain's QEMU had one "
+                    "unplugged",
+                    f"reboot the domain (xl reboot {domain.name}): its new QEMU starts with "
+                    "the vCPUs it has now and takes more again; on a host where KVM works "
+                    "vcpu-set adds and removes freely",
                 )
+            if change.remove and not domain.record.vcpu_unplugged:
+                # Before the first device_del: a kill -9 after it must not lose the fact.
+                domain.record = replace(domain.record, vcpu_unplugged=True)
+                await asyncio.to_thread(self.store.save, domain.record)
             try:
                 for device in change.add:
                     await monitor.execute("device_add", device)
