@@ -416,3 +416,24 @@ def test_from_json_rejects_garbage() -> None:
         domain_config_from_json({"c_info": {"type": "xen"}}, source="saved.json")
     assert info.value.path == "saved.json"
     assert info.value.key == "c_info.type"
+
+
+def test_cpus_without_vcpus_and_cpus_beyond_the_host_are_said(tmp_path: Path) -> None:
+    # xl 4.17 pins only the vCPUs vcpus= gives: without vcpus= the affinity is lost, silently
+    # in xl; xenlite prints the same JSON and says so.
+    lost = load(tmp_path, PV + 'cpus = "1"\n')
+    assert lost.config.b_info.vcpu_hard_affinity == ()
+    assert any(
+        w.startswith(f"{tmp_path / 'g.cfg'}:3:1: cpus: xl gives the domain's vCPU no affinity")
+        and "add vcpus = 1" in w
+        for w in lost.warnings
+    )
+    # A CPU the host lacks is dropped, as xl drops it, with a word (HOST has 8 CPUs).
+    wide = load(tmp_path, PV + 'vcpus = 2\ncpus = ["0-9", "3"]\n')
+    assert wide.config.b_info.vcpu_hard_affinity == (frozenset(range(8)), frozenset({3}))
+    assert [w for w in wide.warnings if "does not exist" in w] == [
+        f"{tmp_path / 'g.cfg'}:4:9: cpus: CPU 8 does not exist (this host has CPUs 0-7); "
+        "xl drops it"
+    ]
+    quiet = load(tmp_path, PV + 'vcpus = 2\ncpus = "all,^9"\n')
+    assert not [w for w in quiet.warnings if "cpus" in w]

@@ -9,10 +9,12 @@ seclabel, memory, vcpus, cpus, scheduling, on_* events), "Direct Kernel Boot",
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from xenlite.base.errors import ConfigError
 from xenlite.config.domain import cpuid
 from xenlite.config.domain.hvm import hvm_info
 from xenlite.config.domain.model import (
@@ -53,6 +55,7 @@ from xenlite.config.domain.reader import (
 )
 from xenlite.config.hostconf.xlconf import DEFAULT_BLKDEV_START
 from xenlite.config.specs.cpus import parse_cpu_list
+from xenlite.config.xlcfg.values import Atom, Pos
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -265,6 +268,16 @@ def _affinity(r: KeyReader, b: dict[str, Any], max_vcpus: int) -> None:
         affinity = r.string_or_list(key)
         if affinity is None:
             continue
+        if max_vcpus == 0:
+            # xl 4.17 pins only the vCPUs vcpus= gives it, and libxl makes the one vCPU
+            # later: the affinity is lost without a word from xl (fixed in a later Xen).
+            r.warn.add(
+                r.pos(key),
+                f"{key}: xl gives the domain's vCPU no affinity from it: xl sets {key}= only "
+                "for the vCPUs that vcpus= gives, and this config gives none (add vcpus = 1)",
+            )
+        for text, where in _cpu_list_texts(r, key, affinity):
+            _warn_beyond_host(r, key, text, where)
         if isinstance(affinity, str):
             cpus = parse_cpu_list(
                 affinity,
@@ -289,6 +302,24 @@ def _affinity(r: KeyReader, b: dict[str, Any], max_vcpus: int) -> None:
             )
             numa_placement = False
     b["numa_placement"] = numa_placement
+
+
+def _cpu_list_texts(
+    r: KeyReader, key: str, affinity: str | Sequence[Atom]
+) -> list[tuple[str, Pos]]:
+    if isinstance(affinity, str):
+        return [(affinity, r.pos(key))]
+    return [(atom.text, atom.pos) for atom in affinity]
+
+
+def _warn_beyond_host(r: KeyReader, key: str, text: str, where: Pos) -> None:
+    """Beyond xl: a CPU the host does not have is dropped from the affinity, as xl drops it,
+    but not without a word."""
+    try:
+        parse_cpu_list(text, r.host.nr_cpus, nr_nodes=r.host.nr_nodes, key=key, strict=True)
+    except ConfigError as exc:
+        if "does not exist" in exc.cause:
+            r.warn.add(where, f"{key}: {exc.cause.split(': ', 1)[-1]}; xl drops it")
 
 
 def _limits_and_clock(r: KeyReader, b: dict[str, Any]) -> None:
