@@ -261,6 +261,21 @@ class LiveHost:
 
         stop_daemon("xenlited", self.root / "run/xenlite/xenlited.pid")
 
+    def crash_during(self, point: str, *xl_args: str) -> None:
+        """Restart xenlited to die at crash point ``point``, run ``xl *xl_args`` (which
+        fails: its daemon is killed mid-step), and start xenlited again, whose takeover must
+        finish or undo the step."""
+        from xenlite.base.proc import pid_alive
+
+        self.stop_xenlited()
+        self.start(crash_at=point)
+        dead = self.xenlited_pid()
+        result = self.xl(*xl_args)
+        assert result.returncode != 0, (point, result.stdout)
+        assert "Traceback" not in result.stderr, result.stderr
+        assert not pid_alive(dead), f"xenlited did not reach {point}"
+        self.start()
+
     def restart_with(self, files: dict[str, str]) -> None:
         """Stop xenlited, write ``files`` (a host path such as /etc/default/grub, and its
         text) under the root, and start it again: what xenlited reads only at its start."""

@@ -50,21 +50,10 @@ def _settles_to(host: LiveHost, expected: HostState) -> None:
         state = host_state(host.root)
 
 
-def _crash_during(host: LiveHost, point: str, *xl_args: str) -> None:
-    host.stop_xenlited()
-    host.start(crash_at=point)
-    dead = host.xenlited_pid()
-    result = host.xl(*xl_args)
-    assert result.returncode != 0, (point, result.stdout)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert not pid_alive(dead), f"xenlited did not reach {point}"
-    host.start()
-
-
 @pytest.mark.parametrize("point", CREATE_POINTS)
 def test_a_create_cut_short_leaves_nothing(host: LiveHost, point: str) -> None:
     before = host_state(host.root)
-    _crash_during(host, point, "create", str(host.write_config("halfway")))
+    host.crash_during(point, "create", str(host.write_config("halfway")))
     _settles_to(host, before)
     assert host.listed() == ["Domain-0", "bystander"]
 
@@ -74,7 +63,7 @@ def test_a_destroy_cut_short_is_finished(host: LiveHost, point: str) -> None:
     before = host_state(host.root)
     created = host.xl("create", "-p", str(host.write_config("doomed")))
     assert created.returncode == 0, created.stderr
-    _crash_during(host, point, "destroy", "doomed")
+    host.crash_during(point, "destroy", "doomed")
     _settles_to(host, before)
     assert host.listed() == ["Domain-0", "bystander"]
 
@@ -125,7 +114,7 @@ def test_a_block_attach_cut_short_is_undone(host: LiveHost, point: str, tmp_path
     assert host.xl("create", "-p", str(host.write_config("plugged"))).returncode == 0
     before = host_state(host.root)
     spec = f"{_hot_image(tmp_path)},raw,xvdb,w"
-    _crash_during(host, point, "block-attach", "plugged", spec)
+    host.crash_during(point, "block-attach", "plugged", spec)
     _settles_to(host, before)
     assert _disks(host, "plugged") == []
     assert "its attach or detach was cut short" in host.xl("dmesg").stdout
@@ -147,7 +136,7 @@ def test_a_block_detach_cut_short_after_the_guest_let_go_finishes(
     before = host_state(host.root)
     spec = f"{_hot_image(tmp_path)},raw,xvdb,w"
     assert host.xl("block-attach", "unplugged", spec).returncode == 0
-    _crash_during(host, "detach:device-deleted", "block-detach", "unplugged", "xvdb")
+    host.crash_during("detach:device-deleted", "block-detach", "unplugged", "xvdb")
     _settles_to(host, before)
     assert _disks(host, "unplugged") == []
     again = host.xl("block-attach", "unplugged", spec)

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from xenlite.base.errors import XenliteError
-from xenlite.base.proc import pid_alive
 from xenlite.host import facts
 from xenlite.host.cgroups import detect_layout
 
@@ -228,17 +227,6 @@ def test_numa_split_makes_one_pool_per_node(live_host: Any) -> None:
     assert _ok(host.xl("cpupool-list", "-c")).splitlines()[1].split()[0] == "Pool-0"
 
 
-def _crash_during(host: Any, point: str, *xl_args: str) -> None:
-    host.stop_xenlited()
-    host.start(crash_at=point)
-    dead = host.xenlited_pid()
-    result = host.xl(*xl_args)
-    assert result.returncode != 0, (point, result.stdout)
-    assert "Traceback" not in result.stderr, result.stderr
-    assert not pid_alive(dead), f"xenlited did not reach {point}"
-    host.start()
-
-
 def test_a_pool_change_cut_short_is_finished_by_the_next_xenlited(live_host: Any) -> None:
     _needs_two_cpus_and_cpusets()
     host = live_host
@@ -248,12 +236,12 @@ def test_a_pool_change_cut_short_is_finished_by_the_next_xenlited(live_host: Any
         host.wait_ready("steady", timeout=BOOT_TIMEOUT)
         domid = int(_ok(host.xl("domid", "steady")))
         # Killed after the book says CPU `second` left Pool-0, before the cpuset followed.
-        _crash_during(host, "cpupool:book-saved", "cpupool-cpu-remove", "Pool-0", str(second))
+        host.crash_during("cpupool:book-saved", "cpupool-cpu-remove", "Pool-0", str(second))
         rest = frozenset(os.sched_getaffinity(0)) - {second}
         assert _where_threads_may_run(host, domid) == {rest}
         _ok(host.xl("cpupool-create", 'name="side"', f'cpus="{second}"'))
         # Killed after the domain's config names its new pool, before its cpuset followed.
-        _crash_during(host, "cpupool:config-kept", "cpupool-migrate", "steady", "side")
+        host.crash_during("cpupool:config-kept", "cpupool-migrate", "steady", "side")
         assert _where_threads_may_run(host, domid) == {frozenset({second})}
         assert _ok(host.xl("list", "-c", "steady")).splitlines()[1].endswith(f"{'side':>16}")
         assert first in rest
