@@ -23,8 +23,6 @@ from xenlite.base.errors import XenliteError
 from xenlite.cli.getopt import UsageError, parse_options
 from xenlite.cli.main import EXIT_SUCCESS, GlobalOptions
 
-READY_MARKER = "xenlite-guest: ready"
-
 
 def demo_config_text() -> str:
     return (resources.files("xenlite.config") / "demo.cfg").read_text(encoding="utf-8")
@@ -52,15 +50,23 @@ def _printable(line: str) -> str:
     return _ANSI.sub("", line)
 
 
+def _ready_marker() -> str:
+    # The guest kit's own marker (the demo builds the kit, so it may load that package).
+    from xenlite.guestkit.boot import READY_MARKER
+
+    return READY_MARKER
+
+
 def _wait_for_marker(log: Path, timeout: float) -> float:
+    marker = _ready_marker()
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if log.exists() and READY_MARKER in log.read_text(errors="replace"):
+        if log.exists() and marker in log.read_text(errors="replace"):
             return time.monotonic() - start
         time.sleep(0.1)
     raise XenliteError(
         "demo guest",
-        f"no '{READY_MARKER}' on its console within {timeout:g} s",
+        f"no '{marker}' on its console within {timeout:g} s",
         f"look at {log} and the xenlited log",
     )
 
@@ -92,7 +98,7 @@ def _run_domain(cfg: Path, kit_overrides: Sequence[str]) -> None:
         _run(env, "xl", "create", os.fspath(cfg), *kit_overrides)
         log = root / "var/log/xenlite/console/guest-demo.log"
         seconds = _wait_for_marker(log, 120)
-        print(f"   guest printed '{READY_MARKER}' {seconds:.2f} s after xl create returned")
+        print(f"   guest printed '{_ready_marker()}' {seconds:.2f} s after xl create returned")
         print(f"   (create + boot: {time.monotonic() - begin:.2f} s)")
         _run(env, "xl", "list")
         console = log.read_text(errors="replace").splitlines()
