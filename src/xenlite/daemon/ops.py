@@ -28,6 +28,7 @@ from xenlite.base.paths import under_root
 from xenlite.config.domain.libxl_json import struct_from_json
 from xenlite.config.domain.model import DeviceDisk, DeviceNic
 from xenlite.config.hostconf.bootopts import parse_xen_cmdline
+from xenlite.config.specs.cpus import parse_cpu_list
 from xenlite.daemon.consoles import ConsoleBroker, ConsoleInfo, console_info
 from xenlite.daemon.dmesg import HypervisorLog
 from xenlite.daemon.xenstore_link import BACK_WAIT, LOST_FIX, XenStoreLink
@@ -518,7 +519,7 @@ class Operations:
             if one.sched != scheduler or (wanted is not None and one.poolid != wanted.poolid):
                 continue
             rows = [dom0] if one.poolid == 0 else []
-            rows += [row(d) for d in manager.domains() if manager.pool_of(d).poolid == one.poolid]
+            rows += [row(d) for d in manager.pool_members(one)]
             # Xen's pool parameters as the command line gives them; CFS has no counterpart.
             blocks.append({"name": one.name, "tslice_ms": boot.sched_credit_tslice_ms,
                            "ratelimit_us": boot.sched_ratelimit_us, "migration_delay_us": 0,
@@ -550,15 +551,29 @@ class Operations:
         """xl cpupool-list: every pool by poolid, with its CPUs and domain count."""
         return [self._pool(pool) for pool in self.manager.pools.pools()]
 
+    def _cpu_list(self, spec: object) -> list[int]:
+        """A CPU list as xl's parse_cpurange reads it ("1,5,10-16,^13", "node:0"), against
+        this host's CPUs and NUMA nodes.
+
+        :raise ConfigError: for a malformed list, or a CPU or node the host does not have
+        """
+        if not isinstance(spec, str):
+            raise _bad_param("cpus", spec, "a CPU list such as 1,5,10-16,^13")
+        nr_cpus = self.facts.nr_cpus
+        nodes = host_facts.node_cpus(frozenset(range(nr_cpus)))
+        return sorted(parse_cpu_list(spec, nr_cpus, nr_nodes=max(nodes) + 1,
+                                     node_cpus=lambda n: nodes.get(n, frozenset()),
+                                     key="cpus", strict=True))  # fmt: skip
+
     async def host_cpupool_create(
         self,
         name: str,
         sched: str | None = None,
-        cpus: list[int] | None = None,
+        cpus: str | None = None,
         dryrun: bool = False,
     ) -> dict[str, object]:
         """xl cpupool-create: a pool of free CPUs (with ``dryrun``, only checked)."""
-        wanted = None if cpus is None else _ints(cpus, "cpus")
+        wanted = None if cpus is None else self._cpu_list(cpus)
         pool = await self.manager.cpupool_create(name, sched, wanted, dryrun=bool(dryrun))
         return {"poolid": pool.poolid, "name": pool.name, "sched": pool.sched,
                 "cpus": sorted(pool.cpus)}  # fmt: skip
@@ -571,14 +586,14 @@ class Operations:
         await self.manager.cpupool_rename(pool, name)
         return {}
 
-    async def host_cpupool_cpu_add(self, pool: str, cpus: list[int]) -> dict[str, object]:
+    async def host_cpupool_cpu_add(self, pool: str, cpus: str) -> dict[str, object]:
         """xl cpupool-cpu-add: the CPUs that could not be added, each with why."""
-        refused = await self.manager.cpupool_cpu_add(pool, _ints(cpus, "cpus"))
+        refused = await self.manager.cpupool_cpu_add(pool, self._cpu_list(cpus))
         return {"refused": [{"cpu": r.cpu, "why": r.why} for r in refused]}
 
-    async def host_cpupool_cpu_remove(self, pool: str, cpus: list[int]) -> dict[str, object]:
+    async def host_cpupool_cpu_remove(self, pool: str, cpus: str) -> dict[str, object]:
         """xl cpupool-cpu-remove: the CPUs that could not be removed, each with why."""
-        refused = await self.manager.cpupool_cpu_remove(pool, _ints(cpus, "cpus"))
+        refused = await self.manager.cpupool_cpu_remove(pool, self._cpu_list(cpus))
         return {"refused": [{"cpu": r.cpu, "why": r.why} for r in refused]}
 
     async def host_cpupool_numa_split(self) -> list[dict[str, object]]:
@@ -696,15 +711,6 @@ def _dom0_vcpus(count: int, pinned: tuple[int, ...]) -> list[VcpuInfo]:
         hard = frozenset({cpu}) if pinned else everything
         rows.append(VcpuInfo(vcpu, True, cpu, running, not running, busy, hard, everything))
     return rows
-
-
-def _ints(value: object, name: str) -> list[int]:
-    """A request's list-of-integers parameter. :raise RpcError: ``bad-params`` otherwise."""
-    if not isinstance(value, list | tuple) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise _bad_param(name, value, "a list of integers")
-    return list(value)
 
 
 def _strings(value: object, name: str) -> list[str]:

@@ -50,7 +50,7 @@ class DomainPools(DomainResources):
 
     def pool_domain_count(self, pool: Cpupool) -> int:
         """libxl_cpupoolinfo.n_dom: the pool's domains, Domain-0 counted in Pool-0."""
-        members = sum(1 for d in self._domains.values() if self.pool_of(d).poolid == pool.poolid)
+        members = len(self.pool_members(pool))
         creating = sum(1 for poolid in self._creating_pools.values() if poolid == pool.poolid)
         return members + creating + (1 if pool.poolid == 0 else 0)
 
@@ -84,15 +84,19 @@ class DomainPools(DomainResources):
                 f"Illegal pool specified: {qualifier}",
                 "create the pool first (xl cpupool-create), or name one of xl cpupool-list",
             )
-        if not pool.cpus & self.all_cpus():
-            raise DomainError(
-                f"pool={qualifier} of domain '{c_info.name}'",
-                f"cpupool {pool.name} has no CPUs, so no vCPU of the domain could run",
-                f"give the pool CPUs first: xl cpupool-cpu-add {pool.name} CPUS",
-            )
+        self._require_cpus(pool, f"pool={qualifier} of domain '{c_info.name}'")
         if pool.poolid == 0 and c_info.pool_name is None:
             return cfg, pool  # the default, left as the config had it
         return replace(cfg, c_info=replace(c_info, poolid=pool.poolid, pool_name=pool.name)), pool
+
+    def _require_cpus(self, pool: Cpupool, what: str) -> None:
+        """:raise DomainError: for a pool without CPUs, where no vCPU of a domain could run"""
+        if not pool.cpus & self.all_cpus():
+            raise DomainError(
+                what,
+                f"cpupool {pool.name} has no CPUs, so no vCPU of the domain could run",
+                f"give the pool CPUs first: xl cpupool-cpu-add {pool.name} CPUS",
+            )
 
     # ------------------------------------------------------------------ pools
 
@@ -183,7 +187,7 @@ class DomainPools(DomainResources):
 
     async def _follow_rename(self, pool: Cpupool) -> None:
         """The pool's domains' configs and /vm/UUID/pool_name take its new name."""
-        for domain in self._members(pool):
+        for domain in self.pool_members(pool):
             if domain.config.c_info.pool_name is not None:
                 c_info = replace(domain.config.c_info, pool_name=pool.name)
                 await self._keep_config(domain, replace(domain.config, c_info=c_info))
@@ -249,12 +253,7 @@ class DomainPools(DomainResources):
             pool = self.find_pool(qualifier)
             if self.pool_of(domain).poolid == pool.poolid:
                 return
-            if not pool.cpus & self.all_cpus():
-                raise DomainError(
-                    f"domain '{domain.name}'",
-                    f"cpupool {pool.name} has no CPUs to run it on",
-                    f"give the pool CPUs first: xl cpupool-cpu-add {pool.name} CPUS",
-                )
+            self._require_cpus(pool, f"domain '{domain.name}'")
             b_info = replace(domain.config.b_info, vcpu_hard_affinity=(),
                              vcpu_soft_affinity=())  # fmt: skip
             c_info = replace(domain.config.c_info, poolid=pool.poolid, pool_name=pool.name)
@@ -300,14 +299,10 @@ class DomainPools(DomainResources):
 
     # ------------------------------------------------------------------ applying
 
-    def _members(self, pool: Cpupool) -> list[Domain]:
-        return [self._domains[domid] for domid in sorted(self._domains)
-                if self.pool_of(self._domains[domid]).poolid == pool.poolid]  # fmt: skip
-
     async def _pool_changed(self, pool: Cpupool) -> None:
         """Every domain of the pool onto its new CPUs (the book has them already)."""
         crash_point("cpupool:book-saved")
-        for domain in self._members(pool):
+        for domain in self.pool_members(pool):
             async with domain.lock:
                 await self._confine(domain)
         self._log_hypervisor(f"cpupool {pool.poolid} ({pool.name}) now has CPUs "

@@ -1004,11 +1004,10 @@ class DomainManager(DomainPools, DomainDevices, DomainNetworks):
         await monitor.connect(domain.paths.qmp_socket, timeout=QMP_TIMEOUT)
         domain.monitor = monitor
         try:
-            # Its pool may have changed while no xenlited ran, or mid-change: the book wins;
-            # a vcpu-set may have been cut short: QEMU's vCPUs win.
-            await self._confine(domain)
+            # _join_cgroup gave the cpuset its pool's CPUs (the book wins over a change cut
+            # short); the vCPU threads follow, and QEMU's vCPUs win over a vcpu-set cut short.
             if record.state in (DomainState.RUNNING, DomainState.PAUSED):
-                await self._reconcile_vcpus(domain)
+                await self._settle_vcpus(domain)
         except XenliteError as exc:
             log.error("domain %d: not settled on takeover: %s", domain.domid, exc)
             self._log_hypervisor(f"Domain {domain.domid} ({domain.name}): its cpupool's CPUs "

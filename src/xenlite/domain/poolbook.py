@@ -15,7 +15,6 @@ the domains.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,8 +22,6 @@ from pathlib import Path
 from xenlite.base.errors import DomainError, HostError
 from xenlite.base.files import write_atomic
 from xenlite.base.paths import under_root
-
-log = logging.getLogger(__name__)
 
 POOL_FILE = "/run/xenlite/cpupools.json"
 POOL0_NAME = "Pool-0"
@@ -134,6 +131,11 @@ class PoolBook:
 
     def get(self, poolid: int) -> Cpupool | None:
         return self._pools.get(poolid)
+
+    @property
+    def pool0(self) -> Cpupool:
+        """Pool-0, which always exists (Domain-0's pool; renamed by cpupool-numa-split)."""
+        return self._pools[0]
 
     def find(self, qualifier: str) -> Cpupool | None:
         """A pool by id (all digits) or by name, as libxl_cpupool_qualifier_to_cpupoolid."""

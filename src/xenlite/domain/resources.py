@@ -235,15 +235,16 @@ class DomainResources:
     def pool_of(self, domain: Domain | None) -> Cpupool:
         """The cpupool ``domain`` runs in; Pool-0 for None (Domain-0's pool)."""
         pool = self.pools.get(domain.config.c_info.poolid) if domain is not None else None
-        if pool is None:
-            pool0 = self.pools.get(0)
-            assert pool0 is not None
-            return pool0
-        return pool
+        return pool or self.pools.pool0
 
     def pool_cpus(self, domain: Domain) -> frozenset[int]:
         """The host CPUs of the domain's pool."""
         return self.pool_of(domain).cpus & self.all_cpus()
+
+    def pool_members(self, pool: Cpupool) -> list[Domain]:
+        """The pool's domUs by domid."""
+        return [self._domains[domid] for domid in sorted(self._domains)
+                if self.pool_of(self._domains[domid]).poolid == pool.poolid]  # fmt: skip
 
     # ------------------------------------------------------------------ vCPUs
 
@@ -389,25 +390,33 @@ class DomainResources:
                 present = await self._vcpus_changed(domain)
         return present
 
-    async def _reconcile_vcpus(self, domain: Domain) -> None:
-        """On takeover: QEMU's present vCPUs are the truth. A vcpu-set cut short by kill -9
-        can leave the config and XenStore behind them; they follow now."""
+    async def _settle_vcpus(self, domain: Domain) -> None:
+        """On takeover: the vCPU threads placed in the domain's pool as the book has it now
+        (a pool may have changed while no xenlited ran, or mid-change), and QEMU's present
+        vCPUs taken as the truth (a vcpu-set cut short by kill -9 leaves the config and
+        XenStore behind them)."""
         b_info = domain.config.b_info
         threads = await vcpu_threads(live_monitor(domain))
         present = frozenset(t.cpu_index for t in threads)
         recorded = b_info.avail_vcpus or frozenset(range(b_info.max_vcpus or 1))
-        if present != recorded:
-            self._log_hypervisor(
-                f"Domain {domain.domid} ({domain.name}): QEMU has vCPUs {sorted(present)}, its "
-                f"config said {sorted(recorded)} (a vcpu-set was cut short); QEMU's count kept"
-            )
-            await self._vcpus_changed(domain)
+        if present == recorded:
+            await self._apply_hard_affinity(domain, threads, strict=False)
+            return
+        self._log_hypervisor(
+            f"Domain {domain.domid} ({domain.name}): QEMU has vCPUs {sorted(present)}, its "
+            f"config said {sorted(recorded)} (a vcpu-set was cut short); QEMU's count kept"
+        )
+        await self._vcpus_changed(domain, threads)
 
-    async def _vcpus_changed(self, domain: Domain) -> int:
-        """After a vcpu-set, whole or cut short: the new threads placed (cpus=), XenStore's
-        cpu/N/availability and the config's online vCPUs as QEMU has them now."""
-        threads = await vcpu_threads(live_monitor(domain))
-        await self._apply_hard_affinity(domain, threads)
+    async def _vcpus_changed(
+        self, domain: Domain, threads: Sequence[VcpuThread] | None = None
+    ) -> int:
+        """After a vcpu-set, whole or cut short: the new threads placed (cpus=, within the
+        pool as it is now), XenStore's cpu/N/availability and the config's online vCPUs as
+        QEMU has them now (``threads``, when the caller has just asked QEMU)."""
+        if threads is None:
+            threads = await vcpu_threads(live_monitor(domain))
+        await self._apply_hard_affinity(domain, threads, strict=False)
         b_info = domain.config.b_info
         online = frozenset(t.cpu_index for t in threads)
         for node in xspaths.cpu_nodes(domain.domid, b_info.max_vcpus or 1, online):

@@ -99,11 +99,14 @@ def affinity_of(
     return all_cpus
 
 
-def pin_thread(tid: int, cpus: frozenset[int], what: str) -> None:
-    """:raise HostError: when the kernel refuses the affinity"""
+def pin_thread(tid: int, cpus: frozenset[int], what: str, *, gone_ok: bool = False) -> None:
+    """:raise HostError: when the kernel refuses the affinity (or, unless ``gone_ok``, the
+    thread has exited)"""
     try:
         os.sched_setaffinity(tid, cpus)
     except OSError as exc:
+        if gone_ok and isinstance(exc, ProcessLookupError):
+            return
         raise HostError(
             what,
             f"cannot set the CPU affinity of thread {tid} to {sorted(cpus)}: {exc.strerror}",
@@ -155,19 +158,8 @@ def pin_other_threads(
     except FileNotFoundError:
         return  # QEMU has exited: its supervisor says so
     for tid in tids:
-        if tid in vcpu_tids:
-            continue
-        try:
-            os.sched_setaffinity(tid, cpus)
-        except ProcessLookupError:
-            continue
-        except OSError as exc:
-            raise HostError(
-                what,
-                f"cannot set the CPU affinity of QEMU thread {tid} to {sorted(cpus)}: "
-                f"{exc.strerror}",
-                "check that those CPUs are online and allowed to xenlited (its cpuset)",
-            ) from exc
+        if tid not in vcpu_tids:
+            pin_thread(tid, cpus, what, gone_ok=True)
 
 
 def vcpu_rows(

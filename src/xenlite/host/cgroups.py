@@ -41,6 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from xenlite.base.errors import DomainError, HostError, Unsupported
+from xenlite.host.facts import parse_kernel_cpulist
 
 log = logging.getLogger("xenlite.host")
 
@@ -325,7 +326,7 @@ class DomainCgroup:
         :raise HostError: when the kernel refuses it
         """
         path = self._cpuset_dir()
-        available = _parse_cpu_list(_read(path.parent / self._available_file(), _FIX_GONE))
+        available = parse_kernel_cpulist(_read(path.parent / self._available_file(), _FIX_GONE))
         if not cpus or not cpus <= available:
             missing = _format_cpu_list(cpus - available) if cpus else "none given"
             raise DomainError(
@@ -338,9 +339,9 @@ class DomainCgroup:
     def cpus(self) -> set[int]:
         """The cpus the domain may run on."""
         path = self._cpuset_dir()
-        cpus = _parse_cpu_list(_read(path / "cpuset.cpus", _FIX_GONE))
+        cpus = parse_kernel_cpulist(_read(path / "cpuset.cpus", _FIX_GONE))
         # An empty v2 cpuset.cpus means "whatever the parent has".
-        return cpus or _parse_cpu_list(_read(path / self._available_file(), _FIX_GONE))
+        return cpus or parse_kernel_cpulist(_read(path / self._available_file(), _FIX_GONE))
 
     def remove(self) -> None:
         """Move any remaining tasks back to the root group and remove the group; idempotent.
@@ -471,15 +472,6 @@ def _remove_dir(version: CgroupVersion, root: Path, path: Path) -> None:
         f"still busy after {_ATTEMPTS} attempts to move its tasks to {os.fspath(root)}",
         "find what keeps adding tasks or child groups to it (cat its cgroup.procs) and stop it",
     )
-
-
-def _parse_cpu_list(text: str) -> set[int]:
-    cpus: set[int] = set()
-    for part in text.strip().split(","):
-        if part:
-            first, _, last = part.partition("-")
-            cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
 
 
 def _format_cpu_list(cpus: set[int]) -> str:

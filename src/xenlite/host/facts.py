@@ -57,14 +57,20 @@ def node_cpus(cpus: frozenset[int]) -> dict[int, frozenset[int]]:
     """
     nodes: dict[int, frozenset[int]] = {}
     for entry in sorted(NUMA_NODES.glob("node[0-9]*")):
-        text = _read(entry / "cpulist").strip()
-        found: set[int] = set()
-        for part in filter(None, text.split(",")):
-            first, _, last = part.partition("-")
-            found.update(range(int(first), int(last or first) + 1))
-        if found & cpus:
-            nodes[int(entry.name[4:])] = frozenset(found & cpus)
+        found = parse_kernel_cpulist(_read(entry / "cpulist")) & cpus
+        if found:
+            nodes[int(entry.name[4:])] = frozenset(found)
     return nodes or {0: cpus}
+
+
+def parse_kernel_cpulist(text: str) -> set[int]:
+    """A CPU list in the kernel's format ("0-3,6", sysfs cpulist, cpuset.cpus)."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        if part:
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
 
 
 def threads_per_core() -> int:

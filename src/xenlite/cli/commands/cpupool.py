@@ -5,7 +5,8 @@ xl(1) "CPUPOOLS COMMANDS", xlcpupool.cfg(5) (tools/xl/xl_cpupool.c): ``cpupool-l
 with ``-c``, the CPU list; ``cpupool-create`` prints what it makes ("Using config file ...",
 "cpupool name:", "scheduler:", "number of cpus:"); the other verbs are silent when they
 succeed. xl's own words for its errors ("unknown cpupool 'x'", "Pool 'x' does not exist",
-"Pool name \"x\" already exists", "cpu N illegal or not free").
+"Pool name \"x\" already exists", "cpu N illegal or not free"). CPU lists ("1,5,10-16,^13",
+"node:0") go to xenlited as written; it reads them against the host's CPUs and NUMA nodes.
 
 Beyond xl: a cpupool-cpu-add or -remove that could not move every CPU exits non-zero after
 naming each CPU and why (xl prints its summary line and exits 0).
@@ -21,12 +22,10 @@ from pathlib import Path
 from xenlite.cli.commands.domains import connect, find_domain, show_help, want_args
 from xenlite.cli.getopt import parse_options
 from xenlite.cli.main import EXIT_FAILURE, EXIT_SUCCESS, GlobalOptions, VerbExit
-from xenlite.config.specs.cpus import parse_cpu_list
 from xenlite.rpc.client import RpcClient
 from xenlite.rpc.contract import Method, int_field, int_list, objects, str_field
 
 _SOURCE = Method.HOST_CPUPOOL_LIST
-NODE_DIR = Path("/sys/devices/system/node")
 
 
 def _pools(client: RpcClient) -> list[Mapping[str, object]]:
@@ -44,35 +43,12 @@ def _find(pools: Sequence[Mapping[str, object]], qualifier: str) -> Mapping[str,
     return None
 
 
-def _known(client: RpcClient, qualifier: str) -> str:
+def known_pool(client: RpcClient, qualifier: str) -> str:
     """The pool's id as text. :raise VerbExit: "unknown cpupool" as xl says it"""
     pool = _find(_pools(client), qualifier)
     if pool is None:
         raise VerbExit(f"unknown cpupool '{qualifier}'\n", hint="xl cpupool-list shows the pools")
     return str(int_field(pool, "poolid", _SOURCE))
-
-
-def _node_cpus(node: int) -> list[int]:
-    text = (NODE_DIR / f"node{node}" / "cpulist").read_text()
-    return sorted(parse_cpu_list(text.strip(), os.cpu_count() or 1))
-
-
-def _nr_nodes() -> int:
-    try:
-        return max(1, sum(1 for e in NODE_DIR.iterdir() if e.name[4:].isdigit()))
-    except OSError:
-        return 1
-
-
-def _cpus(spec: str) -> list[int]:
-    """A CPU list as xl's parse_cpurange reads it ("1,5,10-16,^13", "node:0").
-
-    :raise ConfigError: for a malformed list, or a CPU or node this host does not have
-    """
-    nodes = _nr_nodes()
-    return sorted(parse_cpu_list(spec, os.cpu_count() or 1, nr_nodes=nodes,
-                                 node_cpus=_node_cpus if nodes > 1 else None,
-                                 key="cpus", strict=True))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- list
@@ -155,17 +131,14 @@ def main_cpupool_create(opts: GlobalOptions, args: list[str]) -> int:
             raise VerbExit("Missing cpupool name!\n", hint="give name=POOL")
         name = os.path.basename(filename)
     sched = config.get_string("sched")
-    cpus: list[int] | None = None
+    # One CPU list for xenlited to read against the host (its CPUs and NUMA nodes).
+    cpus: str | None = None
     if config.has("nodes"):
         nodes = config.get_string_or_list("nodes")
-        node_list = [nodes] if isinstance(nodes, str) else list(nodes or [])
-        cpus = _cpus(",".join(f"node:{n}" for n in node_list))
+        cpus = ",".join(f"node:{n}" for n in ([nodes] if isinstance(nodes, str) else nodes or []))
     elif config.has("cpus"):
         listed = config.get_string_or_list("cpus")
-        if isinstance(listed, str):
-            cpus = _cpus(listed)
-        else:
-            cpus = sorted({c for item in listed or [] for c in _cpus(item)})
+        cpus = listed if isinstance(listed, str) else ",".join(listed or [])
     with connect() as client:
         made = client.call(Method.HOST_CPUPOOL_CREATE, name=name, sched=sched, cpus=cpus,
                            dryrun=dryrun)  # fmt: skip
@@ -199,7 +172,7 @@ def main_cpupool_destroy(opts: GlobalOptions, args: list[str]) -> int:
     if operands is None:
         return EXIT_SUCCESS
     with connect() as client:
-        poolid = _known(client, operands[0])
+        poolid = known_pool(client, operands[0])
         client.call(Method.HOST_CPUPOOL_DESTROY, pool=poolid)
     return EXIT_SUCCESS
 
@@ -210,7 +183,7 @@ def main_cpupool_rename(opts: GlobalOptions, args: list[str]) -> int:
     if operands is None:
         return EXIT_SUCCESS
     with connect() as client:
-        poolid = _known(client, operands[0])
+        poolid = known_pool(client, operands[0])
         client.call(Method.HOST_CPUPOOL_RENAME, pool=poolid, name=operands[1])
     return EXIT_SUCCESS
 
@@ -219,10 +192,9 @@ def _move_cpus(opts: GlobalOptions, verb: str, args: list[str], method: Method) 
     operands = _operands(opts, verb, args, 2, "a cpupool and CPUs (e.g. 1,5,10-16,^13)")
     if operands is None:
         return EXIT_SUCCESS
-    cpus = _cpus(operands[1])
     with connect() as client:
-        poolid = _known(client, operands[0])
-        answer = objects([client.call(method, pool=poolid, cpus=cpus)], "{}", method)[0]
+        poolid = known_pool(client, operands[0])
+        answer = objects([client.call(method, pool=poolid, cpus=operands[1])], "{}", method)[0]
     refused = objects(answer.get("refused"), "refused", method)
     if not refused:
         return EXIT_SUCCESS
@@ -256,7 +228,7 @@ def main_cpupool_migrate(opts: GlobalOptions, args: list[str]) -> int:
         return EXIT_SUCCESS
     with connect() as client:
         domid, _ = find_domain(client, operands[0])
-        poolid = _known(client, operands[1])
+        poolid = known_pool(client, operands[1])
         client.call(Method.DOMAIN_CPUPOOL_MIGRATE, dom=str(domid), pool=poolid)
     return EXIT_SUCCESS
 

@@ -97,12 +97,9 @@ def _sched_verb(opts: GlobalOptions, args: list[str], scheduler: str) -> int:
             if not globals_asked and (weight is not None or cap is not None):
                 raise VerbExit("Must specify a domain.\n", hint=f"xl {verb} -d DOMAIN -w W")
             if pool is not None:
-                pools = client.call(Method.HOST_CPUPOOL_LIST)
-                names = [str_field(p, "name", _SOURCE) for p in objects(pools, "[]", _SOURCE)]
-                ids = [str(int_field(p, "poolid", _SOURCE)) for p in objects(pools, "[]", _SOURCE)]
-                if pool not in names and pool not in ids:
-                    raise VerbExit(f"unknown cpupool '{pool}'\n",
-                                   hint="xl cpupool-list shows the pools")  # fmt: skip
+                from xenlite.cli.commands.cpupool import known_pool
+
+                pool = known_pool(client, pool)  # xl's "unknown cpupool" before anything
             answer = _answer(client.call(Method.DOMAIN_SCHED_GET, scheduler=scheduler, pool=pool))
             out: list[str] = []
             # One block per pool of this scheduler; none (and no output) when no pool runs it.
